@@ -1,0 +1,47 @@
+// Package actors sells a product's stock through one Proto.Actor actor per
+// product.
+//
+// # Ownership
+//
+// A product's actor alone owns that product's counters (held, awaiting
+// payment, paid), its active holds and their expiry timer, and the
+// idempotency keys it has recently seen. Every change to a product (a hold,
+// an expiry, a stock change) is a message in that actor's mailbox, so no two
+// operations ever touch the same stock at once and the hot path takes no
+// lock. The database row is the durable source of truth; the actor's memory
+// is a cache of it that the actor alone may write through.
+//
+// # Group commit
+//
+// The actor decides each message against its in-memory state at once.
+// Rejections (insufficient stock, a reused idempotency key) are answered
+// immediately. Accepted changes are queued; while one transaction is in
+// flight the actor keeps deciding and queueing, and when it commits the
+// actor answers the callers of that batch and writes everything queued
+// meanwhile in one transaction. A caller hears yes only after its change is
+// committed.
+//
+// # The FOR UPDATE backstop
+//
+// Each batch transaction first reads the product row with SELECT ... FOR
+// UPDATE (on SQLite, inside BEGIN IMMEDIATE) and compares its version with
+// the version the actor holds. If another writer (a second server process,
+// an operator command) changed the product, the batch is rolled back, the
+// actor reloads its state from the database, and the batch's messages are
+// decided again on the fresh state. A commit that fails for any other reason
+// (the outcome may be unknown) answers its callers with ErrUnavailable and
+// reloads before anything else is decided.
+//
+// # Reads
+//
+// After each commit the actor publishes an immutable Snapshot of the
+// committed counters, which readers use without entering the mailbox. A
+// snapshot is exact until its earliest hold expiry; after that the reader
+// asks the actor, which releases what is due first.
+//
+// # Waiting for replies
+//
+// Callers wait on a reply channel carried in the message, bounded by the
+// request's context, rather than on a Proto.Actor future (whose
+// implementation has a data race under -race at this version).
+package actors

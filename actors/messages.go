@@ -1,0 +1,94 @@
+package actors
+
+import (
+	"context"
+	"time"
+)
+
+// The messages of a product's actor. Each carries the reply channel its
+// caller waits on (buffered, so the actor never blocks on a caller that
+// has gone) and, for writes, the caller's context: a write whose caller has
+// gone by the time it is dequeued is dropped without being made.
+
+type placeHold struct {
+	ctx      context.Context
+	qty      int64
+	key      string // Idempotency-Key, or empty
+	hash     string // HoldRequestHash of the request
+	attempts int    // how often a version conflict sent it round again
+	reply    chan holdReply
+}
+
+type holdReply struct {
+	hold Hold
+	err  error
+}
+
+type setStock struct {
+	ctx      context.Context
+	stock    int64
+	attempts int
+	reply    chan productReply
+}
+
+type productReply struct {
+	product Product
+	err     error
+}
+
+// query asks for the product's counters as of now; readers send it only
+// when their snapshot has reached its earliest hold expiry.
+type query struct {
+	reply chan productReply
+}
+
+// drain asks the actor to commit what it has, refuse new writes and stop.
+type drain struct {
+	done chan struct{}
+}
+
+// Messages the actor sends itself.
+type (
+	expireTick struct{}
+	reloadTick struct{}
+	batchDone  struct {
+		p   *pending
+		err error
+	}
+)
+
+// Snapshot is a product's committed state, published by its actor after
+// every commit and expiry. It is immutable.
+type Snapshot struct {
+	Product Product
+	// ValidUntil is the earliest expiry of a hold the snapshot counts as
+	// active; zero when there is none. From then on the snapshot may count
+	// an expired hold, and readers ask the actor instead.
+	ValidUntil time.Time
+}
+
+// validAt reports whether the snapshot is exact at now.
+func (s *Snapshot) validAt(now time.Time) bool {
+	return s.ValidUntil.IsZero() || now.Before(s.ValidUntil)
+}
+
+func kindOf(msg any) string {
+	switch msg.(type) {
+	case *placeHold:
+		return "place_hold"
+	case *setStock:
+		return "set_stock"
+	case *query:
+		return "query"
+	case *drain:
+		return "drain"
+	case expireTick:
+		return "expire_tick"
+	case reloadTick:
+		return "reload_tick"
+	case batchDone:
+		return "batch_done"
+	default:
+		return "system"
+	}
+}

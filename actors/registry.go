@@ -1,0 +1,267 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+)
+
+// Config tunes the product actors.
+type Config struct {
+	HoldTTL time.Duration // how long a hold keeps its units
+	// CommitTimeout bounds one batch transaction and one load.
+	CommitTimeout time.Duration
+	// KeyMemory is how long an actor keeps a committed idempotency key in
+	// memory; it must outlast the longest request.
+	KeyMemory time.Duration
+	// ReloadBackoff is the pause between attempts to load a product the
+	// database did not give.
+	ReloadBackoff time.Duration
+	// IDBlock is how many hold ids are reserved from the database at once.
+	IDBlock int64
+}
+
+// DefaultConfig is the configuration the server starts with.
+func DefaultConfig() Config {
+	return Config{
+		HoldTTL:       2 * time.Minute,
+		CommitTimeout: 5 * time.Second,
+		KeyMemory:     time.Minute,
+		ReloadBackoff: 500 * time.Millisecond,
+		IDBlock:       1000,
+	}
+}
+
+// Registry finds or spawns the actor of a product. It is the only way in
+// to the actors; the HTTP layer sees it through an interface of its own,
+// so that the actors can later be spread over a cluster.
+type Registry struct {
+	cfg     Config
+	store   Store
+	log     zerolog.Logger
+	system  *actor.ActorSystem
+	holdIDs *Sequence
+
+	products sync.Map // int64 → *productHandle, for products whose actor runs
+
+	mu       sync.Mutex // guards loading and draining
+	loading  map[int64]*loadCall
+	draining bool
+}
+
+type productHandle struct {
+	pid  *actor.PID
+	snap atomic.Pointer[Snapshot]
+}
+
+// loadCall is one product being loaded; later callers wait for it.
+type loadCall struct {
+	done chan struct{}
+	h    *productHandle
+	err  error
+}
+
+// NewRegistry starts an actor system whose own log goes through log.
+func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
+	actorLog := log.With().Str("component", "protoactor").Logger()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(zerolog.NewSlogHandler(actorLog))
+	}))
+	return &Registry{
+		cfg:     cfg,
+		store:   store,
+		log:     log,
+		system:  system,
+		holdIDs: NewSequence(store, "hold", cfg.IDBlock),
+		loading: map[int64]*loadCall{},
+	}
+}
+
+// Product returns a product with its committed counters.
+func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
+	h, err := r.handle(ctx, id)
+	if err != nil {
+		return Product{}, err
+	}
+	if s := h.snap.Load(); s.validAt(time.Now()) {
+		return s.Product, nil
+	}
+	reply := make(chan productReply, 1)
+	r.system.Root.Send(h.pid, &query{reply: reply})
+	res, err := await(ctx, reply)
+	if err != nil {
+		return Product{}, err
+	}
+	return res.product, res.err
+}
+
+// PlaceHold reserves qty units of a product. With an idempotency key, a
+// repeat of the same request returns the hold the first one made, and a
+// different request under the same key fails with ErrIdempotencyConflict.
+func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key string) (Hold, error) {
+	hash := HoldRequestHash(productID, qty)
+	if key != "" {
+		// Committed keys are found here; a repeat racing the first
+		// request is caught by the actor, which remembers recent keys.
+		h, err := r.store.HoldByKey(ctx, key)
+		switch {
+		case err == nil:
+			return firstAnswer(h, hash)
+		case !errors.Is(err, ErrHoldNotFound):
+			return Hold{}, err
+		}
+	}
+	ph, err := r.handle(ctx, productID)
+	if err != nil {
+		return Hold{}, err
+	}
+	reply := make(chan holdReply, 1)
+	r.system.Root.Send(ph.pid, &placeHold{ctx: ctx, qty: qty, key: key, hash: hash, reply: reply})
+	res, err := await(ctx, reply)
+	if err != nil {
+		return Hold{}, err
+	}
+	return res.hold, res.err
+}
+
+// firstAnswer is the hold as it was first returned to a request with the
+// same idempotency key and payload.
+func firstAnswer(h Hold, hash string) (Hold, error) {
+	if h.RequestHash != hash {
+		return Hold{}, ErrIdempotencyConflict
+	}
+	h.Status = HoldActive
+	return h, nil
+}
+
+// SetStock changes a product's total stock. It fails with
+// ErrStockBelowCommitted when holds and orders take more than stock.
+func (r *Registry) SetStock(ctx context.Context, productID, stock int64) (Product, error) {
+	ph, err := r.handle(ctx, productID)
+	if err != nil {
+		return Product{}, err
+	}
+	reply := make(chan productReply, 1)
+	r.system.Root.Send(ph.pid, &setStock{ctx: ctx, stock: stock, reply: reply})
+	res, err := await(ctx, reply)
+	if err != nil {
+		return Product{}, err
+	}
+	return res.product, res.err
+}
+
+// handle returns the running actor of a product, loading the product and
+// spawning its actor on first use. Concurrent first uses share one load.
+func (r *Registry) handle(ctx context.Context, id int64) (*productHandle, error) {
+	if h, ok := r.products.Load(id); ok {
+		return h.(*productHandle), nil
+	}
+	r.mu.Lock()
+	if r.draining {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: shutting down", ErrUnavailable)
+	}
+	if h, ok := r.products.Load(id); ok {
+		r.mu.Unlock()
+		return h.(*productHandle), nil
+	}
+	c, ok := r.loading[id]
+	if !ok {
+		c = &loadCall{done: make(chan struct{})}
+		r.loading[id] = c
+		go r.load(id, c)
+	}
+	r.mu.Unlock()
+	if _, err := await(ctx, c.done); err != nil {
+		return nil, err
+	}
+	return c.h, c.err
+}
+
+// load reads a product and spawns its actor with that state. It runs on a
+// context of its own so that one caller giving up does not fail the others.
+func (r *Registry) load(id int64, c *loadCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
+	defer cancel()
+	st, err := r.store.LoadProduct(ctx, id)
+	var h *productHandle
+	if err == nil {
+		h, err = r.spawn(st)
+	}
+	r.mu.Lock()
+	delete(r.loading, id)
+	if err == nil {
+		r.products.Store(id, h)
+	}
+	r.mu.Unlock()
+	c.h, c.err = h, err
+	close(c.done)
+}
+
+func (r *Registry) spawn(st ProductState) (*productHandle, error) {
+	h := &productHandle{}
+	id := st.Product.ID
+	first := &st
+	props := actor.PropsFromProducer(func() actor.Actor {
+		a := newProductActor(id, r.cfg, r.store, r.holdIDs, &h.snap, r.log)
+		// The first incarnation starts from the state just loaded; one
+		// restarted by its supervisor loads afresh.
+		a.loadNext, first = first, nil
+		return a
+	})
+	// Readers may come before the actor has started.
+	snap := &Snapshot{Product: st.Product}
+	for _, hold := range st.ActiveHolds {
+		if snap.ValidUntil.IsZero() || hold.ExpiresAt.Before(snap.ValidUntil) {
+			snap.ValidUntil = hold.ExpiresAt
+		}
+	}
+	h.snap.Store(snap)
+	pid, err := r.system.Root.SpawnNamed(props, fmt.Sprintf("product-%d", id))
+	if err != nil {
+		return nil, fmt.Errorf("spawn actor of product %d: %w", id, err)
+	}
+	h.pid = pid
+	return h, nil
+}
+
+// Drain stops taking new work, lets every product actor commit what it
+// has, and stops the actor system. It returns when all have finished or
+// ctx ends.
+func (r *Registry) Drain(ctx context.Context) error {
+	r.mu.Lock()
+	r.draining = true
+	r.mu.Unlock()
+	var dones []chan struct{}
+	r.products.Range(func(_, v any) bool {
+		done := make(chan struct{})
+		dones = append(dones, done)
+		r.system.Root.Send(v.(*productHandle).pid, &drain{done: done})
+		return true
+	})
+	defer r.system.Shutdown()
+	for _, done := range dones {
+		if _, err := await(ctx, done); err != nil {
+			return fmt.Errorf("draining product actors: %w", err)
+		}
+	}
+	return nil
+}
+
+// await waits for a reply or for the caller's context to end.
+func await[T any](ctx context.Context, ch <-chan T) (T, error) {
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}

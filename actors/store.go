@@ -1,0 +1,54 @@
+package actors
+
+import (
+	"context"
+	"sync"
+)
+
+// Store is what the actors need of the database.
+type Store interface {
+	// LoadProduct reads a product's committed state, or ErrProductNotFound.
+	LoadProduct(ctx context.Context, id int64) (ProductState, error)
+	// CommitBatch writes a batch in one transaction, or fails with
+	// ErrVersionConflict when the product's version is not b.Version.
+	CommitBatch(ctx context.Context, b *Batch) error
+	// NextIDs reserves n consecutive ids of a sequence.
+	NextIDs(ctx context.Context, sequence string, n int64) (first int64, err error)
+	// HoldByKey finds the hold created with an idempotency key.
+	HoldByKey(ctx context.Context, key string) (Hold, error)
+}
+
+// Sequence hands out increasing ids from blocks reserved in the database,
+// so that each new id is the previous one plus one while the process runs
+// (a restart leaves a gap) and the database is asked once per block.
+type Sequence struct {
+	name  string
+	block int64
+	store Store
+
+	mu   sync.Mutex // guards next and end
+	next int64
+	end  int64 // exclusive
+}
+
+// NewSequence returns ids of the named database sequence, reserving block
+// ids at a time.
+func NewSequence(store Store, name string, block int64) *Sequence {
+	return &Sequence{name: name, block: block, store: store}
+}
+
+// Next returns the next id.
+func (s *Sequence) Next(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next == s.end {
+		first, err := s.store.NextIDs(ctx, s.name, s.block)
+		if err != nil {
+			return 0, err
+		}
+		s.next, s.end = first, first+s.block
+	}
+	id := s.next
+	s.next++
+	return id, nil
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// config is every setting of the program, with its default visible in
+// defaultConfig.
+type config struct {
+	Command        string // "serve" or "migrate"
+	Addr           string
+	DB             string
+	HoldTTL        time.Duration
+	AdminToken     string
+	Seed           bool
+	RequestTimeout time.Duration
+	LogLevel       zerolog.Level
+}
+
+func defaultConfig() config {
+	return config{
+		Command:        "serve",
+		Addr:           ":8080",
+		DB:             "sqlite://flashsale.db",
+		HoldTTL:        2 * time.Minute,
+		AdminToken:     "",
+		Seed:           true,
+		RequestTimeout: 5 * time.Second,
+		LogLevel:       zerolog.InfoLevel,
+	}
+}
+
+// settingError is a bad setting; the program exits 2 and names it.
+type settingError struct {
+	setting string
+	err     error
+}
+
+func (e *settingError) Error() string { return e.setting + ": " + e.err.Error() }
+func (e *settingError) Unwrap() error { return e.err }
+
+// setting is one flag and its environment variable.
+type setting struct {
+	flag, env, usage string
+	set              func(cfg *config, value string) error
+}
+
+var settings = []setting{
+	{"addr", "FLASHSALE_ADDR", "address to listen on", func(c *config, v string) error {
+		c.Addr = v
+		return nil
+	}},
+	{"db", "FLASHSALE_DB", "database: sqlite://PATH or mysql://USER:PASS@tcp(HOST:PORT)/DBNAME", func(c *config, v string) error {
+		if !strings.HasPrefix(v, "sqlite://") && !strings.HasPrefix(v, "mysql://") {
+			return fmt.Errorf("unknown scheme in %q: want sqlite://PATH or mysql://DSN", maskDB(v))
+		}
+		c.DB = v
+		return nil
+	}},
+	{"hold-ttl", "FLASHSALE_HOLD_TTL", "how long a hold keeps its units (Go duration)", func(c *config, v string) error {
+		return positiveDuration(&c.HoldTTL, v)
+	}},
+	{"admin-token", "FLASHSALE_ADMIN_TOKEN", "bearer token of the admin API; empty disables it", func(c *config, v string) error {
+		c.AdminToken = v
+		return nil
+	}},
+	{"seed", "FLASHSALE_SEED", "create product 1 when the database has no product", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+		c.Seed = b
+		return nil
+	}},
+	{"request-timeout", "FLASHSALE_REQUEST_TIMEOUT", "longest a request may wait (Go duration)", func(c *config, v string) error {
+		return positiveDuration(&c.RequestTimeout, v)
+	}},
+	{"log-level", "FLASHSALE_LOG_LEVEL", "debug, info, warn or error", func(c *config, v string) error {
+		l, err := zerolog.ParseLevel(strings.ToLower(v))
+		if err != nil || v == "" {
+			return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
+		}
+		c.LogLevel = l
+		return nil
+	}},
+}
+
+func positiveDuration(d *time.Duration, v string) error {
+	parsed, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 2m or 500ms", v)
+	}
+	if parsed <= 0 {
+		return fmt.Errorf("%q must be positive", v)
+	}
+	*d = parsed
+	return nil
+}
+
+// loadConfig reads the command, then the environment, then flags.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	cfg := defaultConfig()
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "serve", "migrate":
+			cfg.Command = args[0]
+		default:
+			return cfg, &settingError{"command", fmt.Errorf("unknown command %q: want serve or migrate", args[0])}
+		}
+		args = args[1:]
+	}
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(&cfg, v); err != nil {
+				return cfg, &settingError{s.env, err}
+			}
+		}
+	}
+	fs := flag.NewFlagSet("flashsale", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defaults := defaultConfig()
+	for _, s := range settings {
+		s := s
+		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, defaultValue(defaults, s.flag)), func(v string) error {
+			if err := s.set(&cfg, v); err != nil {
+				return &settingError{"--" + s.flag, err}
+			}
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		var bad *settingError
+		if errors.As(err, &bad) {
+			return cfg, bad
+		}
+		return cfg, &settingError{"flags", err}
+	}
+	if fs.NArg() > 0 {
+		return cfg, &settingError{"arguments", fmt.Errorf("unexpected %q", fs.Args())}
+	}
+	return cfg, nil
+}
+
+func defaultValue(c config, flag string) string {
+	switch flag {
+	case "addr":
+		return c.Addr
+	case "db":
+		return c.DB
+	case "hold-ttl":
+		return c.HoldTTL.String()
+	case "admin-token":
+		return ""
+	case "seed":
+		return strconv.FormatBool(c.Seed)
+	case "request-timeout":
+		return c.RequestTimeout.String()
+	case "log-level":
+		return c.LogLevel.String()
+	}
+	return ""
+}
+
+var dsnPassword = regexp.MustCompile(`^(mysql://[^:@/]*):[^@]*@`)
+
+// maskDB hides the password of a MySQL DSN.
+func maskDB(db string) string {
+	return dsnPassword.ReplaceAllString(db, "$1:***@")
+}
+
+// logObject logs the configuration with its secrets masked.
+func (c config) MarshalZerologObject(e *zerolog.Event) {
+	token := ""
+	if c.AdminToken != "" {
+		token = "***"
+	}
+	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
+		Stringer("hold_ttl", c.HoldTTL).Str("admin_token", token).Bool("seed", c.Seed).
+		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String())
+}

@@ -1,0 +1,53 @@
+// Command flashsale serves the flash-sale checkout API.
+//
+//	flashsale [serve]   start the server (the default)
+//	flashsale migrate   apply database migrations and exit
+//
+// Settings come from flags and FLASHSALE_* environment variables; a flag
+// wins over the environment. Run "flashsale -h" for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flashsale:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode is 2 for a bad setting, 1 for anything else.
+func exitCode(err error) int {
+	var bad *settingError
+	if errors.As(err, &bad) {
+		return 2
+	}
+	return 1
+}
+
+// run is the whole program, with its inputs passed in so that a test can
+// start it like main does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	switch cfg.Command {
+	case "migrate":
+		return migrate(ctx, cfg, log)
+	default:
+		return serve(ctx, cfg, log)
+	}
+}

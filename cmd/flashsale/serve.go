@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flashsale/actors"
+	"flashsale/httpapi"
+	"flashsale/store"
+)
+
+// Shutdown bounds: each step of the reverse-order shutdown gets its own.
+const (
+	httpShutdownTimeout  = 10 * time.Second
+	actorShutdownTimeout = 5 * time.Second
+)
+
+func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// openStore opens and migrates the database. A database that cannot be
+// opened is a bad --db setting.
+func openStore(ctx context.Context, cfg config, log zerolog.Logger) (*store.DB, error) {
+	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	db, err := store.Open(openCtx, cfg.DB, log)
+	if err != nil {
+		return nil, &settingError{"--db", err}
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func migrate(ctx context.Context, cfg config, log zerolog.Logger) error {
+	log.Info().Object("config", cfg).Msg("migrating")
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// serve runs the server until ctx ends, then shuts down in reverse order:
+// HTTP first, then the product actors (they commit what they have), then
+// the database.
+func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
+	log.Info().Object("config", cfg).Msg("starting")
+	if cfg.AdminToken == "" {
+		log.Warn().Msg("no admin token is set: the admin API answers 403")
+	}
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.Seed {
+		created, err := db.Seed(ctx)
+		if err != nil {
+			return fmt.Errorf("seeding: %w", err)
+		}
+		if created {
+			log.Info().Msg("seeded product 1")
+		}
+	}
+
+	acfg := actors.DefaultConfig()
+	acfg.HoldTTL = cfg.HoldTTL
+	acfg.CommitTimeout = cfg.RequestTimeout
+	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
+	registry := actors.NewRegistry(acfg, db, log)
+
+	api := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, RequestTimeout: cfg.RequestTimeout}, registry, db, log)
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		registry.Drain(context.Background())
+		return &settingError{"--addr", err}
+	}
+	log.Info().Str("addr", ln.Addr().String()).Msg("listening")
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		registry.Drain(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info().Msg("shutting down")
+	httpCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(httpCtx); err != nil {
+		log.Warn().Err(err).Msg("http shutdown")
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn().Err(err).Msg("http server")
+	}
+	actorCtx, cancel := context.WithTimeout(context.Background(), actorShutdownTimeout)
+	defer cancel()
+	if err := registry.Drain(actorCtx); err != nil {
+		log.Warn().Err(err).Msg("draining actors")
+	}
+	log.Info().Msg("stopped")
+	return nil
+}

@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"flashsale/actors"
+)
+
+// readObject reads a request body that must be one JSON object, whatever
+// Content-Type the client sent (curl -d says form). Fields are kept raw so
+// that each can be checked for its type and reported by name.
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errBodyTooLarge
+	case err != nil:
+		return nil, badRequest("Could not read the request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
+		return nil, badRequest("Malformed JSON: the body must be a JSON object")
+	}
+	if obj == nil {
+		return nil, badRequest("Malformed JSON: the body must be a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, badRequest("Malformed JSON: unexpected data after the JSON object")
+	}
+	return obj, nil
+}
+
+// intField reads a required JSON integer of at least min.
+func intField(obj map[string]json.RawMessage, name string, min int64, v *validationError) int64 {
+	raw, ok := present(obj, name)
+	if !ok {
+		v.add(name, "The %s field is required.", name)
+		return 0
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	var numErr *strconv.NumError
+	switch {
+	case errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange):
+		v.add(name, "The %s field is out of range.", name)
+		return 0
+	case err != nil:
+		v.add(name, "The %s field must be an integer.", name)
+		return 0
+	case n < min:
+		v.add(name, "The %s field must be at least %d.", name, min)
+		return 0
+	}
+	return n
+}
+
+// stringField reads a required JSON string of 1 to max characters.
+func stringField(obj map[string]json.RawMessage, name string, max int, v *validationError) string {
+	raw, ok := present(obj, name)
+	if !ok {
+		v.add(name, "The %s field is required.", name)
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		v.add(name, "The %s field must be a string.", name)
+		return ""
+	}
+	switch s = strings.TrimSpace(s); {
+	case s == "":
+		v.add(name, "The %s field is required.", name)
+	case len([]rune(s)) > max:
+		v.add(name, "The %s field must not be greater than %d characters.", name, max)
+	}
+	return s
+}
+
+// moneyField reads a required amount given as a decimal string or number.
+func moneyField(obj map[string]json.RawMessage, name string, v *validationError) actors.Money {
+	raw, ok := present(obj, name)
+	if !ok {
+		v.add(name, "The %s field is required.", name)
+		return 0
+	}
+	text := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			v.add(name, "The %s field must be a decimal amount.", name)
+			return 0
+		}
+	}
+	m, err := actors.ParseMoney(strings.TrimSpace(text))
+	if err != nil {
+		v.add(name, "The %s field must be a non-negative amount with at most two decimal places.", name)
+		return 0
+	}
+	return m
+}
+
+// present returns a field's raw value; null counts as absent.
+func present(obj map[string]json.RawMessage, name string) (json.RawMessage, bool) {
+	raw, ok := obj[name]
+	if !ok || len(raw) == 0 || string(raw) == "null" {
+		return nil, false
+	}
+	return raw, true
+}
+
+// pathID reads the {id} of a route. Anything but a positive integer names
+// nothing that exists.
+func pathID(r *http.Request, notFound error) (int64, error) {
+	id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	if err != nil || id < 1 {
+		return 0, notFound
+	}
+	return id, nil
+}
+
+// writeJSON writes v with a status. Every API response is JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
+}

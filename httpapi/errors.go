@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"flashsale/actors"
+)
+
+// Errors of the HTTP layer itself.
+var (
+	errRouteNotFound    = errors.New("route not found")
+	errMethodNotAllowed = errors.New("method not allowed")
+	errUnauthorized     = errors.New("missing or wrong admin token")
+	errAdminDisabled    = errors.New("admin API disabled")
+	errBodyTooLarge     = errors.New("request body too large")
+)
+
+// statusOf is the one table from error to HTTP status and the message a
+// client may see. An error not in it is a 500 whose detail only the log
+// gets.
+var statusOf = []struct {
+	err     error
+	status  int
+	message string
+}{
+	{actors.ErrProductNotFound, http.StatusNotFound, "Product not found"},
+	{actors.ErrHoldNotFound, http.StatusNotFound, "Hold not found"},
+	{errRouteNotFound, http.StatusNotFound, "Not found"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed"},
+	{errUnauthorized, http.StatusUnauthorized, "Unauthenticated"},
+	{errAdminDisabled, http.StatusForbidden, "Admin API disabled: no admin token is configured"},
+	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "Request body too large"},
+	{actors.ErrInsufficientStock, http.StatusConflict, "Insufficient stock"},
+	{actors.ErrIdempotencyConflict, http.StatusConflict, "Idempotency key reused with a different payload"},
+	{actors.ErrStockBelowCommitted, http.StatusConflict, "Stock cannot be set below the units already held or ordered"},
+	{actors.ErrUnavailable, http.StatusServiceUnavailable, "Service unavailable, try again shortly"},
+}
+
+// badRequestError is a request that could not be read: 400.
+type badRequestError struct{ message string }
+
+func (e *badRequestError) Error() string { return e.message }
+
+func badRequest(format string, args ...any) error {
+	return &badRequestError{message: fmt.Sprintf(format, args...)}
+}
+
+// validationError lists what is wrong with each field: 422.
+type validationError struct{ fields map[string][]string }
+
+func (e *validationError) Error() string {
+	names := make([]string, 0, len(e.fields))
+	for name := range e.fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return "invalid " + strings.Join(names, ", ")
+}
+
+func (e *validationError) add(field, format string, args ...any) {
+	if e.fields == nil {
+		e.fields = map[string][]string{}
+	}
+	e.fields[field] = append(e.fields[field], fmt.Sprintf(format, args...))
+}
+
+// err returns nil when nothing was added.
+func (e *validationError) err() error {
+	if len(e.fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+type errorBody struct {
+	Message string              `json:"message"`
+	Errors  map[string][]string `json:"errors,omitempty"`
+}
+
+// writeError answers with the status and message the table gives err.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		bad     *badRequestError
+		invalid *validationError
+	)
+	status, body := http.StatusInternalServerError, errorBody{Message: "Internal server error"}
+	switch {
+	case errors.As(err, &bad):
+		status, body.Message = http.StatusBadRequest, bad.message
+	case errors.As(err, &invalid):
+		status, body.Message, body.Errors = http.StatusUnprocessableEntity, "The given data was invalid.", invalid.fields
+	default:
+		for _, e := range statusOf {
+			if errors.Is(err, e.err) {
+				status, body.Message = e.status, e.message
+				break
+			}
+		}
+	}
+	log := zerolog.Ctx(r.Context())
+	switch {
+	case status >= 500:
+		log.Error().Err(err).Int("status", status).Msg("request failed")
+	default:
+		log.Debug().Err(err).Int("status", status).Msg("request rejected")
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, body)
+}

@@ -1,0 +1,68 @@
+// Package httpapi is flashsale's JSON API over HTTP. Handlers decode and
+// validate requests, hand them to the product actors through the Products
+// interface, and return errors that one table maps to HTTP statuses.
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"flashsale/actors"
+)
+
+// Products is what the API needs of the product actors.
+type Products interface {
+	Product(ctx context.Context, id int64) (actors.Product, error)
+	PlaceHold(ctx context.Context, productID, qty int64, idempotencyKey string) (actors.Hold, error)
+	SetStock(ctx context.Context, productID, stock int64) (actors.Product, error)
+}
+
+// Store is what the API reads and writes without going through an actor:
+// reads of committed rows, and products that have no actor yet.
+type Store interface {
+	Hold(ctx context.Context, id int64) (actors.Hold, error)
+	CreateProduct(ctx context.Context, p actors.NewProduct) (actors.Product, error)
+	Ping(ctx context.Context) error
+}
+
+var (
+	_ Products = (*actors.Registry)(nil)
+)
+
+// Config tunes the API.
+type Config struct {
+	// AdminToken guards /api/admin; empty disables the admin API (403).
+	AdminToken string
+	// RequestTimeout bounds how long any request waits.
+	RequestTimeout time.Duration
+	// MaxBody is the largest request body accepted.
+	MaxBody int64
+}
+
+// Server serves the API.
+type Server struct {
+	cfg      Config
+	products Products
+	store    Store
+	log      zerolog.Logger
+	router   *mux.Router
+}
+
+// New returns the API's handler.
+func New(cfg Config, products Products, store Store, log zerolog.Logger) *Server {
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	s := &Server{cfg: cfg, products: products, store: store, log: log, router: mux.NewRouter()}
+	s.routes()
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.router.ServeHTTP(w, r)
+}

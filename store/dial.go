@@ -1,0 +1,223 @@
+// Package store keeps flashsale's state in SQLite (the zero-setup default)
+// or MySQL/MariaDB (production). Both dialects share every method; they
+// differ only in how a transaction locks the product row: MySQL reads it
+// with SELECT ... FOR UPDATE, SQLite takes the database write lock at
+// BEGIN IMMEDIATE.
+//
+// Every write method follows one shape: begin, defer Rollback, small helpers
+// that take the transaction, commit. Deadlocks and lock-wait timeouts are
+// retried; other driver errors are translated into the domain's errors.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+	"github.com/rs/zerolog"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"flashsale/actors"
+	"flashsale/migrations"
+)
+
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectMySQL
+)
+
+// DB is the store. It is safe for concurrent use.
+type DB struct {
+	db      *sql.DB
+	dialect dialect
+	log     zerolog.Logger
+}
+
+// Compile-time checks that DB serves the packages that use it.
+var _ actors.Store = (*DB)(nil)
+
+// ErrBadURL is returned by Open for a database URL it cannot use.
+var ErrBadURL = errors.New("bad database URL")
+
+// Open connects to the database named by url: "sqlite://PATH" (so
+// "sqlite:///tmp/x.db" is absolute and "sqlite://:memory:" is in memory) or
+// "mysql://" followed by a go-sql-driver DSN. A MySQL database that does
+// not exist yet is created. Open checks that the database answers.
+func Open(ctx context.Context, url string, log zerolog.Logger) (*DB, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite://"), log)
+	case strings.HasPrefix(url, "mysql://"):
+		return openMySQL(ctx, strings.TrimPrefix(url, "mysql://"), log)
+	default:
+		return nil, fmt.Errorf("%w: want sqlite://PATH or mysql://DSN", ErrBadURL)
+	}
+}
+
+func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*DB, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: sqlite:// needs a path", ErrBadURL)
+	}
+	// WAL with synchronous=FULL: a commit is on disk before the client
+	// hears yes. _txlock=immediate makes every transaction take the write
+	// lock at BEGIN, SQLite's equivalent of SELECT ... FOR UPDATE.
+	dsn := "file:" + path + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	if path != ":memory:" {
+		dsn += "&_pragma=journal_mode(WAL)"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	// One connection: SQLite has one writer anyway, and a single
+	// connection queues in Go instead of sleeping in busy_timeout. It also
+	// keeps a :memory: database alive and shared.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	d := &DB{db: db, dialect: dialectSQLite, log: log}
+	if err := d.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func openMySQL(ctx context.Context, dsn string, log zerolog.Logger) (*DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("%w: the MySQL DSN names no database", ErrBadURL)
+	}
+	if err := createDatabase(ctx, cfg); err != nil {
+		return nil, err
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	db := sql.OpenDB(connector)
+	// Few connections: each product actor has at most one transaction in
+	// flight and batches behind it, and MariaDB allows 151 connections for
+	// every process on the server.
+	db.SetMaxOpenConns(12)
+	db.SetMaxIdleConns(12)
+	db.SetConnMaxLifetime(5 * time.Minute)
+	d := &DB{db: db, dialect: dialectMySQL, log: log}
+	if err := d.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// createDatabase creates the DSN's database when it is missing, connected
+// to the server without selecting a database.
+func createDatabase(ctx context.Context, cfg *mysql.Config) error {
+	server := cfg.Clone()
+	server.DBName = ""
+	connector, err := mysql.NewConnector(server)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	name := strings.ReplaceAll(cfg.DBName, "`", "``")
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"`"); err != nil {
+		return fmt.Errorf("%w: create database %q: %v", actors.ErrUnavailable, cfg.DBName, err)
+	}
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", actors.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Dialect names the database kind: "sqlite" or "mysql".
+func (d *DB) Dialect() string {
+	if d.dialect == dialectMySQL {
+		return "mysql"
+	}
+	return "sqlite"
+}
+
+// Migrate applies the embedded migrations that have not run yet.
+func (d *DB) Migrate(ctx context.Context) error {
+	var (
+		gd   goose.Dialect
+		fsys fs.FS
+	)
+	switch d.dialect {
+	case dialectMySQL:
+		gd, fsys = goose.DialectMySQL, migrations.MySQL()
+	default:
+		gd, fsys = goose.DialectSQLite3, migrations.SQLite()
+	}
+	p, err := goose.NewProvider(gd, d.db, fsys)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	for _, r := range results {
+		d.log.Info().Str("migration", r.Source.Path).Dur("took", r.Duration).Msg("migration applied")
+	}
+	return nil
+}
+
+// forUpdate is the row-lock suffix of a SELECT inside a write transaction.
+// SQLite has none; its transactions start with the write lock taken.
+func (d *DB) forUpdate() string {
+	if d.dialect == dialectMySQL {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// transact runs fn in a transaction: begin, defer Rollback, fn, commit.
+// Deadlocks and lock-wait timeouts roll back everything fn did, so the
+// whole function is retried a few times.
+func (d *DB) transact(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = d.transactOnce(ctx, fn)
+		if !retryable(err) {
+			break
+		}
+	}
+	return translate(err)
+}
+
+func (d *DB) transactOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

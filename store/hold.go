@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"flashsale/actors"
+)
+
+// rowsPerInsert keeps a multi-row INSERT well under both databases'
+// placeholder limits.
+const rowsPerInsert = 500
+
+const holdColumns = "id, product_id, qty, status, expires_at, created_at, idempotency_key, request_hash"
+
+// Hold reads one hold.
+func (d *DB) Hold(ctx context.Context, id int64) (actors.Hold, error) {
+	return d.oneHold(ctx, "WHERE id = ?", id)
+}
+
+// HoldByKey finds the hold first created with an Idempotency-Key, whatever
+// its product. The oldest wins if two products raced for one key.
+func (d *DB) HoldByKey(ctx context.Context, key string) (actors.Hold, error) {
+	return d.oneHold(ctx, "WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
+}
+
+func (d *DB) oneHold(ctx context.Context, where string, args ...any) (actors.Hold, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT "+holdColumns+" FROM holds "+where, args...)
+	if err != nil {
+		return actors.Hold{}, translate(err)
+	}
+	holds, err := scanHolds(rows)
+	if err != nil {
+		return actors.Hold{}, translate(err)
+	}
+	if len(holds) == 0 {
+		return actors.Hold{}, actors.ErrHoldNotFound
+	}
+	return holds[0], nil
+}
+
+func queryHolds(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]actors.Hold, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+holdColumns+" FROM holds "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanHolds(rows)
+}
+
+func scanHolds(rows *sql.Rows) ([]actors.Hold, error) {
+	defer rows.Close()
+	var holds []actors.Hold
+	for rows.Next() {
+		var (
+			h                actors.Hold
+			status           string
+			expires, created int64
+			key, requestHash sql.NullString
+		)
+		if err := rows.Scan(&h.ID, &h.ProductID, &h.Qty, &status, &expires, &created, &key, &requestHash); err != nil {
+			return nil, err
+		}
+		h.Status = actors.HoldStatus(status)
+		h.ExpiresAt, h.CreatedAt = actors.UnixMilli(expires), actors.UnixMilli(created)
+		h.IdempotencyKey, h.RequestHash = key.String, requestHash.String
+		holds = append(holds, h)
+	}
+	return holds, rows.Err()
+}
+
+func insertHolds(ctx context.Context, tx *sql.Tx, holds []actors.Hold) error {
+	for len(holds) > 0 {
+		n := min(len(holds), rowsPerInsert)
+		chunk := holds[:n]
+		holds = holds[n:]
+		var q strings.Builder
+		q.WriteString("INSERT INTO holds (" + holdColumns + ") VALUES ")
+		args := make([]any, 0, 8*n)
+		for i, h := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(8) + ")")
+			args = append(args, h.ID, h.ProductID, h.Qty, string(h.Status), h.ExpiresAt.UnixMilli(),
+				h.CreatedAt.UnixMilli(), nullable(h.IdempotencyKey), nullable(h.RequestHash))
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if isDuplicate(err) {
+				return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// setHoldStatus moves holds of one product from one status to another. Every
+// hold must be in the from status: one that is not was changed by another
+// writer, and the batch is refused.
+func setHoldStatus(ctx context.Context, tx *sql.Tx, productID int64, ids []int64, from, to actors.HoldStatus) error {
+	for len(ids) > 0 {
+		n := min(len(ids), rowsPerInsert)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := make([]any, 0, n+3)
+		args = append(args, string(to), productID, string(from))
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		res, err := tx.ExecContext(ctx,
+			"UPDATE holds SET status = ? WHERE product_id = ? AND status = ? AND id IN ("+placeholders(n)+")", args...)
+		if err != nil {
+			return err
+		}
+		if got, err := res.RowsAffected(); err != nil {
+			return err
+		} else if got != int64(n) {
+			return fmt.Errorf("%w: %d of %d holds were no longer %s", actors.ErrVersionConflict, int64(n)-got, n, from)
+		}
+	}
+	return nil
+}
+
+func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

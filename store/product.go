@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"flashsale/actors"
+)
+
+// Seed product, created when the database holds no product at all.
+const (
+	seedName  = "Flash Sale Item"
+	seedPrice = actors.Money(4999)
+	seedStock = 50
+)
+
+// Seed creates product 1 when the database has no product. It reports
+// whether it created one.
+func (d *DB) Seed(ctx context.Context) (bool, error) {
+	created := false
+	err := d.transact(ctx, func(tx *sql.Tx) error {
+		var n int64
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM products").Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		now := time.Now().UnixMilli()
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO products (id, name, price_cents, stock, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?)",
+			seedName, int64(seedPrice), seedStock, now, now)
+		created = err == nil
+		return err
+	})
+	return created, err
+}
+
+// CreateProduct inserts a product with nothing held or ordered.
+func (d *DB) CreateProduct(ctx context.Context, np actors.NewProduct) (actors.Product, error) {
+	p := actors.Product{Name: np.Name, Price: np.Price, Stock: np.Stock}
+	err := d.transact(ctx, func(tx *sql.Tx) error {
+		now := time.Now().UnixMilli()
+		res, err := tx.ExecContext(ctx,
+			"INSERT INTO products (name, price_cents, stock, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+			np.Name, int64(np.Price), np.Stock, now, now)
+		if err != nil {
+			return err
+		}
+		p.ID, err = res.LastInsertId()
+		return err
+	})
+	return p, err
+}
+
+// LoadProduct reads a product, its version and its active holds in one
+// transaction, so that they agree with each other.
+func (d *DB) LoadProduct(ctx context.Context, id int64) (actors.ProductState, error) {
+	var st actors.ProductState
+	err := d.transact(ctx, func(tx *sql.Tx) error {
+		var err error
+		st, err = loadProduct(ctx, tx, id)
+		return err
+	})
+	return st, err
+}
+
+func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (actors.ProductState, error) {
+	st := actors.ProductState{}
+	p := &st.Product
+	var price int64
+	err := tx.QueryRowContext(ctx,
+		"SELECT id, name, price_cents, stock, held, awaiting_payment, paid, version FROM products WHERE id = ?", id).
+		Scan(&p.ID, &p.Name, &price, &p.Stock, &p.Held, &p.AwaitingPayment, &p.Paid, &st.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, actors.ErrProductNotFound
+	}
+	if err != nil {
+		return st, err
+	}
+	p.Price = actors.Money(price)
+	st.ActiveHolds, err = queryHolds(ctx, tx,
+		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(actors.HoldActive))
+	return st, err
+}
+
+// CommitBatch writes one group commit of a product's actor. It first locks
+// the product row and compares its version with the one the actor holds:
+// a difference means another writer (a second process, an operator
+// command) changed the product, and the batch is refused with
+// actors.ErrVersionConflict so that the actor reloads. The counters are
+// also checked against the stock here and by the table's CHECK constraint.
+func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
+	return d.transact(ctx, func(tx *sql.Tx) error {
+		if err := d.lockVersion(ctx, tx, b.ProductID, b.Version); err != nil {
+			return err
+		}
+		if b.Held < 0 || b.AwaitingPayment < 0 || b.Paid < 0 || b.Held+b.AwaitingPayment+b.Paid > b.Stock {
+			return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", actors.ErrVersionConflict,
+				b.Held, b.AwaitingPayment, b.Paid, b.Stock)
+		}
+		if _, err := tx.ExecContext(ctx,
+			"UPDATE products SET stock = ?, held = ?, awaiting_payment = ?, paid = ?, version = version + 1, updated_at = ? WHERE id = ?",
+			b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.At.UnixMilli(), b.ProductID); err != nil {
+			return err
+		}
+		if err := insertHolds(ctx, tx, b.NewHolds); err != nil {
+			return err
+		}
+		return setHoldStatus(ctx, tx, b.ProductID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired)
+	})
+}
+
+func (d *DB) lockVersion(ctx context.Context, tx *sql.Tx, productID, want int64) error {
+	var version int64
+	err := tx.QueryRowContext(ctx, "SELECT version FROM products WHERE id = ?"+d.forUpdate(), productID).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return actors.ErrProductNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if version != want {
+		return fmt.Errorf("%w: product %d is at version %d, the actor holds %d", actors.ErrVersionConflict, productID, version, want)
+	}
+	return nil
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
