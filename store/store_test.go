@@ -1,0 +1,128 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"flashsale/actors"
+	"flashsale/store/storetest"
+)
+
+func TestSeedCreatesProductOneOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		for i, want := range []bool{true, false} {
+			created, err := db.Seed(ctx)
+			if err != nil || created != want {
+				t.Fatalf("Seed #%d = %v, %v; want %v", i+1, created, err, want)
+			}
+		}
+		st, err := db.LoadProduct(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := actors.Product{ID: 1, Name: "Flash Sale Item", Price: 4999, Stock: 50}
+		if st.Product != want || st.Version != 0 || len(st.ActiveHolds) != 0 {
+			t.Fatalf("seeded %+v version %d holds %d; want %+v", st.Product, st.Version, len(st.ActiveHolds), want)
+		}
+	})
+}
+
+func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "Widget", Price: 1999, Stock: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		first, err := db.NextIDs(ctx, "hold", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holds := []actors.Hold{
+			{ID: first, ProductID: p.ID, Qty: 3, Status: actors.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now, IdempotencyKey: "k1", RequestHash: "h1"},
+			{ID: first + 1, ProductID: p.ID, Qty: 2, Status: actors.HoldActive, ExpiresAt: now.Add(2 * time.Minute), CreatedAt: now},
+		}
+		b := &actors.Batch{ProductID: p.ID, Version: 0, Stock: 10, Held: 5, NewHolds: holds, At: now}
+		if err := db.CommitBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		st, err := db.LoadProduct(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Version != 1 || st.Product.Held != 5 || len(st.ActiveHolds) != 2 {
+			t.Fatalf("after commit: version %d held %d active %d; want 1, 5, 2", st.Version, st.Product.Held, len(st.ActiveHolds))
+		}
+		if got := st.ActiveHolds[0]; got != holds[0] {
+			t.Fatalf("loaded hold %+v; want %+v", got, holds[0])
+		}
+		byKey, err := db.HoldByKey(ctx, "k1")
+		if err != nil || byKey.ID != first {
+			t.Fatalf("HoldByKey = %+v, %v; want hold %d", byKey, err, first)
+		}
+
+		// The same version again is a second writer: refused, nothing written.
+		stale := &actors.Batch{ProductID: p.ID, Version: 0, Stock: 10, Held: 0, ExpiredHolds: []int64{first}, At: now}
+		if err := db.CommitBatch(ctx, stale); !errors.Is(err, actors.ErrVersionConflict) {
+			t.Fatalf("stale batch: %v; want ErrVersionConflict", err)
+		}
+		// Counters beyond the stock are refused even at the right version.
+		over := &actors.Batch{ProductID: p.ID, Version: 1, Stock: 10, Held: 11, At: now}
+		if err := db.CommitBatch(ctx, over); !errors.Is(err, actors.ErrVersionConflict) {
+			t.Fatalf("oversold batch: %v; want ErrVersionConflict", err)
+		}
+		expire := &actors.Batch{ProductID: p.ID, Version: 1, Stock: 10, Held: 2, ExpiredHolds: []int64{first}, At: now}
+		if err := db.CommitBatch(ctx, expire); err != nil {
+			t.Fatal(err)
+		}
+		h, err := db.Hold(ctx, first)
+		if err != nil || h.Status != actors.HoldExpired {
+			t.Fatalf("Hold = %+v, %v; want expired", h, err)
+		}
+		// Expiring it twice means someone else already did: refused.
+		again := &actors.Batch{ProductID: p.ID, Version: 2, Stock: 10, Held: 2, ExpiredHolds: []int64{first}, At: now}
+		if err := db.CommitBatch(ctx, again); !errors.Is(err, actors.ErrVersionConflict) {
+			t.Fatalf("double expiry: %v; want ErrVersionConflict", err)
+		}
+	})
+}
+
+func TestNotFound(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		if _, err := db.LoadProduct(ctx, 42); !errors.Is(err, actors.ErrProductNotFound) {
+			t.Fatalf("LoadProduct: %v; want ErrProductNotFound", err)
+		}
+		if _, err := db.Hold(ctx, 42); !errors.Is(err, actors.ErrHoldNotFound) {
+			t.Fatalf("Hold: %v; want ErrHoldNotFound", err)
+		}
+		if _, err := db.HoldByKey(ctx, "nope"); !errors.Is(err, actors.ErrHoldNotFound) {
+			t.Fatalf("HoldByKey: %v; want ErrHoldNotFound", err)
+		}
+	})
+}
+
+func TestSequenceIsIncreasingInBlocks(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		a, err := db.NextIDs(ctx, "hold", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := db.NextIDs(ctx, "hold", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a != 1 || b != 101 {
+			t.Fatalf("blocks start at %d and %d; want 1 and 101", a, b)
+		}
+	})
+}
