@@ -15,7 +15,11 @@ import (
 var (
 	ErrProductNotFound     = errors.New("product not found")
 	ErrHoldNotFound        = errors.New("hold not found")
+	ErrOrderNotFound       = errors.New("order not found")
+	ErrPaymentNotFound     = errors.New("payment not found")
 	ErrInsufficientStock   = errors.New("insufficient stock")
+	ErrHoldExpired         = errors.New("hold expired")
+	ErrHoldUsed            = errors.New("hold already used")
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different payload")
 	ErrStockBelowCommitted = errors.New("stock below the units already held or ordered")
 	// ErrUnavailable means the request was not carried out and may be
@@ -134,15 +138,20 @@ func (h Hold) StatusAt(now time.Time) HoldStatus {
 // HoldRequestHash identifies the payload of a hold request, so that a
 // retried Idempotency-Key can be told apart from a reused one.
 func HoldRequestHash(productID, qty int64) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("hold:product_id=%d;qty=%d", productID, qty)))
+	return hashOf(fmt.Sprintf("hold:product_id=%d;qty=%d", productID, qty))
+}
+
+func hashOf(canonical string) string {
+	sum := sha256.Sum256([]byte(canonical))
 	return hex.EncodeToString(sum[:])
 }
 
 // ProductState is what an actor loads before it handles any message.
 type ProductState struct {
-	Product     Product
-	Version     int64
-	ActiveHolds []Hold
+	Product       Product
+	Version       int64
+	ActiveHolds   []Hold
+	PendingOrders []Order // orders awaiting payment
 }
 
 // Batch is one group commit of a product's actor: everything it decided
@@ -156,13 +165,132 @@ type Batch struct {
 	Stock, Held, AwaitingPayment, Paid int64
 	NewHolds                           []Hold
 	ExpiredHolds                       []int64
-	At                                 time.Time
+	ConvertedHolds                     []int64 // active → converted, each by one of NewOrders
+	NewOrders                          []Order
+	OrderChanges                       []OrderChange
+	// Payments are webhooks recorded as applied. Those with Pending set
+	// were recorded early, before their order existed, and are marked
+	// applied now.
+	Payments []Payment
+	At       time.Time
 }
 
-// Empty reports whether the batch changes nothing.
-func (b *Batch) Empty() bool {
-	return len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0
+// OrderChange moves an order from one status to another. The store refuses
+// the batch if the order is not in From: someone else changed it.
+type OrderChange struct {
+	OrderID  int64
+	From, To OrderStatus
+	Reason   CancelReason // why it was cancelled, when To is cancelled
 }
+
+// OrderStatus is the life cycle of an order.
+type OrderStatus string
+
+// Order statuses. Only pending_payment and paid orders take stock.
+const (
+	OrderPendingPayment OrderStatus = "pending_payment"
+	OrderPaid           OrderStatus = "paid"
+	OrderCancelled      OrderStatus = "cancelled"
+	// OrderRefundRequired is a payment that succeeded for an order whose
+	// units were gone: the money must go back; no stock is taken.
+	OrderRefundRequired OrderStatus = "refund_required"
+)
+
+// CancelReason says why an order was cancelled.
+type CancelReason string
+
+// Cancel reasons.
+const (
+	CancelledByWebhook       CancelReason = "webhook"
+	CancelledByPaymentWindow CancelReason = "payment_window"
+)
+
+// Order is a hold turned into a purchase awaiting or past payment.
+type Order struct {
+	ID        int64
+	HoldID    int64
+	ProductID int64
+	Qty       int64
+	Amount    Money
+	Status    OrderStatus
+	// InitialStatus is the status the order was created with.
+	InitialStatus  OrderStatus
+	CancelReason   CancelReason
+	ExpiresAt      time.Time // end of the payment window
+	CreatedAt      time.Time
+	IdempotencyKey string
+	RequestHash    string
+}
+
+// StatusAt is the order's status as seen at now: an order still awaiting
+// payment after its payment window is cancelled, written or not.
+func (o Order) StatusAt(now time.Time) OrderStatus {
+	if o.Status == OrderPendingPayment && !now.Before(o.ExpiresAt) {
+		return OrderCancelled
+	}
+	return o.Status
+}
+
+// HoldUsedError is ErrHoldUsed with the order the hold became.
+type HoldUsedError struct{ OrderID int64 }
+
+func (e *HoldUsedError) Error() string {
+	return fmt.Sprintf("hold already used by order %d", e.OrderID)
+}
+func (e *HoldUsedError) Is(target error) bool { return target == ErrHoldUsed }
+
+// OrderRequestHash identifies the payload of an order request.
+func OrderRequestHash(holdID int64) string {
+	return hashOf(fmt.Sprintf("order:hold_id=%d", holdID))
+}
+
+// PaymentStatus is what the payment provider reports.
+type PaymentStatus string
+
+// Payment statuses.
+const (
+	PaymentSuccess   PaymentStatus = "success"
+	PaymentFailed    PaymentStatus = "failed"
+	PaymentCancelled PaymentStatus = "cancelled"
+)
+
+// Payment is one webhook delivery, identified by its idempotency key.
+type Payment struct {
+	Key     string
+	OrderID int64
+	Status  PaymentStatus
+	Hash    string // PaymentHash of the payload
+	// Pending is true while the order does not exist yet.
+	Pending bool
+	// Result is the order's status right after this payment was applied.
+	Result    OrderStatus
+	CreatedAt time.Time
+}
+
+// PaymentHash identifies a webhook's payload, so that a redelivery can be
+// told apart from a key reused for another payload.
+func PaymentHash(key string, orderID int64, status PaymentStatus) string {
+	return hashOf(fmt.Sprintf("payment:key=%q;order_id=%d;status=%s", key, orderID, status))
+}
+
+// PaymentResult is the answer to a webhook.
+type PaymentResult struct {
+	OrderID int64
+	Status  OrderStatus // the order's status after the webhook
+	// Pending means the order does not exist yet: the payment is recorded
+	// and will be applied when the order is created.
+	Pending bool
+}
+
+// EarlyPaymentsError refuses a batch that creates orders for which
+// webhooks were recorded before the actor knew of them. It is a version
+// conflict: the actor learns the payments and decides again.
+type EarlyPaymentsError struct{ Payments []Payment }
+
+func (e *EarlyPaymentsError) Error() string {
+	return fmt.Sprintf("%d payments arrived before their order", len(e.Payments))
+}
+func (e *EarlyPaymentsError) Is(target error) bool { return target == ErrVersionConflict }
 
 // UnixMilli converts stored milliseconds to a UTC time.
 func UnixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

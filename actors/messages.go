@@ -24,6 +24,33 @@ type holdReply struct {
 	err  error
 }
 
+type createOrder struct {
+	ctx      context.Context
+	holdID   int64
+	key      string
+	hash     string
+	orderID  int64 // set when first decided, kept when decided again
+	attempts int
+	reply    chan orderReply
+}
+
+type orderReply struct {
+	order Order
+	err   error
+}
+
+type applyPayment struct {
+	ctx      context.Context
+	pay      Payment
+	attempts int
+	reply    chan paymentReply
+}
+
+type paymentReply struct {
+	result PaymentResult
+	err    error
+}
+
 type setStock struct {
 	ctx      context.Context
 	stock    int64
@@ -76,6 +103,10 @@ func kindOf(msg any) string {
 	switch msg.(type) {
 	case *placeHold:
 		return "place_hold"
+	case *createOrder:
+		return "create_order"
+	case *applyPayment:
+		return "apply_payment"
 	case *setStock:
 		return "set_stock"
 	case *query:

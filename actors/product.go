@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -18,33 +17,45 @@ const maxAttempts = 3
 
 // productActor serializes every change to one product.
 //
-// It alone owns everything below the dependencies: the decided counters
-// (product), the counters readers may see (visible), the active holds and
-// their expiry order, the idempotency keys, and the batches. Nothing else
-// reads or writes them; readers see only the Snapshot it publishes.
+// It alone owns everything below "owned state": the decided counters
+// (product), the counters readers may see (visible), the active holds, the
+// orders awaiting payment and those it has settled, their deadlines, the
+// idempotency keys, and the batches. Nothing else reads or writes them;
+// readers see only the Snapshot it publishes.
 //
-// Invariant, after every message:
-// product.Stock - product.Held - product.AwaitingPayment - product.Paid >= 0,
-// and product.Held is the sum of qty over holds.
+// Invariant, after every message, for product and for visible alike:
+//
+//	Available() = Stock − Held − AwaitingPayment − Paid ≥ 0
+//	Held            = Σ qty of active holds
+//	AwaitingPayment = Σ qty of orders pending_payment
+//	Paid            = Σ qty of orders paid
+//
+// refund_required and cancelled orders take no stock.
 type productActor struct {
 	// dependencies
-	id     int64
-	cfg    Config
-	store  Store
-	ids    *Sequence
-	log    zerolog.Logger
-	snap   *atomic.Pointer[Snapshot]
-	system *actor.ActorSystem
-	self   *actor.PID
+	id       int64
+	cfg      Config
+	store    Store
+	holdIDs  *Sequence
+	orderIDs *Sequence
+	log      zerolog.Logger
+	snap     *atomic.Pointer[Snapshot]
+	system   *actor.ActorSystem
+	self     *actor.PID
 
 	// owned state
-	product  Product // decided: includes queued and in-flight changes
-	visible  Product // committed changes, less the holds known to be expired
-	version  int64   // version of the last commit or load
-	holds    map[int64]*activeHold
-	expiries expiryHeap
-	keys     map[string]*keyEntry
-	keyQueue []*keyEntry // committed keys, oldest first, to forget them in time
+	product   Product // decided: includes queued and in-flight changes
+	visible   Product // committed, less the holds and orders known to be expired
+	version   int64   // version of the last commit or load
+	holds     map[int64]*activeHold
+	holdDue   dueHeap[*activeHold]
+	orders    map[int64]*activeOrder // awaiting payment, and those settled here since loading
+	orderDue  dueHeap[*activeOrder]  // orders awaiting payment, by end of payment window
+	converted map[int64]*activeOrder // hold id → the order it became, since loading
+	keys      map[keyID]*keyEntry
+	keyQueue  []*keyEntry         // committed keys, oldest first, to forget them in time
+	early     map[int64][]Payment // webhooks recorded before their order, by order id
+	deferred  []any               // messages about orders not committed yet
 
 	queued   *pending // decided, waiting for the transaction in flight
 	inflight *pending // being committed; nil when none is
@@ -55,51 +66,41 @@ type productActor struct {
 	loadNext *ProductState // state to install on Started, instead of loading
 }
 
-type activeHold struct {
-	Hold
-	committed bool
-	index     int // in expiries
-}
-
-// keyEntry remembers an idempotency key so that a retry that is already in
-// the mailbox when the first request commits finds the hold it made.
-type keyEntry struct {
-	key         string
-	hash        string
-	hold        Hold
-	p           *pending // the batch that writes it, until committed
-	committedAt time.Time
-}
-
 // pending is a batch being gathered or committed, with the callers that
 // wait for it.
 type pending struct {
 	batch Batch
 	ops   []*op
-	// stockChanged marks a batch that writes only counters.
-	stockChanged bool
+	// Releases by expiry in this batch, already taken out of visible.
+	expiredHeld, expiredAwaiting int64
+	stockChanged                 bool
 }
 
 // op is one caller waiting for a batch.
 type op struct {
 	msg    any             // the message, to decide again after a version conflict
-	commit func()          // applies the change to the visible counters
+	commit func()          // marks what the batch wrote as committed
 	done   func(err error) // answers the caller
 }
 
 func (p *pending) empty() bool {
-	return len(p.ops) == 0 && len(p.batch.NewHolds) == 0 && len(p.batch.ExpiredHolds) == 0 && !p.stockChanged
+	b := &p.batch
+	return len(p.ops) == 0 && len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0 && len(b.OrderChanges) == 0 &&
+		len(b.NewOrders) == 0 && len(b.Payments) == 0 && !p.stockChanged
 }
 
-func newProductActor(id int64, cfg Config, store Store, ids *Sequence, snap *atomic.Pointer[Snapshot], log zerolog.Logger) *productActor {
+func newProductActor(id int64, r *Registry, snap *atomic.Pointer[Snapshot]) *productActor {
 	return &productActor{
-		id:     id,
-		cfg:    cfg,
-		store:  store,
-		ids:    ids,
-		snap:   snap,
-		log:    log.With().Int64("product_id", id).Logger(),
-		queued: &pending{},
+		id:       id,
+		cfg:      r.cfg,
+		store:    r.store,
+		holdIDs:  r.holdIDs,
+		orderIDs: r.orderIDs,
+		snap:     snap,
+		log:      r.log.With().Int64("product_id", id).Logger(),
+		queued:   &pending{},
+		early:    map[int64][]Payment{},
+		keys:     map[keyID]*keyEntry{},
 	}
 }
 
@@ -123,6 +124,10 @@ func (a *productActor) Receive(ctx actor.Context) {
 		a.stopTimer()
 	case *placeHold:
 		a.placeHold(m)
+	case *createOrder:
+		a.createOrder(m)
+	case *applyPayment:
+		a.applyPayment(m)
 	case *setStock:
 		a.setStock(m)
 	case *query:
@@ -136,7 +141,6 @@ func (a *productActor) Receive(ctx actor.Context) {
 		a.timerAt = time.Time{}
 		if !a.broken && a.draining == nil {
 			a.expireDue(time.Now())
-			a.flush()
 			a.armTimer()
 		}
 	case reloadTick:
@@ -148,139 +152,65 @@ func (a *productActor) Receive(ctx actor.Context) {
 	}
 }
 
-// refuse answers whether a write must be refused before it is decided.
-func (a *productActor) refuse() error {
+// admit decides whether a write may be decided at all. A caller that has
+// gone by the time its message is dequeued is dropped without a write.
+func (a *productActor) admit(ctx context.Context, fail func(error)) bool {
 	switch {
+	case ctx.Err() != nil:
+		return false
 	case a.draining != nil:
-		return fmt.Errorf("%w: shutting down", ErrUnavailable)
+		fail(fmt.Errorf("%w: shutting down", ErrUnavailable))
+		return false
 	case a.broken:
-		return fmt.Errorf("%w: product %d could not be loaded from the database", ErrUnavailable, a.id)
+		fail(fmt.Errorf("%w: product %d could not be loaded from the database", ErrUnavailable, a.id))
+		return false
 	}
-	return nil
-}
-
-func (a *productActor) placeHold(m *placeHold) {
-	if m.ctx.Err() != nil {
-		return // the caller has gone: drop it without a write
-	}
-	if err := a.refuse(); err != nil {
-		m.reply <- holdReply{err: err}
-		return
-	}
-	now := time.Now()
-	a.expireDue(now)
-	if m.key != "" {
-		if e, ok := a.keys[m.key]; ok {
-			a.repeatHold(m, e)
-			return
-		}
-	}
-	if m.qty > a.product.Available() {
-		m.reply <- holdReply{err: ErrInsufficientStock}
-		return
-	}
-	id, err := a.ids.Next(m.ctx)
-	if err != nil {
-		m.reply <- holdReply{err: fmt.Errorf("%w: hold id: %v", ErrUnavailable, err)}
-		return
-	}
-	h := &activeHold{Hold: Hold{
-		ID:             id,
-		ProductID:      a.id,
-		Qty:            m.qty,
-		Status:         HoldActive,
-		ExpiresAt:      expiryAfter(now, a.cfg.HoldTTL),
-		CreatedAt:      now.UTC().Truncate(time.Millisecond),
-		IdempotencyKey: m.key,
-		RequestHash:    m.hash,
-	}}
-	a.holds[id] = h
-	heap.Push(&a.expiries, h)
-	a.product.Held += m.qty
-
-	p := a.queued
-	p.batch.NewHolds = append(p.batch.NewHolds, h.Hold)
-	var e *keyEntry
-	if m.key != "" {
-		e = &keyEntry{key: m.key, hash: m.hash, hold: h.Hold, p: p}
-		a.keys[m.key] = e
-	}
-	p.ops = append(p.ops, &op{
-		msg: m,
-		commit: func() {
-			h.committed = true
-			a.visible.Held += h.Qty
-			if e != nil {
-				e.p, e.committedAt = nil, time.Now()
-				a.keyQueue = append(a.keyQueue, e)
-			}
-		},
-		done: func(err error) { m.reply <- holdReply{hold: h.Hold, err: err} },
-	})
-	a.flush()
-	a.armTimer()
-}
-
-// repeatHold answers a request whose idempotency key this actor knows.
-func (a *productActor) repeatHold(m *placeHold, e *keyEntry) {
-	switch {
-	case e.hash != m.hash:
-		m.reply <- holdReply{err: ErrIdempotencyConflict}
-	case e.p == nil: // committed
-		m.reply <- holdReply{hold: e.hold}
-	default: // answered when the first request's batch commits
-		e.p.ops = append(e.p.ops, &op{
-			msg:  m,
-			done: func(err error) { m.reply <- holdReply{hold: e.hold, err: err} },
-		})
-	}
+	a.expireDue(time.Now())
+	return true
 }
 
 func (a *productActor) setStock(m *setStock) {
-	if m.ctx.Err() != nil {
+	fail := func(err error) { m.reply <- productReply{err: err} }
+	if !a.admit(m.ctx, fail) {
 		return
 	}
-	if err := a.refuse(); err != nil {
-		m.reply <- productReply{err: err}
-		return
-	}
-	a.expireDue(time.Now())
 	if m.stock < a.product.Taken() {
-		m.reply <- productReply{err: ErrStockBelowCommitted}
+		fail(ErrStockBelowCommitted)
 		return
 	}
 	a.product.Stock = m.stock
 	p := a.queued
 	p.stockChanged = true
 	p.ops = append(p.ops, &op{
-		msg:    m,
-		commit: func() { a.visible.Stock = m.stock },
-		done:   func(err error) { m.reply <- productReply{product: a.visible, err: err} },
+		msg:  m,
+		done: func(err error) { m.reply <- productReply{product: a.visible, err: err} },
 	})
 	a.flush()
 }
 
-// expireDue releases the committed holds whose time has come. A hold whose
-// own batch is still in flight is released after that batch commits.
+// expireDue releases the committed holds and orders whose time has come.
+// One whose own batch is still in flight is released after that batch
+// commits. An expired hold or order never counts as taking stock, written
+// or not: readers see it released at once.
 func (a *productActor) expireDue(now time.Time) {
-	var later []*activeHold
+	p := a.queued
 	released := false
-	for len(a.expiries) > 0 && !now.Before(a.expiries[0].ExpiresAt) {
-		h := heap.Pop(&a.expiries).(*activeHold)
-		if !h.committed {
-			later = append(later, h)
-			continue
-		}
+	for _, h := range popDue(&a.holdDue, now) {
 		delete(a.holds, h.ID)
 		a.product.Held -= h.Qty
-		// An expired hold never counts as active, whether or not its
-		// release is written yet: readers see it released at once.
 		a.visible.Held -= h.Qty
-		a.queued.batch.ExpiredHolds = append(a.queued.batch.ExpiredHolds, h.ID)
+		p.expiredHeld += h.Qty
+		p.batch.ExpiredHolds = append(p.batch.ExpiredHolds, h.ID)
 		released = true
 	}
-	for _, h := range later {
-		heap.Push(&a.expiries, h)
+	for _, o := range popDue(&a.orderDue, now) {
+		a.product.AwaitingPayment -= o.Qty
+		a.visible.AwaitingPayment -= o.Qty
+		p.expiredAwaiting += o.Qty
+		o.Status, o.CancelReason = OrderCancelled, CancelledByPaymentWindow
+		p.batch.OrderChanges = append(p.batch.OrderChanges,
+			OrderChange{OrderID: o.ID, From: OrderPendingPayment, To: OrderCancelled, Reason: CancelledByPaymentWindow})
+		released = true
 	}
 	if released {
 		a.publish()
@@ -323,14 +253,19 @@ func (a *productActor) batchDone(p *pending, err error) {
 			o.commit()
 		}
 	}
+	b := &p.batch
+	a.visible.Stock, a.visible.Held, a.visible.AwaitingPayment, a.visible.Paid =
+		b.Stock, b.Held-a.queued.expiredHeld, b.AwaitingPayment-a.queued.expiredAwaiting, b.Paid
 	a.forgetKeys(now)
 	a.publish()
-	a.log.Debug().Int("ops", len(p.ops)).Int("new_holds", len(p.batch.NewHolds)).
-		Int("expired_holds", len(p.batch.ExpiredHolds)).Dur("took", now.Sub(p.batch.At)).Msg("batch committed")
+	a.log.Debug().Int("ops", len(p.ops)).Int("new_holds", len(b.NewHolds)).Int("new_orders", len(b.NewOrders)).
+		Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
+		Dur("took", now.Sub(b.At)).Msg("batch committed")
 	for _, o := range p.ops {
 		o.done(nil)
 	}
 	a.expireDue(now)
+	a.redeliverDeferred()
 	a.flush()
 	a.armTimer()
 	a.finishDrain()
@@ -343,6 +278,12 @@ func (a *productActor) batchDone(p *pending, err error) {
 // hear ErrUnavailable and may retry with their idempotency key.
 func (a *productActor) batchFailed(p *pending, err error) {
 	conflict := errors.Is(err, ErrVersionConflict)
+	var early *EarlyPaymentsError
+	if errors.As(err, &early) {
+		for _, pay := range early.Payments {
+			a.learnEarly(pay)
+		}
+	}
 	a.log.Warn().Err(err).Bool("version_conflict", conflict).Int("ops", len(p.ops)).Msg("batch failed; reloading")
 	queued := a.queued
 	a.queued = &pending{}
@@ -360,6 +301,7 @@ func (a *productActor) batchFailed(p *pending, err error) {
 	for _, o := range queued.ops {
 		retry(o, true)
 	}
+	a.redeliverDeferred()
 	a.finishDrain()
 }
 
@@ -367,19 +309,39 @@ func (a *productActor) batchFailed(p *pending, err error) {
 func (a *productActor) again(msg any) bool {
 	switch m := msg.(type) {
 	case *placeHold:
-		if m.attempts++; m.attempts >= maxAttempts {
-			return false
+		if m.attempts++; m.attempts < maxAttempts {
+			a.placeHold(m)
+			return true
 		}
-		a.placeHold(m)
+	case *createOrder:
+		if m.attempts++; m.attempts < maxAttempts {
+			a.createOrder(m)
+			return true
+		}
+	case *applyPayment:
+		if m.attempts++; m.attempts < maxAttempts {
+			a.applyPayment(m)
+			return true
+		}
 	case *setStock:
-		if m.attempts++; m.attempts >= maxAttempts {
-			return false
+		if m.attempts++; m.attempts < maxAttempts {
+			a.setStock(m)
+			return true
 		}
-		a.setStock(m)
-	default:
-		return false
 	}
-	return true
+	return false
+}
+
+// redeliverDeferred decides again the messages that waited for an order's
+// batch to commit.
+func (a *productActor) redeliverDeferred() {
+	deferred := a.deferred
+	a.deferred = nil
+	for _, msg := range deferred {
+		if m, ok := msg.(*applyPayment); ok {
+			a.applyPayment(m)
+		}
+	}
 }
 
 // reload replaces the in-memory state with the database's. On failure the
@@ -391,7 +353,8 @@ func (a *productActor) reload() error {
 	if err != nil {
 		a.broken = true
 		a.log.Warn().Err(err).Msg("loading the product failed; writes are refused until it loads")
-		time.AfterFunc(a.cfg.ReloadBackoff, func() { a.system.Root.Send(a.self, reloadTick{}) })
+		system, self := a.system, a.self
+		time.AfterFunc(a.cfg.ReloadBackoff, func() { system.Root.Send(self, reloadTick{}) })
 		return err
 	}
 	a.install(st)
@@ -404,29 +367,31 @@ func (a *productActor) install(st ProductState) {
 	a.broken = false
 	a.product, a.visible, a.version = st.Product, st.Product, st.Version
 	a.holds = make(map[int64]*activeHold, len(st.ActiveHolds))
-	a.expiries = a.expiries[:0]
+	a.holdDue = a.holdDue[:0]
+	a.orders = make(map[int64]*activeOrder, len(st.PendingOrders))
+	a.orderDue = a.orderDue[:0]
+	a.converted = map[int64]*activeOrder{}
 	// Committed keys stay true across a reload; uncommitted ones are gone
 	// with their batch.
-	keys := make(map[string]*keyEntry, len(a.keys))
 	for k, e := range a.keys {
-		if e.p == nil {
-			keys[k] = e
+		if e.p != nil {
+			delete(a.keys, k)
 		}
 	}
-	a.keys = keys
 	for _, h := range st.ActiveHolds {
 		ah := &activeHold{Hold: h, committed: true}
 		a.holds[h.ID] = ah
-		a.expiries = append(a.expiries, ah)
-		if h.IdempotencyKey != "" {
-			if _, ok := a.keys[h.IdempotencyKey]; !ok {
-				e := &keyEntry{key: h.IdempotencyKey, hash: h.RequestHash, hold: h, committedAt: time.Now()}
-				a.keys[h.IdempotencyKey] = e
-				a.keyQueue = append(a.keyQueue, e)
-			}
-		}
+		a.holdDue.push(ah)
+		a.rememberLoaded(keyID{scopeHold, h.IdempotencyKey}, h.RequestHash, h)
 	}
-	heap.Init(&a.expiries)
+	for _, o := range st.PendingOrders {
+		ao := &activeOrder{Order: o, committed: true}
+		a.orders[o.ID] = ao
+		a.orderDue.push(ao)
+		initial := o
+		initial.Status = o.InitialStatus
+		a.rememberLoaded(keyID{scopeOrder, o.IdempotencyKey}, o.RequestHash, initial)
+	}
 	a.publish()
 	if a.self != nil {
 		a.expireDue(time.Now())
@@ -434,37 +399,31 @@ func (a *productActor) install(st ProductState) {
 	}
 }
 
-// forgetKeys drops committed keys older than KeyMemory. By then every
-// request that looked the key up in the database before it was committed
-// has reached the actor; later ones find it in the database.
-func (a *productActor) forgetKeys(now time.Time) {
-	i := 0
-	for ; i < len(a.keyQueue) && now.Sub(a.keyQueue[i].committedAt) > a.cfg.KeyMemory; i++ {
-		e := a.keyQueue[i]
-		if a.keys[e.key] == e {
-			delete(a.keys, e.key)
-		}
-	}
-	a.keyQueue = a.keyQueue[i:]
-}
-
 func (a *productActor) publish() {
-	s := &Snapshot{Product: a.visible}
-	if len(a.expiries) > 0 {
-		s.ValidUntil = a.expiries[0].ExpiresAt
-	}
+	s := &Snapshot{Product: a.visible, ValidUntil: earliest(a.holdDue.next(), a.orderDue.next())}
 	a.snap.Store(s)
 }
 
-// armTimer points the one expiry timer at the earliest active hold. A due
-// hold still in flight is handled when its batch commits.
+// armTimer points the one expiry timer at the earliest hold or order
+// deadline still ahead. A deadline already passed belongs to a hold or
+// order whose batch is in flight; that batch's commit handles it.
 func (a *productActor) armTimer() {
-	if len(a.expiries) == 0 || a.self == nil || a.draining != nil {
+	if a.self == nil || a.draining != nil {
 		a.stopTimer()
 		return
 	}
-	at := a.expiries[0].ExpiresAt
-	if !time.Now().Before(at) || at.Equal(a.timerAt) {
+	now := time.Now()
+	var at time.Time
+	for _, t := range []time.Time{a.holdDue.next(), a.orderDue.next()} {
+		if t.After(now) && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	if at.IsZero() {
+		a.stopTimer()
+		return
+	}
+	if at.Equal(a.timerAt) {
 		return
 	}
 	a.stopTimer()
@@ -494,9 +453,9 @@ func (a *productActor) finishDrain() {
 	}
 }
 
-// expiryAfter is when a hold taken at now with the given time to live
-// expires: rounded up to the whole second, so that the expires_at clients
-// see (RFC 3339, seconds) is exactly when it expires.
+// expiryAfter is when something taken at now with the given time to live
+// expires: rounded up to the whole second, so that the RFC 3339 time
+// clients see is exactly when it expires.
 func expiryAfter(now time.Time, ttl time.Duration) time.Time {
 	t := now.Add(ttl).UTC()
 	if r := t.Truncate(time.Second); !r.Equal(t) {
@@ -505,30 +464,10 @@ func expiryAfter(now time.Time, ttl time.Duration) time.Time {
 	return t
 }
 
-// expiryHeap orders active holds by expiry.
-type expiryHeap []*activeHold
-
-func (h expiryHeap) Len() int { return len(h) }
-func (h expiryHeap) Less(i, j int) bool {
-	if h[i].ExpiresAt.Equal(h[j].ExpiresAt) {
-		return h[i].ID < h[j].ID
+// earliest is the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
 	}
-	return h[i].ExpiresAt.Before(h[j].ExpiresAt)
-}
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *expiryHeap) Push(x any) {
-	ah := x.(*activeHold)
-	ah.index = len(*h)
-	*h = append(*h, ah)
-}
-func (h *expiryHeap) Pop() any {
-	old := *h
-	n := len(old)
-	ah := old[n-1]
-	old[n-1] = nil
-	*h = old[:n-1]
-	return ah
+	return a
 }

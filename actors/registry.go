@@ -16,6 +16,9 @@ import (
 // Config tunes the product actors.
 type Config struct {
 	HoldTTL time.Duration // how long a hold keeps its units
+	// PaymentTTL is the payment window: how long an order may await
+	// payment before it is cancelled and its units released.
+	PaymentTTL time.Duration
 	// CommitTimeout bounds one batch transaction and one load.
 	CommitTimeout time.Duration
 	// KeyMemory is how long an actor keeps a committed idempotency key in
@@ -24,7 +27,8 @@ type Config struct {
 	// ReloadBackoff is the pause between attempts to load a product the
 	// database did not give.
 	ReloadBackoff time.Duration
-	// IDBlock is how many hold ids are reserved from the database at once.
+	// IDBlock is how many hold or order ids are reserved from the
+	// database at once; a restart skips what is left of a block.
 	IDBlock int64
 }
 
@@ -32,6 +36,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		HoldTTL:       2 * time.Minute,
+		PaymentTTL:    15 * time.Minute,
 		CommitTimeout: 5 * time.Second,
 		KeyMemory:     time.Minute,
 		ReloadBackoff: 500 * time.Millisecond,
@@ -43,11 +48,12 @@ func DefaultConfig() Config {
 // to the actors; the HTTP layer sees it through an interface of its own,
 // so that the actors can later be spread over a cluster.
 type Registry struct {
-	cfg     Config
-	store   Store
-	log     zerolog.Logger
-	system  *actor.ActorSystem
-	holdIDs *Sequence
+	cfg      Config
+	store    Store
+	log      zerolog.Logger
+	system   *actor.ActorSystem
+	holdIDs  *Sequence
+	orderIDs *Sequence
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
@@ -75,12 +81,13 @@ func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
 		return slog.New(zerolog.NewSlogHandler(actorLog))
 	}))
 	return &Registry{
-		cfg:     cfg,
-		store:   store,
-		log:     log,
-		system:  system,
-		holdIDs: NewSequence(store, "hold", cfg.IDBlock),
-		loading: map[int64]*loadCall{},
+		cfg:      cfg,
+		store:    store,
+		log:      log,
+		system:   system,
+		holdIDs:  NewSequence(store, "hold", cfg.IDBlock),
+		orderIDs: NewSequence(store, "order", cfg.IDBlock),
+		loading:  map[int64]*loadCall{},
 	}
 }
 
@@ -139,6 +146,94 @@ func firstAnswer(h Hold, hash string) (Hold, error) {
 	}
 	h.Status = HoldActive
 	return h, nil
+}
+
+// CreateOrder turns an active hold into an order awaiting payment. A hold
+// already used fails with a *HoldUsedError naming its order; one past its
+// expiry with ErrHoldExpired. Webhooks that came for the new order's id
+// before it existed are applied as it is created.
+func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (Order, error) {
+	hash := OrderRequestHash(holdID)
+	if key != "" {
+		o, err := r.store.OrderByKey(ctx, key)
+		switch {
+		case err == nil:
+			if o.RequestHash != hash {
+				return Order{}, ErrIdempotencyConflict
+			}
+			o.Status = o.InitialStatus
+			return o, nil
+		case !errors.Is(err, ErrOrderNotFound):
+			return Order{}, err
+		}
+	}
+	h, err := r.store.Hold(ctx, holdID)
+	if err != nil {
+		return Order{}, err
+	}
+	switch h.Status {
+	case HoldConverted:
+		o, err := r.store.OrderByHold(ctx, holdID)
+		if err != nil {
+			return Order{}, err
+		}
+		return Order{}, &HoldUsedError{OrderID: o.ID}
+	case HoldExpired:
+		return Order{}, ErrHoldExpired
+	}
+	ph, err := r.handle(ctx, h.ProductID)
+	if err != nil {
+		return Order{}, err
+	}
+	reply := make(chan orderReply, 1)
+	r.system.Root.Send(ph.pid, &createOrder{ctx: ctx, holdID: holdID, key: key, hash: hash, reply: reply})
+	res, err := await(ctx, reply)
+	if err != nil {
+		return Order{}, err
+	}
+	return res.order, res.err
+}
+
+// ApplyPayment takes a payment provider's webhook. A key already recorded
+// gets the answer it got the first time, or ErrIdempotencyConflict when
+// the payload differs. A webhook for an order that does not exist yet is
+// recorded and answered as pending.
+func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, status PaymentStatus) (PaymentResult, error) {
+	pay := Payment{Key: key, OrderID: orderID, Status: status, Hash: PaymentHash(key, orderID, status),
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	prior, err := r.store.PaymentByKey(ctx, key)
+	switch {
+	case err == nil:
+		return priorAnswer(prior, pay.Hash)
+	case !errors.Is(err, ErrPaymentNotFound):
+		return PaymentResult{}, err
+	}
+	productID, recorded, err := r.store.RecordEarlyPayment(ctx, pay)
+	if err != nil {
+		return PaymentResult{}, err
+	}
+	if productID == 0 {
+		return priorAnswer(recorded, pay.Hash)
+	}
+	ph, err := r.handle(ctx, productID)
+	if err != nil {
+		return PaymentResult{}, err
+	}
+	reply := make(chan paymentReply, 1)
+	r.system.Root.Send(ph.pid, &applyPayment{ctx: ctx, pay: pay, reply: reply})
+	res, err := await(ctx, reply)
+	if err != nil {
+		return PaymentResult{}, err
+	}
+	return res.result, res.err
+}
+
+// priorAnswer is the answer to a webhook whose key is already recorded.
+func priorAnswer(p Payment, hash string) (PaymentResult, error) {
+	if p.Hash != hash {
+		return PaymentResult{}, ErrIdempotencyConflict
+	}
+	return PaymentResult{OrderID: p.OrderID, Status: p.Result, Pending: p.Pending}, nil
 }
 
 // SetStock changes a product's total stock. It fails with
@@ -210,7 +305,7 @@ func (r *Registry) spawn(st ProductState) (*productHandle, error) {
 	id := st.Product.ID
 	first := &st
 	props := actor.PropsFromProducer(func() actor.Actor {
-		a := newProductActor(id, r.cfg, r.store, r.holdIDs, &h.snap, r.log)
+		a := newProductActor(id, r, &h.snap)
 		// The first incarnation starts from the state just loaded; one
 		// restarted by its supervisor loads afresh.
 		a.loadNext, first = first, nil

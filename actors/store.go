@@ -14,8 +14,23 @@ type Store interface {
 	CommitBatch(ctx context.Context, b *Batch) error
 	// NextIDs reserves n consecutive ids of a sequence.
 	NextIDs(ctx context.Context, sequence string, n int64) (first int64, err error)
+	// Hold reads a committed hold, or ErrHoldNotFound.
+	Hold(ctx context.Context, id int64) (Hold, error)
 	// HoldByKey finds the hold created with an idempotency key.
 	HoldByKey(ctx context.Context, key string) (Hold, error)
+	// Order reads a committed order, or ErrOrderNotFound.
+	Order(ctx context.Context, id int64) (Order, error)
+	// OrderByKey finds the order created with an idempotency key.
+	OrderByKey(ctx context.Context, key string) (Order, error)
+	// OrderByHold finds the order a hold became.
+	OrderByHold(ctx context.Context, holdID int64) (Order, error)
+	// PaymentByKey reads the webhook recorded under a key, or
+	// ErrPaymentNotFound.
+	PaymentByKey(ctx context.Context, key string) (Payment, error)
+	// RecordEarlyPayment returns the product of the payment's order, or,
+	// when the order does not exist yet, records the payment as pending
+	// (or returns the payment already recorded under its key).
+	RecordEarlyPayment(ctx context.Context, p Payment) (productID int64, recorded Payment, err error)
 }
 
 // Sequence hands out increasing ids from blocks reserved in the database,

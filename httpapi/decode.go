@@ -26,6 +26,11 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (map[string]
 	case err != nil:
 		return nil, badRequest("Could not read the request body")
 	}
+	return decodeObject(body)
+}
+
+// decodeObject parses a body that must be exactly one JSON object.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var obj map[string]json.RawMessage
 	if err := dec.Decode(&obj); err != nil {

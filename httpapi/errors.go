@@ -19,6 +19,7 @@ var (
 	errUnauthorized     = errors.New("missing or wrong admin token")
 	errAdminDisabled    = errors.New("admin API disabled")
 	errBodyTooLarge     = errors.New("request body too large")
+	errBadSignature     = errors.New("missing or wrong webhook signature")
 )
 
 // statusOf is the one table from error to HTTP status and the message a
@@ -31,12 +32,16 @@ var statusOf = []struct {
 }{
 	{actors.ErrProductNotFound, http.StatusNotFound, "Product not found"},
 	{actors.ErrHoldNotFound, http.StatusNotFound, "Hold not found"},
+	{actors.ErrOrderNotFound, http.StatusNotFound, "Order not found"},
 	{errRouteNotFound, http.StatusNotFound, "Not found"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed"},
 	{errUnauthorized, http.StatusUnauthorized, "Unauthenticated"},
+	{errBadSignature, http.StatusUnauthorized, "Invalid signature"},
 	{errAdminDisabled, http.StatusForbidden, "Admin API disabled: no admin token is configured"},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "Request body too large"},
 	{actors.ErrInsufficientStock, http.StatusConflict, "Insufficient stock"},
+	{actors.ErrHoldExpired, http.StatusConflict, "Hold expired"},
+	{actors.ErrHoldUsed, http.StatusConflict, "Hold already used"},
 	{actors.ErrIdempotencyConflict, http.StatusConflict, "Idempotency key reused with a different payload"},
 	{actors.ErrStockBelowCommitted, http.StatusConflict, "Stock cannot be set below the units already held or ordered"},
 	{actors.ErrUnavailable, http.StatusServiceUnavailable, "Service unavailable, try again shortly"},
@@ -81,6 +86,7 @@ func (e *validationError) err() error {
 type errorBody struct {
 	Message string              `json:"message"`
 	Errors  map[string][]string `json:"errors,omitempty"`
+	OrderID int64               `json:"order_id,omitempty"` // the order a used hold became
 }
 
 // writeError answers with the status and message the table gives err.
@@ -88,6 +94,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		bad     *badRequestError
 		invalid *validationError
+		used    *actors.HoldUsedError
 	)
 	status, body := http.StatusInternalServerError, errorBody{Message: "Internal server error"}
 	switch {
@@ -101,6 +108,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 				status, body.Message = e.status, e.message
 				break
 			}
+		}
+		if errors.As(err, &used) {
+			body.OrderID = used.OrderID
 		}
 	}
 	log := zerolog.Ctx(r.Context())

@@ -21,6 +21,11 @@ func (s *Server) routes() {
 	r.Handle("/api/holds", s.handle(s.createHold)).Methods(http.MethodPost)
 	r.Handle("/api/holds/{id}", s.handle(s.getHold)).Methods(http.MethodGet)
 
+	r.Handle("/api/orders", s.handle(s.createOrder)).Methods(http.MethodPost)
+	r.Handle("/api/orders/{id}", s.handle(s.getOrder)).Methods(http.MethodGet)
+
+	r.Handle("/api/payments/webhook", s.handle(s.paymentWebhook)).Methods(http.MethodPost)
+
 	r.Handle("/api/admin/products", s.requireAdmin(s.handle(s.createProduct))).Methods(http.MethodPost)
 	r.Handle("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct))).Methods(http.MethodPatch)
 }

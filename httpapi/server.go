@@ -19,12 +19,15 @@ type Products interface {
 	Product(ctx context.Context, id int64) (actors.Product, error)
 	PlaceHold(ctx context.Context, productID, qty int64, idempotencyKey string) (actors.Hold, error)
 	SetStock(ctx context.Context, productID, stock int64) (actors.Product, error)
+	CreateOrder(ctx context.Context, holdID int64, idempotencyKey string) (actors.Order, error)
+	ApplyPayment(ctx context.Context, key string, orderID int64, status actors.PaymentStatus) (actors.PaymentResult, error)
 }
 
 // Store is what the API reads and writes without going through an actor:
 // reads of committed rows, and products that have no actor yet.
 type Store interface {
 	Hold(ctx context.Context, id int64) (actors.Hold, error)
+	Order(ctx context.Context, id int64) (actors.Order, error)
 	CreateProduct(ctx context.Context, p actors.NewProduct) (actors.Product, error)
 	Ping(ctx context.Context) error
 }
@@ -37,6 +40,9 @@ var (
 type Config struct {
 	// AdminToken guards /api/admin; empty disables the admin API (403).
 	AdminToken string
+	// WebhookSecret keys the HMAC-SHA256 signature payment webhooks must
+	// carry; empty accepts unsigned webhooks.
+	WebhookSecret string
 	// RequestTimeout bounds how long any request waits.
 	RequestTimeout time.Duration
 	// MaxBody is the largest request body accepted.

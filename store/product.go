@@ -85,6 +85,11 @@ func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (actors.ProductState
 	p.Price = actors.Money(price)
 	st.ActiveHolds, err = queryHolds(ctx, tx,
 		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(actors.HoldActive))
+	if err != nil {
+		return st, err
+	}
+	st.PendingOrders, err = queryOrders(ctx, tx,
+		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(actors.OrderPendingPayment))
 	return st, err
 }
 
@@ -111,7 +116,19 @@ func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
 		if err := insertHolds(ctx, tx, b.NewHolds); err != nil {
 			return err
 		}
-		return setHoldStatus(ctx, tx, b.ProductID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired)
+		if err := setHoldStatus(ctx, tx, b.ProductID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired); err != nil {
+			return err
+		}
+		if err := setHoldStatus(ctx, tx, b.ProductID, b.ConvertedHolds, actors.HoldActive, actors.HoldConverted); err != nil {
+			return err
+		}
+		if err := d.insertOrders(ctx, tx, b.NewOrders, b.Payments); err != nil {
+			return err
+		}
+		if err := changeOrders(ctx, tx, b.OrderChanges, b.At); err != nil {
+			return err
+		}
+		return insertPayments(ctx, tx, b.Payments, b.At)
 	})
 }
 

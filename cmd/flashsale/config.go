@@ -20,7 +20,9 @@ type config struct {
 	Addr           string
 	DB             string
 	HoldTTL        time.Duration
+	PaymentTTL     time.Duration
 	AdminToken     string
+	WebhookSecret  string
 	Seed           bool
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
@@ -32,7 +34,9 @@ func defaultConfig() config {
 		Addr:           ":8080",
 		DB:             "sqlite://flashsale.db",
 		HoldTTL:        2 * time.Minute,
+		PaymentTTL:     15 * time.Minute,
 		AdminToken:     "",
+		WebhookSecret:  "",
 		Seed:           true,
 		RequestTimeout: 5 * time.Second,
 		LogLevel:       zerolog.InfoLevel,
@@ -68,6 +72,13 @@ var settings = []setting{
 	}},
 	{"hold-ttl", "FLASHSALE_HOLD_TTL", "how long a hold keeps its units (Go duration)", func(c *config, v string) error {
 		return positiveDuration(&c.HoldTTL, v)
+	}},
+	{"payment-ttl", "FLASHSALE_PAYMENT_TTL", "how long an order may await payment (Go duration)", func(c *config, v string) error {
+		return positiveDuration(&c.PaymentTTL, v)
+	}},
+	{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks", func(c *config, v string) error {
+		c.WebhookSecret = v
+		return nil
 	}},
 	{"admin-token", "FLASHSALE_ADMIN_TOKEN", "bearer token of the admin API; empty disables it", func(c *config, v string) error {
 		c.AdminToken = v
@@ -158,7 +169,9 @@ func defaultValue(c config, flag string) string {
 		return c.DB
 	case "hold-ttl":
 		return c.HoldTTL.String()
-	case "admin-token":
+	case "payment-ttl":
+		return c.PaymentTTL.String()
+	case "admin-token", "webhook-secret":
 		return ""
 	case "seed":
 		return strconv.FormatBool(c.Seed)
@@ -177,13 +190,18 @@ func maskDB(db string) string {
 	return dsnPassword.ReplaceAllString(db, "$1:***@")
 }
 
-// logObject logs the configuration with its secrets masked.
-func (c config) MarshalZerologObject(e *zerolog.Event) {
-	token := ""
-	if c.AdminToken != "" {
-		token = "***"
+// mask hides a secret but shows whether it is set.
+func mask(secret string) string {
+	if secret == "" {
+		return ""
 	}
+	return "***"
+}
+
+// MarshalZerologObject logs the configuration with its secrets masked.
+func (c config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
-		Stringer("hold_ttl", c.HoldTTL).Str("admin_token", token).Bool("seed", c.Seed).
+		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).
+		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
 		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String())
 }

@@ -59,6 +59,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if cfg.AdminToken == "" {
 		log.Warn().Msg("no admin token is set: the admin API answers 403")
 	}
+	if cfg.WebhookSecret == "" {
+		log.Warn().Msg("no webhook secret is set: unsigned payment webhooks are accepted")
+	}
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -76,11 +79,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 
 	acfg := actors.DefaultConfig()
 	acfg.HoldTTL = cfg.HoldTTL
+	acfg.PaymentTTL = cfg.PaymentTTL
 	acfg.CommitTimeout = cfg.RequestTimeout
 	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
 	registry := actors.NewRegistry(acfg, db, log)
 
-	api := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, RequestTimeout: cfg.RequestTimeout}, registry, db, log)
+	api := httpapi.New(httpapi.Config{
+		AdminToken:     cfg.AdminToken,
+		WebhookSecret:  cfg.WebhookSecret,
+		RequestTimeout: cfg.RequestTimeout,
+	}, registry, db, log)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -1,0 +1,54 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+)
+
+func (a *productActor) placeHold(m *placeHold) {
+	fail := func(err error) { m.reply <- holdReply{err: err} }
+	if !a.admit(m.ctx, fail) {
+		return
+	}
+	id := keyID{scopeHold, m.key}
+	if a.repeat(id, m.hash, m, func(answer any, err error) {
+		h, _ := answer.(Hold)
+		m.reply <- holdReply{hold: h, err: err}
+	}) {
+		return
+	}
+	if m.qty > a.product.Available() {
+		fail(ErrInsufficientStock)
+		return
+	}
+	holdID, err := a.holdIDs.Next(m.ctx)
+	if err != nil {
+		fail(fmt.Errorf("%w: hold id: %v", ErrUnavailable, err))
+		return
+	}
+	now := time.Now()
+	h := &activeHold{Hold: Hold{
+		ID:             holdID,
+		ProductID:      a.id,
+		Qty:            m.qty,
+		Status:         HoldActive,
+		ExpiresAt:      expiryAfter(now, a.cfg.HoldTTL),
+		CreatedAt:      now.UTC().Truncate(time.Millisecond),
+		IdempotencyKey: m.key,
+		RequestHash:    m.hash,
+	}}
+	a.holds[holdID] = h
+	a.holdDue.push(h)
+	a.product.Held += m.qty
+
+	p := a.queued
+	p.batch.NewHolds = append(p.batch.NewHolds, h.Hold)
+	a.remember(id, m.hash, h.Hold, p)
+	p.ops = append(p.ops, &op{
+		msg:    m,
+		commit: func() { h.committed = true },
+		done:   func(err error) { m.reply <- holdReply{hold: h.Hold, err: err} },
+	})
+	a.flush()
+	a.armTimer()
+}

@@ -1,0 +1,90 @@
+package actors
+
+import "time"
+
+// keyScope separates the idempotency keys of holds, orders and webhooks:
+// the same string may be used by each.
+type keyScope uint8
+
+const (
+	scopeHold keyScope = iota
+	scopeOrder
+	scopePayment
+)
+
+type keyID struct {
+	scope keyScope
+	key   string
+}
+
+// keyEntry remembers an idempotency key so that a repeat already in the
+// mailbox when the first request commits gets the first answer. Requests
+// that find the key committed in the database never reach the actor.
+type keyEntry struct {
+	id          keyID
+	hash        string
+	answer      any      // Hold, Order or PaymentResult: what the first request got
+	p           *pending // the batch that writes it, until committed
+	committedAt time.Time
+}
+
+// remember records the key of a decision written by batch p.
+func (a *productActor) remember(id keyID, hash string, answer any, p *pending) {
+	if id.key == "" {
+		return
+	}
+	e := &keyEntry{id: id, hash: hash, answer: answer, p: p}
+	a.keys[id] = e
+	p.ops = append(p.ops, &op{commit: func() {
+		e.p, e.committedAt = nil, time.Now()
+		a.keyQueue = append(a.keyQueue, e)
+	}, done: func(error) {}})
+}
+
+// rememberLoaded records the key of a committed row found on loading.
+func (a *productActor) rememberLoaded(id keyID, hash string, answer any) {
+	if id.key == "" {
+		return
+	}
+	if _, ok := a.keys[id]; ok {
+		return
+	}
+	e := &keyEntry{id: id, hash: hash, answer: answer, committedAt: time.Now()}
+	a.keys[id] = e
+	a.keyQueue = append(a.keyQueue, e)
+}
+
+// repeat answers a request whose key this actor knows: the first answer
+// if the payload is the same, once it is committed; ErrIdempotencyConflict
+// if not. It reports false when the key is unknown.
+func (a *productActor) repeat(id keyID, hash string, msg any, reply func(answer any, err error)) bool {
+	if id.key == "" {
+		return false
+	}
+	e, ok := a.keys[id]
+	switch {
+	case !ok:
+		return false
+	case e.hash != hash:
+		reply(nil, ErrIdempotencyConflict)
+	case e.p == nil:
+		reply(e.answer, nil)
+	default:
+		e.p.ops = append(e.p.ops, &op{msg: msg, done: func(err error) { reply(e.answer, err) }})
+	}
+	return true
+}
+
+// forgetKeys drops committed keys older than KeyMemory. By then every
+// request that looked the key up in the database before it was committed
+// has reached the actor; later ones find it in the database.
+func (a *productActor) forgetKeys(now time.Time) {
+	i := 0
+	for ; i < len(a.keyQueue) && now.Sub(a.keyQueue[i].committedAt) > a.cfg.KeyMemory; i++ {
+		e := a.keyQueue[i]
+		if a.keys[e.id] == e {
+			delete(a.keys, e.id)
+		}
+	}
+	a.keyQueue = a.keyQueue[i:]
+}

@@ -1,0 +1,172 @@
+package actors
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// createOrder turns an active hold into an order awaiting payment. Its
+// units move from held to awaiting payment: they stay taken.
+func (a *productActor) createOrder(m *createOrder) {
+	fail := func(err error) { m.reply <- orderReply{err: err} }
+	if !a.admit(m.ctx, fail) {
+		return
+	}
+	id := keyID{scopeOrder, m.key}
+	if a.repeat(id, m.hash, m, func(answer any, err error) {
+		o, _ := answer.(Order)
+		m.reply <- orderReply{order: o, err: err}
+	}) {
+		return
+	}
+	h := a.holds[m.holdID]
+	if h == nil {
+		a.holdGone(m)
+		return
+	}
+	if m.orderID == 0 {
+		// Kept in the message: decided again after a conflict, the order
+		// keeps its id, and webhooks already sent for that id find it.
+		orderID, err := a.orderIDs.Next(m.ctx)
+		if err != nil {
+			fail(fmt.Errorf("%w: order id: %v", ErrUnavailable, err))
+			return
+		}
+		m.orderID = orderID
+	}
+	now := time.Now()
+	delete(a.holds, h.ID)
+	a.holdDue.remove(h.index)
+	a.product.Held -= h.Qty
+	a.product.AwaitingPayment += h.Qty
+	o := &activeOrder{index: -1, Order: Order{
+		ID:             m.orderID,
+		HoldID:         h.ID,
+		ProductID:      a.id,
+		Qty:            h.Qty,
+		Amount:         a.product.Price * Money(h.Qty),
+		Status:         OrderPendingPayment,
+		ExpiresAt:      expiryAfter(now, a.cfg.PaymentTTL),
+		CreatedAt:      now.UTC().Truncate(time.Millisecond),
+		IdempotencyKey: m.key,
+		RequestHash:    m.hash,
+	}}
+	p := a.queued
+	// Webhooks that came before the order are applied in the transaction
+	// that creates it, so the order is never seen without them.
+	for _, pay := range a.takeEarly(o.ID) {
+		a.settle(o, pay.Status, now)
+		pay.Result = o.Status
+		p.batch.Payments = append(p.batch.Payments, pay)
+		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, PaymentResult{OrderID: o.ID, Status: o.Status}, p)
+	}
+	o.InitialStatus = o.Status
+	a.orders[o.ID] = o
+	a.converted[h.ID] = o
+	if o.Status == OrderPendingPayment {
+		a.orderDue.push(o)
+	}
+	p.batch.ConvertedHolds = append(p.batch.ConvertedHolds, h.ID)
+	p.batch.NewOrders = append(p.batch.NewOrders, o.Order)
+	first := o.Order
+	a.remember(id, m.hash, first, p)
+	p.ops = append(p.ops, &op{
+		msg:    m,
+		commit: func() { o.committed = true },
+		done:   func(err error) { m.reply <- orderReply{order: first, err: err} },
+	})
+	a.flush()
+	a.armTimer()
+}
+
+// holdGone answers an order for a hold that is no longer active here: it
+// became an order, or it expired.
+func (a *productActor) holdGone(m *createOrder) {
+	o := a.converted[m.holdID]
+	if o == nil {
+		m.reply <- orderReply{err: ErrHoldExpired}
+		return
+	}
+	used := &HoldUsedError{OrderID: o.ID}
+	if o.committed {
+		m.reply <- orderReply{err: used}
+		return
+	}
+	// The order is not committed yet: say so only once it is.
+	p := a.inflight
+	if p == nil || !containsOrder(p, o.ID) {
+		p = a.queued
+	}
+	p.ops = append(p.ops, &op{msg: m, done: func(err error) {
+		if err == nil {
+			err = used
+		}
+		m.reply <- orderReply{err: err}
+	}})
+}
+
+func containsOrder(p *pending, id int64) bool {
+	for _, o := range p.batch.NewOrders {
+		if o.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// settle applies a payment provider's word to an order, by the rules:
+//
+//	pending_payment + success          → paid
+//	pending_payment + failed/cancelled → cancelled, units released
+//	cancelled + success                → paid if the units are still
+//	                                     available, else refund_required
+//	anything else                      → no change
+//
+// It moves the counters with the order and reports the status before.
+func (a *productActor) settle(o *activeOrder, s PaymentStatus, now time.Time) OrderStatus {
+	from := o.Status
+	switch {
+	case from == OrderPendingPayment && s == PaymentSuccess:
+		o.Status = OrderPaid
+		a.product.AwaitingPayment -= o.Qty
+		a.product.Paid += o.Qty
+	case from == OrderPendingPayment:
+		o.Status, o.CancelReason = OrderCancelled, CancelledByWebhook
+		a.product.AwaitingPayment -= o.Qty
+	case from == OrderCancelled && s == PaymentSuccess && a.product.Available() >= o.Qty:
+		o.Status, o.CancelReason = OrderPaid, ""
+		a.product.Paid += o.Qty
+	case from == OrderCancelled && s == PaymentSuccess:
+		o.Status = OrderRefundRequired
+		a.log.Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
+			Msg("payment succeeded for a cancelled order whose units are gone: refund required")
+	}
+	if from == OrderPendingPayment && o.Status != from {
+		a.orderDue.remove(o.index)
+	}
+	return from
+}
+
+// learnEarly stashes a webhook that was recorded before its order existed.
+func (a *productActor) learnEarly(pay Payment) {
+	for _, known := range a.early[pay.OrderID] {
+		if known.Key == pay.Key {
+			return
+		}
+	}
+	a.early[pay.OrderID] = append(a.early[pay.OrderID], pay)
+}
+
+// takeEarly returns the early webhooks of an order in the order they came.
+func (a *productActor) takeEarly(orderID int64) []Payment {
+	early := a.early[orderID]
+	delete(a.early, orderID)
+	sort.SliceStable(early, func(i, j int) bool {
+		if !early[i].CreatedAt.Equal(early[j].CreatedAt) {
+			return early[i].CreatedAt.Before(early[j].CreatedAt)
+		}
+		return early[i].Key < early[j].Key
+	})
+	return early
+}

@@ -1,0 +1,85 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// applyPayment applies a webhook to a committed order of this product and
+// records it under its key. Every webhook is recorded, even one that
+// changes nothing, so that the provider stops retrying and a repeat gets
+// the same answer.
+func (a *productActor) applyPayment(m *applyPayment) {
+	fail := func(err error) { m.reply <- paymentReply{err: err} }
+	if !a.admit(m.ctx, fail) {
+		return
+	}
+	id := keyID{scopePayment, m.pay.Key}
+	if a.repeat(id, m.pay.Hash, m, func(answer any, err error) {
+		res, _ := answer.(PaymentResult)
+		m.reply <- paymentReply{result: res, err: err}
+	}) {
+		return
+	}
+	o, err := a.order(m.pay.OrderID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if !o.committed {
+		// Created by the batch in flight: wait for it, so that the
+		// payment is decided on what was committed.
+		a.deferred = append(a.deferred, m)
+		return
+	}
+	now := time.Now()
+	from := a.settle(o, m.pay.Status, now)
+	p := a.queued
+	if o.Status != from {
+		p.batch.OrderChanges = append(p.batch.OrderChanges,
+			OrderChange{OrderID: o.ID, From: from, To: o.Status, Reason: o.CancelReason})
+	}
+	pay := m.pay
+	pay.Pending, pay.Result, pay.CreatedAt = false, o.Status, now.UTC().Truncate(time.Millisecond)
+	p.batch.Payments = append(p.batch.Payments, pay)
+	res := PaymentResult{OrderID: o.ID, Status: o.Status}
+	a.remember(id, pay.Hash, res, p)
+	p.ops = append(p.ops, &op{msg: m, done: func(err error) { m.reply <- paymentReply{result: res, err: err} }})
+	a.flush()
+	a.armTimer()
+}
+
+// order returns an order of this product: from memory when this actor has
+// it, else from the database. Only settled orders can be missing from
+// memory, and only this actor changes them, so the row read is current.
+func (a *productActor) order(id int64) (*activeOrder, error) {
+	if o, ok := a.orders[id]; ok {
+		return o, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
+	defer cancel()
+	row, err := a.store.Order(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if row.ProductID != a.id {
+		return nil, fmt.Errorf("order %d belongs to product %d, not %d", id, row.ProductID, a.id)
+	}
+	if row.Status == OrderPendingPayment {
+		// Another process created it after this actor loaded: what this
+		// actor knows is stale. Reload when nothing is in flight; else the
+		// version check refuses the next batch, which reloads.
+		if a.inflight == nil && a.queued.empty() {
+			if err := a.reload(); err == nil {
+				if o, ok := a.orders[id]; ok {
+					return o, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("%w: order %d is newer than product %d's state here", ErrUnavailable, id, a.id)
+	}
+	o := &activeOrder{Order: row, committed: true, index: -1}
+	a.orders[id] = o
+	return o, nil
+}

@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"flashsale/actors"
+)
+
+// signaturePrefix starts the X-Signature header: sha256=<lowercase hex>.
+const signaturePrefix = "sha256="
+
+type paymentJSON struct {
+	OrderID        int64  `json:"order_id"`
+	Status         string `json:"status"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+type pendingPaymentJSON struct {
+	OrderID int64  `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+// paymentWebhook is POST /api/payments/webhook, the payment provider's
+// callback. The signature covers the raw body, so it is checked before
+// the body is parsed, and nothing is recorded for a bad one.
+func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return errBodyTooLarge
+	case err != nil:
+		return badRequest("Could not read the request body")
+	}
+	if s.cfg.WebhookSecret != "" && !validSignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Signature")) {
+		return errBadSignature
+	}
+	obj, err := decodeObject(body)
+	if err != nil {
+		return err
+	}
+	var invalid validationError
+	key := keyField(obj, "idempotency_key", &invalid)
+	orderID := intField(obj, "order_id", 1, &invalid)
+	status := actors.PaymentStatus(enumField(obj, "status", &invalid,
+		string(actors.PaymentSuccess), string(actors.PaymentFailed), string(actors.PaymentCancelled)))
+	if err := invalid.err(); err != nil {
+		return err
+	}
+	res, err := s.products.ApplyPayment(r.Context(), key, orderID, status)
+	if err != nil {
+		return err
+	}
+	if res.Pending {
+		writeJSON(w, http.StatusAccepted, pendingPaymentJSON{OrderID: res.OrderID, Status: "pending"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, paymentJSON{OrderID: res.OrderID, Status: string(res.Status), IdempotencyKey: key})
+	return nil
+}
+
+// validSignature checks header against the HMAC-SHA256 of body keyed with
+// secret, in time that does not depend on how much of it matches.
+func validSignature(secret string, body []byte, header string) bool {
+	got, ok := strings.CutPrefix(header, signaturePrefix)
+	if !ok {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	want := hex.EncodeToString(mac.Sum(nil))
+	return hmac.Equal([]byte(got), []byte(want))
+}
+
+// keyField reads a required idempotency key: a non-empty string of at most
+// 255 characters, taken exactly as sent.
+func keyField(obj map[string]json.RawMessage, name string, v *validationError) string {
+	raw, ok := present(obj, name)
+	if !ok {
+		v.add(name, "The %s field is required.", name)
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		v.add(name, "The %s field must be a string.", name)
+		return ""
+	}
+	switch {
+	case s == "":
+		v.add(name, "The %s field is required.", name)
+	case utf8.RuneCountInString(s) > maxKeyLength:
+		v.add(name, "The %s field must not be greater than %d characters.", name, maxKeyLength)
+	}
+	return s
+}
+
+// enumField reads a required string that must be one of allowed.
+func enumField(obj map[string]json.RawMessage, name string, v *validationError, allowed ...string) string {
+	raw, ok := present(obj, name)
+	if !ok {
+		v.add(name, "The %s field is required.", name)
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &s); err == nil {
+		for _, a := range allowed {
+			if s == a {
+				return s
+			}
+		}
+	}
+	v.add(name, "The selected %s is invalid: it must be one of %s.", name, strings.Join(allowed, ", "))
+	return ""
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"flashsale/actors"
+)
+
+const orderColumns = "id, hold_id, product_id, qty, amount_cents, status, initial_status, cancel_reason, " +
+	"expires_at, created_at, idempotency_key, request_hash"
+
+// Order reads one order.
+func (d *DB) Order(ctx context.Context, id int64) (actors.Order, error) {
+	return d.oneOrder(ctx, "WHERE id = ?", id)
+}
+
+// OrderByKey finds the order first created with an Idempotency-Key.
+func (d *DB) OrderByKey(ctx context.Context, key string) (actors.Order, error) {
+	return d.oneOrder(ctx, "WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
+}
+
+// OrderByHold finds the order a hold became.
+func (d *DB) OrderByHold(ctx context.Context, holdID int64) (actors.Order, error) {
+	return d.oneOrder(ctx, "WHERE hold_id = ?", holdID)
+}
+
+func (d *DB) oneOrder(ctx context.Context, where string, args ...any) (actors.Order, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders "+where, args...)
+	if err != nil {
+		return actors.Order{}, translate(err)
+	}
+	orders, err := scanOrders(rows)
+	if err != nil {
+		return actors.Order{}, translate(err)
+	}
+	if len(orders) == 0 {
+		return actors.Order{}, actors.ErrOrderNotFound
+	}
+	return orders[0], nil
+}
+
+func queryOrders(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]actors.Order, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanOrders(rows)
+}
+
+func scanOrders(rows *sql.Rows) ([]actors.Order, error) {
+	defer rows.Close()
+	var orders []actors.Order
+	for rows.Next() {
+		var (
+			o                        actors.Order
+			amount, expires, created int64
+			status, initial          string
+			reason, key, requestHash sql.NullString
+		)
+		if err := rows.Scan(&o.ID, &o.HoldID, &o.ProductID, &o.Qty, &amount, &status, &initial, &reason,
+			&expires, &created, &key, &requestHash); err != nil {
+			return nil, err
+		}
+		o.Amount = actors.Money(amount)
+		o.Status, o.InitialStatus = actors.OrderStatus(status), actors.OrderStatus(initial)
+		o.CancelReason = actors.CancelReason(reason.String)
+		o.ExpiresAt, o.CreatedAt = actors.UnixMilli(expires), actors.UnixMilli(created)
+		o.IdempotencyKey, o.RequestHash = key.String, requestHash.String
+		orders = append(orders, o)
+	}
+	return orders, rows.Err()
+}
+
+// insertOrders writes new orders. Webhooks may have been recorded for
+// these order ids before the orders existed: every one of them must be in
+// the batch, applied. One that is not means the actor did not know of it,
+// and the batch is refused with the payments so that it can decide again.
+func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order, payments []actors.Payment) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	applied := map[string]bool{}
+	for _, p := range payments {
+		if p.Pending {
+			applied[p.Key] = true
+		}
+	}
+	for chunk := range chunks(orders, rowsPerInsert) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO orders (" + orderColumns + ", updated_at) VALUES ")
+		args := make([]any, 0, 13*len(chunk))
+		ids := make([]any, 0, len(chunk))
+		for i, o := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(13) + ")")
+			args = append(args, o.ID, o.HoldID, o.ProductID, o.Qty, int64(o.Amount), string(o.Status),
+				string(o.InitialStatus), nullable(string(o.CancelReason)), o.ExpiresAt.UnixMilli(),
+				o.CreatedAt.UnixMilli(), nullable(o.IdempotencyKey), nullable(o.RequestHash), o.CreatedAt.UnixMilli())
+			ids = append(ids, o.ID)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if isDuplicate(err) {
+				return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+			}
+			return err
+		}
+		early, err := queryPayments(ctx, tx, "WHERE state = 'pending' AND order_id IN ("+placeholders(len(ids))+")"+d.forUpdate(), ids...)
+		if err != nil {
+			return err
+		}
+		var unknown []actors.Payment
+		for _, p := range early {
+			if !applied[p.Key] {
+				unknown = append(unknown, p)
+			}
+		}
+		if len(unknown) > 0 {
+			return &actors.EarlyPaymentsError{Payments: unknown}
+		}
+	}
+	return nil
+}
+
+// changeOrders moves orders between statuses, each only from the status
+// the actor believes it has.
+func changeOrders(ctx context.Context, tx *sql.Tx, changes []actors.OrderChange, at time.Time) error {
+	for _, c := range changes {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
+			string(c.To), nullable(string(c.Reason)), at.UnixMilli(), c.OrderID, string(c.From))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("%w: order %d was not %s", actors.ErrVersionConflict, c.OrderID, c.From)
+		}
+	}
+	return nil
+}
+
+// chunks splits s into pieces of at most n.
+func chunks[T any](s []T, n int) func(yield func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			k := min(len(s), n)
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
+	}
+}

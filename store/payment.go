@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"flashsale/actors"
+)
+
+const paymentColumns = "idempotency_key, order_id, status, payload_hash, state, result_status, created_at"
+
+// PaymentByKey reads the webhook recorded under an idempotency key.
+func (d *DB) PaymentByKey(ctx context.Context, key string) (actors.Payment, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE idempotency_key = ?", key)
+	if err != nil {
+		return actors.Payment{}, translate(err)
+	}
+	payments, err := scanPayments(rows)
+	if err != nil {
+		return actors.Payment{}, translate(err)
+	}
+	if len(payments) == 0 {
+		return actors.Payment{}, actors.ErrPaymentNotFound
+	}
+	return payments[0], nil
+}
+
+// RecordEarlyPayment handles a webhook whose key is new. If its order
+// exists, it returns the order's product and records nothing: the
+// product's actor applies the payment. If not, it records the payment as
+// pending, to be applied when the order is created. The order row is read
+// with FOR UPDATE, so that an order being created at this moment is either
+// seen here or sees this payment in its own transaction.
+func (d *DB) RecordEarlyPayment(ctx context.Context, p actors.Payment) (productID int64, recorded actors.Payment, err error) {
+	err = d.transact(ctx, func(tx *sql.Tx) error {
+		productID, recorded = 0, actors.Payment{}
+		err := tx.QueryRowContext(ctx, "SELECT product_id FROM orders WHERE id = ?"+d.forUpdate(), p.OrderID).Scan(&productID)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		existing, err := queryPayments(ctx, tx, "WHERE idempotency_key = ?"+d.forUpdate(), p.Key)
+		if err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			recorded = existing[0]
+			return nil
+		}
+		p.Pending, p.Result = true, ""
+		if err := insertPayments(ctx, tx, []actors.Payment{p}, p.CreatedAt); err != nil {
+			return err
+		}
+		recorded = p
+		return nil
+	})
+	return productID, recorded, err
+}
+
+func queryPayments(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]actors.Payment, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanPayments(rows)
+}
+
+func scanPayments(rows *sql.Rows) ([]actors.Payment, error) {
+	defer rows.Close()
+	var payments []actors.Payment
+	for rows.Next() {
+		var (
+			p             actors.Payment
+			status, state string
+			result        sql.NullString
+			created       int64
+		)
+		if err := rows.Scan(&p.Key, &p.OrderID, &status, &p.Hash, &state, &result, &created); err != nil {
+			return nil, err
+		}
+		p.Status, p.Pending, p.Result = actors.PaymentStatus(status), state == "pending", actors.OrderStatus(result.String)
+		p.CreatedAt = actors.UnixMilli(created)
+		payments = append(payments, p)
+	}
+	return payments, rows.Err()
+}
+
+// insertPayments records payments: new ones as inserts (pending or
+// applied as they say), and early ones, recorded before, marked applied.
+func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, at time.Time) error {
+	var fresh []actors.Payment
+	for _, p := range payments {
+		if !p.Pending || p.Result == "" {
+			fresh = append(fresh, p)
+			continue
+		}
+		res, err := tx.ExecContext(ctx,
+			"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+			string(p.Result), at.UnixMilli(), p.Key)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("%w: payment %q was no longer pending", actors.ErrVersionConflict, p.Key)
+		}
+	}
+	for chunk := range chunks(fresh, rowsPerInsert) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO payments (" + paymentColumns + ", applied_at) VALUES ")
+		args := make([]any, 0, 8*len(chunk))
+		for i, p := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(8) + ")")
+			state, applied := "applied", sql.NullInt64{Int64: at.UnixMilli(), Valid: true}
+			if p.Pending {
+				state, applied = "pending", sql.NullInt64{}
+			}
+			args = append(args, p.Key, p.OrderID, string(p.Status), p.Hash, state, nullable(string(p.Result)),
+				p.CreatedAt.UnixMilli(), applied)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if isDuplicate(err) {
+				return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
