@@ -20,9 +20,16 @@ func (a *productActor) createOrder(m *createOrder) {
 	}) {
 		return
 	}
+	now := time.Now()
 	h := a.holds[m.holdID]
 	if h == nil {
 		a.holdGone(m)
+		return
+	}
+	if !now.Before(h.ExpiresAt) {
+		// Past its expiry though its own batch is still in flight, so not
+		// released yet: expired all the same.
+		fail(ErrHoldExpired)
 		return
 	}
 	if m.orderID == 0 {
@@ -35,7 +42,6 @@ func (a *productActor) createOrder(m *createOrder) {
 		}
 		m.orderID = orderID
 	}
-	now := time.Now()
 	delete(a.holds, h.ID)
 	a.holdDue.remove(h.index)
 	a.product.Held -= h.Qty
