@@ -78,6 +78,11 @@ func childEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
+	// A race-enabled program sleeps a second before exiting, to catch
+	// late reports; a tenth is enough here and keeps stops quick.
+	if _, set := os.LookupEnv("GORACE"); !set {
+		env = append(env, "GORACE=atexit_sleep_ms=100")
+	}
 	return append(env, extra...)
 }
 
@@ -181,6 +186,12 @@ func (l *logLines) count(message string) int {
 	return l.messages[message]
 }
 
+func (l *logLines) raceReports() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.races
+}
+
 func (l *logLines) tail(n int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -220,7 +231,7 @@ func startServer(t *testing.T, name string, args []string, env ...string) *proc 
 			_ = p.cmd.Process.Kill()
 		}
 		<-p.done
-		if n := p.log.races; n > 0 {
+		if n := p.log.raceReports(); n > 0 {
 			t.Errorf("%s: the race detector reported %d data race(s)", name, n)
 		}
 		if t.Failed() {
@@ -434,36 +445,36 @@ func holdLoad(c *http.Client, base string, productID int64, workers int, maxQty 
 
 func holdWorker(c *http.Client, base string, productID, maxQty int64, stop <-chan struct{}, deadline time.Time) loadTally {
 	const maxRequests = 5000
-	t := loadTally{statuses: map[int]int{}}
+	tally := loadTally{statuses: map[int]int{}}
 	for range maxRequests {
 		select {
 		case <-stop:
-			return t
+			return tally
 		default:
 		}
 		if time.Now().After(deadline) {
-			return t
+			return tally
 		}
 		qty := 1 + rand.Int64N(maxQty)
 		status, raw, err := call(c, http.MethodPost, base+"/api/holds", "", map[string]int64{"product_id": productID, "qty": qty})
 		if err != nil {
-			t.errors++
+			tally.errors++
 			// The server is going or gone: do not spin.
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		t.statuses[status]++
+		tally.statuses[status]++
 		if status != http.StatusCreated {
 			continue
 		}
 		var h holdJSON
 		if json.Unmarshal(raw, &h) != nil || h.HoldID < 1 || h.Qty != qty || h.ProductID != productID || h.Status != "active" {
-			t.malformed++
+			tally.malformed++
 			continue
 		}
-		t.acked = append(t.acked, h)
+		tally.acked = append(tally.acked, h)
 	}
-	return t
+	return tally
 }
 
 // sumQty is the units held by the holds.
