@@ -43,6 +43,9 @@ func defaultConfig() config {
 	}
 }
 
+// errHelp ends the program after it printed its usage, successfully.
+var errHelp = errors.New("help requested")
+
 // settingError is a bad setting; the program exits 2 and names it.
 type settingError struct {
 	setting string
@@ -136,23 +139,32 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			}
 		}
 	}
+	// The flag package would print its own message and the whole usage
+	// on a bad value, and keep only the text of our error: it stays
+	// quiet, and the setting at fault is kept here.
 	fs := flag.NewFlagSet("flashsale", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	var bad *settingError
 	defaults := defaultConfig()
 	for _, s := range settings {
-		s := s
 		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, defaultValue(defaults, s.flag)), func(v string) error {
 			if err := s.set(&cfg, v); err != nil {
-				return &settingError{"--" + s.flag, err}
+				bad = &settingError{"--" + s.flag, err}
+				return bad
 			}
 			return nil
 		})
 	}
-	if err := fs.Parse(args); err != nil {
-		var bad *settingError
-		if errors.As(err, &bad) {
-			return cfg, bad
-		}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(stderr, "usage: flashsale [serve|migrate] [flags]")
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return cfg, errHelp
+	case bad != nil:
+		return cfg, bad
+	case err != nil:
 		return cfg, &settingError{"flags", err}
 	}
 	if fs.NArg() > 0 {

@@ -21,6 +21,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, errHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flashsale:", err)
 		os.Exit(exitCode(err))
