@@ -152,6 +152,7 @@ type ProductState struct {
 	Version       int64
 	ActiveHolds   []Hold
 	PendingOrders []Order // orders awaiting payment
+	LastSeq       int64   // seq of the product's last journal event
 }
 
 // Batch is one group commit of a product's actor: everything it decided
@@ -172,7 +173,9 @@ type Batch struct {
 	// were recorded early, before their order existed, and are marked
 	// applied now.
 	Payments []Payment
-	At       time.Time
+	// Events journal the batch's changes, in the order they were decided.
+	Events []Event
+	At     time.Time
 }
 
 // OrderChange moves an order from one status to another. The store refuses

@@ -40,6 +40,7 @@ func (a *productActor) placeHold(m *placeHold) {
 	a.holds[holdID] = h
 	a.holdDue.push(h)
 	a.product.Held += m.qty
+	a.record(EventHoldCreated, m.qty, holdID, 0, m.key, "")
 
 	p := a.queued
 	p.batch.NewHolds = append(p.batch.NewHolds, h.Hold)

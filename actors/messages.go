@@ -10,7 +10,15 @@ import (
 // has gone) and, for writes, the caller's context: a write whose caller has
 // gone by the time it is dequeued is dropped without being made.
 
+// envelope carries what every request has: when it was sent.
+type envelope struct {
+	sent time.Time
+}
+
+func (e envelope) sentAt() time.Time { return e.sent }
+
 type placeHold struct {
+	envelope
 	ctx      context.Context
 	qty      int64
 	key      string // Idempotency-Key, or empty
@@ -25,6 +33,7 @@ type holdReply struct {
 }
 
 type createOrder struct {
+	envelope
 	ctx      context.Context
 	holdID   int64
 	key      string
@@ -40,6 +49,7 @@ type orderReply struct {
 }
 
 type applyPayment struct {
+	envelope
 	ctx      context.Context
 	pay      Payment
 	attempts int
@@ -48,10 +58,12 @@ type applyPayment struct {
 
 type paymentReply struct {
 	result PaymentResult
+	repeat bool // answered from an earlier delivery of the same key
 	err    error
 }
 
 type setStock struct {
+	envelope
 	ctx      context.Context
 	stock    int64
 	attempts int
@@ -66,6 +78,7 @@ type productReply struct {
 // query asks for the product's counters as of now; readers send it only
 // when their snapshot has reached its earliest hold expiry.
 type query struct {
+	envelope
 	reply chan productReply
 }
 

@@ -58,11 +58,12 @@ func (a *productActor) createOrder(m *createOrder) {
 		IdempotencyKey: m.key,
 		RequestHash:    m.hash,
 	}}
+	a.record(EventOrderCreated, o.Qty, h.ID, o.ID, m.key, "")
 	p := a.queued
 	// Webhooks that came before the order are applied in the transaction
 	// that creates it, so the order is never seen without them.
 	for _, pay := range a.takeEarly(o.ID) {
-		a.settle(o, pay.Status, now)
+		a.settle(o, pay, now)
 		pay.Result = o.Status
 		p.batch.Payments = append(p.batch.Payments, pay)
 		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, PaymentResult{OrderID: o.ID, Status: o.Status}, p)
@@ -129,9 +130,10 @@ func containsOrder(p *pending, id int64) bool {
 //	                                     available, else refund_required
 //	anything else                      → no change
 //
-// It moves the counters with the order and reports the status before.
-func (a *productActor) settle(o *activeOrder, s PaymentStatus, now time.Time) OrderStatus {
-	from := o.Status
+// It moves the counters with the order, journals the change, and reports
+// the status before.
+func (a *productActor) settle(o *activeOrder, pay Payment, now time.Time) OrderStatus {
+	from, s := o.Status, pay.Status
 	switch {
 	case from == OrderPendingPayment && s == PaymentSuccess:
 		o.Status = OrderPaid
@@ -148,9 +150,13 @@ func (a *productActor) settle(o *activeOrder, s PaymentStatus, now time.Time) Or
 		a.log.Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
 			Msg("payment succeeded for a cancelled order whose units are gone: refund required")
 	}
-	if from == OrderPendingPayment && o.Status != from {
+	if o.Status == from {
+		return from
+	}
+	if from == OrderPendingPayment {
 		a.orderDue.remove(o.index)
 	}
+	a.record(settledKind(from, o.Status), o.Qty, o.HoldID, o.ID, pay.Key, string(o.CancelReason))
 	return from
 }
 

@@ -18,7 +18,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	id := keyID{scopePayment, m.pay.Key}
 	if a.repeat(id, m.pay.Hash, m, func(answer any, err error) {
 		res, _ := answer.(PaymentResult)
-		m.reply <- paymentReply{result: res, err: err}
+		m.reply <- paymentReply{result: res, repeat: true, err: err}
 	}) {
 		return
 	}
@@ -34,7 +34,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 		return
 	}
 	now := time.Now()
-	from := a.settle(o, m.pay.Status, now)
+	from := a.settle(o, m.pay, now)
 	p := a.queued
 	if o.Status != from {
 		p.batch.OrderChanges = append(p.batch.OrderChanges,

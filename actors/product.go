@@ -39,6 +39,7 @@ type productActor struct {
 	holdIDs  *Sequence
 	orderIDs *Sequence
 	log      zerolog.Logger
+	metrics  *Metrics
 	snap     *atomic.Pointer[Snapshot]
 	system   *actor.ActorSystem
 	self     *actor.PID
@@ -47,6 +48,7 @@ type productActor struct {
 	product   Product // decided: includes queued and in-flight changes
 	visible   Product // committed, less the holds and orders known to be expired
 	version   int64   // version of the last commit or load
+	seq       int64   // seq of the last journal event decided
 	holds     map[int64]*activeHold
 	holdDue   dueHeap[*activeHold]
 	orders    map[int64]*activeOrder // awaiting payment, and those settled here since loading
@@ -59,6 +61,7 @@ type productActor struct {
 
 	queued   *pending // decided, waiting for the transaction in flight
 	inflight *pending // being committed; nil when none is
+	batches  int64    // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
 	broken   bool          // the last load failed; writes are refused until one succeeds
@@ -69,11 +72,11 @@ type productActor struct {
 // pending is a batch being gathered or committed, with the callers that
 // wait for it.
 type pending struct {
+	id    int64 // numbers the batches of this actor, for the log
 	batch Batch
 	ops   []*op
 	// Releases by expiry in this batch, already taken out of visible.
 	expiredHeld, expiredAwaiting int64
-	stockChanged                 bool
 }
 
 // op is one caller waiting for a batch.
@@ -83,10 +86,15 @@ type op struct {
 	done   func(err error) // answers the caller
 }
 
+func (a *productActor) newPending() *pending {
+	a.batches++
+	return &pending{id: a.batches}
+}
+
 func (p *pending) empty() bool {
 	b := &p.batch
 	return len(p.ops) == 0 && len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0 && len(b.OrderChanges) == 0 &&
-		len(b.NewOrders) == 0 && len(b.Payments) == 0 && !p.stockChanged
+		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
 }
 
 func newProductActor(id int64, r *Registry, snap *atomic.Pointer[Snapshot]) *productActor {
@@ -98,7 +106,9 @@ func newProductActor(id int64, r *Registry, snap *atomic.Pointer[Snapshot]) *pro
 		orderIDs: r.orderIDs,
 		snap:     snap,
 		log:      r.log.With().Int64("product_id", id).Logger(),
-		queued:   &pending{},
+		metrics:  r.cfg.Metrics,
+		queued:   &pending{id: 1},
+		batches:  1,
 		early:    map[int64][]Payment{},
 		keys:     map[keyID]*keyEntry{},
 	}
@@ -107,11 +117,38 @@ func newProductActor(id int64, r *Registry, snap *atomic.Pointer[Snapshot]) *pro
 // Receive handles one message.
 func (a *productActor) Receive(ctx actor.Context) {
 	msg := ctx.Message()
-	if e := a.log.Debug(); e.Enabled() {
-		e.Str("kind", kindOf(msg)).Msg("message")
+	var wait time.Duration
+	if req, ok := msg.(interface{ sentAt() time.Time }); ok {
+		wait = time.Since(req.sentAt())
+		a.metrics.MailboxBacklog.Dec()
+		a.metrics.MessagesProcessed.Inc()
+		a.metrics.MailboxWait.Observe(wait.Seconds())
 	}
+	seq := a.seq
+	a.handle(ctx, msg)
+	if e := a.log.Debug(); e.Enabled() {
+		e.Str("kind", kindOf(msg)).Dur("mailbox_wait", wait)
+		if a.seq > seq {
+			// The events this message journalled, and the batch that
+			// writes them.
+			e.Int64("seq", seq+1).Int64("seq_last", a.seq).Int64("batch", a.queuedBatchOf(seq+1))
+		}
+		e.Msg("message")
+	}
+}
+
+// queuedBatchOf is the batch that writes the event with the given seq.
+func (a *productActor) queuedBatchOf(seq int64) int64 {
+	if p := a.inflight; p != nil && len(p.batch.Events) > 0 && p.batch.Events[0].Seq <= seq {
+		return p.id
+	}
+	return a.queued.id
+}
+
+func (a *productActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *actor.Started:
+		a.metrics.LiveActors.Inc()
 		a.self, a.system = ctx.Self(), ctx.ActorSystem()
 		if a.loadNext != nil {
 			a.install(*a.loadNext)
@@ -122,6 +159,8 @@ func (a *productActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		a.stopTimer()
+	case *actor.Stopped:
+		a.metrics.LiveActors.Dec()
 	case *placeHold:
 		a.placeHold(m)
 	case *createOrder:
@@ -179,8 +218,8 @@ func (a *productActor) setStock(m *setStock) {
 		return
 	}
 	a.product.Stock = m.stock
+	a.record(EventStockChanged, m.stock, 0, 0, "", "")
 	p := a.queued
-	p.stockChanged = true
 	p.ops = append(p.ops, &op{
 		msg:  m,
 		done: func(err error) { m.reply <- productReply{product: a.visible, err: err} },
@@ -201,6 +240,7 @@ func (a *productActor) expireDue(now time.Time) {
 		a.visible.Held -= h.Qty
 		p.expiredHeld += h.Qty
 		p.batch.ExpiredHolds = append(p.batch.ExpiredHolds, h.ID)
+		a.record(EventHoldExpired, h.Qty, h.ID, 0, h.IdempotencyKey, "")
 		released = true
 	}
 	for _, o := range popDue(&a.orderDue, now) {
@@ -210,6 +250,7 @@ func (a *productActor) expireDue(now time.Time) {
 		o.Status, o.CancelReason = OrderCancelled, CancelledByPaymentWindow
 		p.batch.OrderChanges = append(p.batch.OrderChanges,
 			OrderChange{OrderID: o.ID, From: OrderPendingPayment, To: OrderCancelled, Reason: CancelledByPaymentWindow})
+		a.record(EventOrderCancelled, o.Qty, o.HoldID, o.ID, "", string(CancelledByPaymentWindow))
 		released = true
 	}
 	if released {
@@ -226,7 +267,7 @@ func (a *productActor) flush() {
 		return
 	}
 	p := a.queued
-	a.queued, a.inflight = &pending{}, p
+	a.queued, a.inflight = a.newPending(), p
 	b := &p.batch
 	b.ProductID, b.Version = a.id, a.version
 	b.Stock, b.Held, b.AwaitingPayment, b.Paid = a.product.Stock, a.product.Held, a.product.AwaitingPayment, a.product.Paid
@@ -248,6 +289,8 @@ func (a *productActor) batchDone(p *pending, err error) {
 	}
 	a.version++
 	now := time.Now()
+	a.metrics.CommitDuration.Observe(now.Sub(p.batch.At).Seconds())
+	a.metrics.committed(&p.batch)
 	for _, o := range p.ops {
 		if o.commit != nil {
 			o.commit()
@@ -258,8 +301,8 @@ func (a *productActor) batchDone(p *pending, err error) {
 		b.Stock, b.Held-a.queued.expiredHeld, b.AwaitingPayment-a.queued.expiredAwaiting, b.Paid
 	a.forgetKeys(now)
 	a.publish()
-	a.log.Debug().Int("ops", len(p.ops)).Int("new_holds", len(b.NewHolds)).Int("new_orders", len(b.NewOrders)).
-		Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
+	a.log.Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
+		Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
 		Dur("took", now.Sub(b.At)).Msg("batch committed")
 	for _, o := range p.ops {
 		o.done(nil)
@@ -278,15 +321,20 @@ func (a *productActor) batchDone(p *pending, err error) {
 // hear ErrUnavailable and may retry with their idempotency key.
 func (a *productActor) batchFailed(p *pending, err error) {
 	conflict := errors.Is(err, ErrVersionConflict)
+	a.metrics.CommitFailures.Inc()
+	if conflict {
+		a.metrics.VersionConflicts.Inc()
+	}
 	var early *EarlyPaymentsError
 	if errors.As(err, &early) {
 		for _, pay := range early.Payments {
 			a.learnEarly(pay)
 		}
 	}
-	a.log.Warn().Err(err).Bool("version_conflict", conflict).Int("ops", len(p.ops)).Msg("batch failed; reloading")
+	a.log.Warn().Err(err).Int64("batch", p.id).Bool("version_conflict", conflict).Int("size", len(p.batch.Events)).
+		Msg("batch failed; reloading")
 	queued := a.queued
-	a.queued = &pending{}
+	a.queued = a.newPending()
 	loadErr := a.reload()
 	unavailable := fmt.Errorf("%w: commit failed", ErrUnavailable)
 	retry := func(o *op, replay bool) {
@@ -365,7 +413,7 @@ func (a *productActor) reload() error {
 // what expired while nobody was watching.
 func (a *productActor) install(st ProductState) {
 	a.broken = false
-	a.product, a.visible, a.version = st.Product, st.Product, st.Version
+	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
 	a.holds = make(map[int64]*activeHold, len(st.ActiveHolds))
 	a.holdDue = a.holdDue[:0]
 	a.orders = make(map[int64]*activeOrder, len(st.PendingOrders))

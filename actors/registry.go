@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -27,6 +28,9 @@ type Config struct {
 	// ReloadBackoff is the pause between attempts to load a product the
 	// database did not give.
 	ReloadBackoff time.Duration
+	// Metrics receive the actors' measurements; nil makes a set that is
+	// registered nowhere.
+	Metrics *Metrics
 	// IDBlock is how many hold or order ids are reserved from the
 	// database at once; a restart skips what is left of a block.
 	IDBlock int64
@@ -76,6 +80,9 @@ type loadCall struct {
 
 // NewRegistry starts an actor system whose own log goes through log.
 func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
 	actorLog := log.With().Str("component", "protoactor").Logger()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(zerolog.NewSlogHandler(actorLog))
@@ -101,7 +108,7 @@ func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
 		return s.Product, nil
 	}
 	reply := make(chan productReply, 1)
-	r.system.Root.Send(h.pid, &query{reply: reply})
+	r.send(h.pid, &query{envelope: r.envelope(), reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Product{}, err
@@ -112,7 +119,12 @@ func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
 // PlaceHold reserves qty units of a product. With an idempotency key, a
 // repeat of the same request returns the hold the first one made, and a
 // different request under the same key fails with ErrIdempotencyConflict.
-func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key string) (Hold, error) {
+func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key string) (hold Hold, err error) {
+	defer func() {
+		if err != nil {
+			r.cfg.Metrics.holdRejected(err)
+		}
+	}()
 	hash := HoldRequestHash(productID, qty)
 	if key != "" {
 		// Committed keys are found here; a repeat racing the first
@@ -130,7 +142,7 @@ func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key stri
 		return Hold{}, err
 	}
 	reply := make(chan holdReply, 1)
-	r.system.Root.Send(ph.pid, &placeHold{ctx: ctx, qty: qty, key: key, hash: hash, reply: reply})
+	r.send(ph.pid, &placeHold{envelope: r.envelope(), ctx: ctx, qty: qty, key: key, hash: hash, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Hold{}, err
@@ -186,7 +198,7 @@ func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (O
 		return Order{}, err
 	}
 	reply := make(chan orderReply, 1)
-	r.system.Root.Send(ph.pid, &createOrder{ctx: ctx, holdID: holdID, key: key, hash: hash, reply: reply})
+	r.send(ph.pid, &createOrder{envelope: r.envelope(), ctx: ctx, holdID: holdID, key: key, hash: hash, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Order{}, err
@@ -204,6 +216,7 @@ func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, 
 	prior, err := r.store.PaymentByKey(ctx, key)
 	switch {
 	case err == nil:
+		r.cfg.Metrics.WebhooksDeduplicated.Inc()
 		return priorAnswer(prior, pay.Hash)
 	case !errors.Is(err, ErrPaymentNotFound):
 		return PaymentResult{}, err
@@ -213,6 +226,9 @@ func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, 
 		return PaymentResult{}, err
 	}
 	if productID == 0 {
+		if recorded.Pending && recorded.Hash == pay.Hash {
+			r.cfg.Metrics.WebhooksPending.Inc()
+		}
 		return priorAnswer(recorded, pay.Hash)
 	}
 	ph, err := r.handle(ctx, productID)
@@ -220,10 +236,13 @@ func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, 
 		return PaymentResult{}, err
 	}
 	reply := make(chan paymentReply, 1)
-	r.system.Root.Send(ph.pid, &applyPayment{ctx: ctx, pay: pay, reply: reply})
+	r.send(ph.pid, &applyPayment{envelope: r.envelope(), ctx: ctx, pay: pay, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return PaymentResult{}, err
+	}
+	if res.repeat {
+		r.cfg.Metrics.WebhooksDeduplicated.Inc()
 	}
 	return res.result, res.err
 }
@@ -244,7 +263,7 @@ func (r *Registry) SetStock(ctx context.Context, productID, stock int64) (Produc
 		return Product{}, err
 	}
 	reply := make(chan productReply, 1)
-	r.system.Root.Send(ph.pid, &setStock{ctx: ctx, stock: stock, reply: reply})
+	r.send(ph.pid, &setStock{envelope: r.envelope(), ctx: ctx, stock: stock, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Product{}, err
@@ -348,6 +367,16 @@ func (r *Registry) Drain(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// envelope stamps a request with the time it enters the mailbox.
+func (r *Registry) envelope() envelope { return envelope{sent: time.Now()} }
+
+// send puts a request in a product actor's mailbox and counts it in the
+// backlog until the actor takes it out.
+func (r *Registry) send(pid *actor.PID, msg any) {
+	r.cfg.Metrics.MailboxBacklog.Inc()
+	r.system.Root.Send(pid, msg)
 }
 
 // await waits for a reply or for the caller's context to end.

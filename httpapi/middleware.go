@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,8 +45,9 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 	return rec.ResponseWriter.Write(b)
 }
 
-// logRequests puts a request logger in the context and logs one line per
-// request with the route pattern, not the raw path, so that lines group.
+// logRequests puts a request logger in the context, echoes the request id,
+// and logs and counts one line per request with the route pattern, not
+// the raw path, so that lines group and metric labels stay bounded.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -53,11 +57,39 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
-		log := s.log.With().Str("method", r.Method).Str("route", route).Logger()
+		id := requestID(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		log := s.log.With().Str("method", r.Method).Str("route", route).Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
-		log.Info().Int("status", rec.status).Dur("duration", time.Since(start)).Msg("request")
+		took := time.Since(start)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
+		log.Info().Int("status", rec.status).Dur("duration", took).Msg("request")
 	})
+}
+
+// requestID keeps a client's X-Request-Id when it is short and printable,
+// and makes one otherwise.
+func requestID(given string) string {
+	if given != "" && len(given) <= 128 && printable(given) {
+		return given
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // limitTime bounds every request by the configured timeout.

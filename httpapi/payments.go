@@ -41,7 +41,9 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return badRequest("Could not read the request body")
 	}
+	s.metrics.webhooks.Inc()
 	if s.cfg.WebhookSecret != "" && !validSignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Signature")) {
+		s.metrics.webhooksBadSigned.Inc()
 		return errBadSignature
 	}
 	obj, err := decodeObject(body)

@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/pprof"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // routes lists every route of the API, grouped by resource. Routes sit on
@@ -15,6 +18,7 @@ func (s *Server) routes() {
 
 	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet)
+	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 
 	r.Handle("/api/products/{id}", s.handle(s.getProduct)).Methods(http.MethodGet)
 
@@ -28,4 +32,12 @@ func (s *Server) routes() {
 
 	r.Handle("/api/admin/products", s.requireAdmin(s.handle(s.createProduct))).Methods(http.MethodPost)
 	r.Handle("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct))).Methods(http.MethodPatch)
+	r.Handle("/api/admin/products/{id}/events", s.requireAdmin(s.handle(s.productEvents))).Methods(http.MethodGet)
+
+	// Profiling, for the admin only: a profile shows what the code does.
+	r.Handle("/debug/pprof/cmdline", s.requireAdmin(http.HandlerFunc(pprof.Cmdline)))
+	r.Handle("/debug/pprof/profile", s.requireAdmin(http.HandlerFunc(pprof.Profile)))
+	r.Handle("/debug/pprof/symbol", s.requireAdmin(http.HandlerFunc(pprof.Symbol)))
+	r.Handle("/debug/pprof/trace", s.requireAdmin(http.HandlerFunc(pprof.Trace)))
+	r.PathPrefix("/debug/pprof/").Handler(s.requireAdmin(http.HandlerFunc(pprof.Index)))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"flashsale/actors"
@@ -29,6 +30,7 @@ type Store interface {
 	Hold(ctx context.Context, id int64) (actors.Hold, error)
 	Order(ctx context.Context, id int64) (actors.Order, error)
 	CreateProduct(ctx context.Context, p actors.NewProduct) (actors.Product, error)
+	Events(ctx context.Context, productID, after int64, limit int) ([]actors.Event, error)
 	Ping(ctx context.Context) error
 }
 
@@ -47,6 +49,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBody is the largest request body accepted.
 	MaxBody int64
+	// Metrics is where /metrics gathers from and the API's own metrics
+	// register; nil makes a registry of the API's own.
+	Metrics *prometheus.Registry
 }
 
 // Server serves the API.
@@ -55,6 +60,7 @@ type Server struct {
 	products Products
 	store    Store
 	log      zerolog.Logger
+	metrics  *metrics
 	router   *mux.Router
 }
 
@@ -63,7 +69,10 @@ func New(cfg Config, products Products, store Store, log zerolog.Logger) *Server
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	s := &Server{cfg: cfg, products: products, store: store, log: log, router: mux.NewRouter()}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, products: products, store: store, log: log, metrics: newMetrics(cfg.Metrics), router: mux.NewRouter()}
 	s.routes()
 	return s
 }

@@ -50,10 +50,10 @@ func translate(err error) error {
 	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && (me.Number == mysqlCheckViolated || me.Number == mysqlCheckViolated8) {
-		return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+		return versionConflict(err)
 	}
 	if strings.Contains(err.Error(), "CHECK constraint failed") {
-		return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+		return versionConflict(err)
 	}
 	return err
 }
@@ -101,4 +101,9 @@ func isDuplicate(err error) bool {
 		return me.Number == mysqlDuplicateEntry
 	}
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// versionConflict marks err as another writer's doing: the actor reloads.
+func versionConflict(err error) error {
+	return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
 }

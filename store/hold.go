@@ -88,7 +88,7 @@ func insertHolds(ctx context.Context, tx *sql.Tx, holds []actors.Hold) error {
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			if isDuplicate(err) {
-				return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+				return versionConflict(err)
 			}
 			return err
 		}

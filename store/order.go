@@ -106,7 +106,7 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			if isDuplicate(err) {
-				return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+				return versionConflict(err)
 			}
 			return err
 		}

@@ -130,7 +130,7 @@ func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, 
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			if isDuplicate(err) {
-				return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+				return versionConflict(err)
 			}
 			return err
 		}

@@ -30,12 +30,15 @@ func (d *DB) Seed(ctx context.Context) (bool, error) {
 		if n > 0 {
 			return nil
 		}
-		now := time.Now().UnixMilli()
+		now := time.Now()
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO products (id, name, price_cents, stock, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?)",
-			seedName, int64(seedPrice), seedStock, now, now)
-		created = err == nil
-		return err
+			seedName, int64(seedPrice), seedStock, now.UnixMilli(), now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		created = true
+		return insertEvents(ctx, tx, []actors.Event{createdEvent(1, seedStock, now)})
 	})
 	return created, err
 }
@@ -44,17 +47,25 @@ func (d *DB) Seed(ctx context.Context) (bool, error) {
 func (d *DB) CreateProduct(ctx context.Context, np actors.NewProduct) (actors.Product, error) {
 	p := actors.Product{Name: np.Name, Price: np.Price, Stock: np.Stock}
 	err := d.transact(ctx, func(tx *sql.Tx) error {
-		now := time.Now().UnixMilli()
+		now := time.Now()
 		res, err := tx.ExecContext(ctx,
 			"INSERT INTO products (name, price_cents, stock, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-			np.Name, int64(np.Price), np.Stock, now, now)
+			np.Name, int64(np.Price), np.Stock, now.UnixMilli(), now.UnixMilli())
 		if err != nil {
 			return err
 		}
-		p.ID, err = res.LastInsertId()
-		return err
+		if p.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, []actors.Event{createdEvent(p.ID, np.Stock, now)})
 	})
 	return p, err
+}
+
+// createdEvent starts a new product's journal.
+func createdEvent(id, stock int64, at time.Time) actors.Event {
+	return actors.Event{ProductID: id, Seq: 1, Kind: actors.EventProductCreated, At: at.UTC().Truncate(time.Millisecond),
+		Qty: stock, Stock: stock}
 }
 
 // LoadProduct reads a product, its version and its active holds in one
@@ -90,6 +101,10 @@ func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (actors.ProductState
 	}
 	st.PendingOrders, err = queryOrders(ctx, tx,
 		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(actors.OrderPendingPayment))
+	if err != nil {
+		return st, err
+	}
+	st.LastSeq, err = lastSeq(ctx, tx, id)
 	return st, err
 }
 
@@ -128,7 +143,10 @@ func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
 		if err := changeOrders(ctx, tx, b.OrderChanges, b.At); err != nil {
 			return err
 		}
-		return insertPayments(ctx, tx, b.Payments, b.At)
+		if err := insertPayments(ctx, tx, b.Payments, b.At); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, b.Events)
 	})
 }
 

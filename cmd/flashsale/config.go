@@ -16,7 +16,7 @@ import (
 // config is every setting of the program, with its default visible in
 // defaultConfig.
 type config struct {
-	Command        string // "serve" or "migrate"
+	Command        string // serve, migrate, events, check or release-expired
 	Addr           string
 	DB             string
 	HoldTTL        time.Duration
@@ -26,6 +26,14 @@ type config struct {
 	Seed           bool
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
+	LogFormat      string // json or console
+
+	// Settings of the events command.
+	Product int64 // whose journal
+	From    int64 // first seq to print
+	Step    bool  // wait for Enter between events
+	Follow  bool  // keep printing events as they commit
+	JSON    bool  // JSON lines instead of columns
 }
 
 func defaultConfig() config {
@@ -40,6 +48,8 @@ func defaultConfig() config {
 		Seed:           true,
 		RequestTimeout: 5 * time.Second,
 		LogLevel:       zerolog.InfoLevel,
+		LogFormat:      "json",
+		From:           1,
 	}
 }
 
@@ -106,6 +116,42 @@ var settings = []setting{
 		c.LogLevel = l
 		return nil
 	}},
+	{"log-format", "FLASHSALE_LOG_FORMAT", "json, or console for people", func(c *config, v string) error {
+		if v != "json" && v != "console" {
+			return fmt.Errorf("%q is not a log format (json, console)", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"product", "", "events: the product whose journal to print", func(c *config, v string) error {
+		return positiveInt(&c.Product, v)
+	}},
+	{"from", "", "events: the first seq to print", func(c *config, v string) error {
+		return positiveInt(&c.From, v)
+	}},
+	{"step", "", "events: wait for Enter between events (q quits)", boolFlag(func(c *config) *bool { return &c.Step })},
+	{"follow", "", "events: keep printing new events as they commit", boolFlag(func(c *config) *bool { return &c.Follow })},
+	{"json", "", "events: print JSON lines", boolFlag(func(c *config) *bool { return &c.JSON })},
+}
+
+func boolFlag(field func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func positiveInt(n *int64, v string) error {
+	parsed, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || parsed < 1 {
+		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	*n = parsed
+	return nil
 }
 
 func positiveDuration(d *time.Duration, v string) error {
@@ -125,14 +171,17 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	cfg := defaultConfig()
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		switch args[0] {
-		case "serve", "migrate":
+		case "serve", "migrate", "events", "check", "release-expired":
 			cfg.Command = args[0]
 		default:
-			return cfg, &settingError{"command", fmt.Errorf("unknown command %q: want serve or migrate", args[0])}
+			return cfg, &settingError{"command", fmt.Errorf("unknown command %q: want serve, migrate, events, check or release-expired", args[0])}
 		}
 		args = args[1:]
 	}
 	for _, s := range settings {
+		if s.env == "" {
+			continue
+		}
 		if v := getenv(s.env); v != "" {
 			if err := s.set(&cfg, v); err != nil {
 				return cfg, &settingError{s.env, err}
@@ -147,13 +196,22 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	var bad *settingError
 	defaults := defaultConfig()
 	for _, s := range settings {
-		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, defaultValue(defaults, s.flag)), func(v string) error {
+		usage := fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, defaultValue(defaults, s.flag))
+		if s.env == "" {
+			usage = s.usage
+		}
+		set := func(v string) error {
 			if err := s.set(&cfg, v); err != nil {
 				bad = &settingError{"--" + s.flag, err}
 				return bad
 			}
 			return nil
-		})
+		}
+		if s.flag == "step" || s.flag == "follow" || s.flag == "json" {
+			fs.BoolFunc(s.flag, usage, set)
+		} else {
+			fs.Func(s.flag, usage, set)
+		}
 	}
 	err := fs.Parse(args)
 	switch {
@@ -191,6 +249,8 @@ func defaultValue(c config, flag string) string {
 		return c.RequestTimeout.String()
 	case "log-level":
 		return c.LogLevel.String()
+	case "log-format":
+		return c.LogFormat
 	}
 	return ""
 }
@@ -215,5 +275,5 @@ func (c config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
 		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).
 		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
-		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String())
+		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String()).Str("log_format", c.LogFormat)
 }

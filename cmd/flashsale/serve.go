@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"flashsale/actors"
@@ -22,7 +24,10 @@ const (
 	actorShutdownTimeout = 5 * time.Second
 )
 
-func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+func newLogger(w io.Writer, level zerolog.Level, format string) zerolog.Logger {
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
@@ -40,6 +45,17 @@ func openStore(ctx context.Context, cfg config, log zerolog.Logger) (*store.DB, 
 		return nil, err
 	}
 	return db, nil
+}
+
+// actorConfig is the product actors' configuration under cfg.
+func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
+	acfg := actors.DefaultConfig()
+	acfg.HoldTTL = cfg.HoldTTL
+	acfg.PaymentTTL = cfg.PaymentTTL
+	acfg.CommitTimeout = cfg.RequestTimeout
+	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
+	acfg.Metrics = metrics
+	return acfg
 }
 
 func migrate(ctx context.Context, cfg config, log zerolog.Logger) error {
@@ -77,17 +93,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		}
 	}
 
-	acfg := actors.DefaultConfig()
-	acfg.HoldTTL = cfg.HoldTTL
-	acfg.PaymentTTL = cfg.PaymentTTL
-	acfg.CommitTimeout = cfg.RequestTimeout
-	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
-	registry := actors.NewRegistry(acfg, db, log)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry := actors.NewRegistry(actorConfig(cfg, actors.NewMetrics(metrics)), db, log)
 
 	api := httpapi.New(httpapi.Config{
 		AdminToken:     cfg.AdminToken,
 		WebhookSecret:  cfg.WebhookSecret,
 		RequestTimeout: cfg.RequestTimeout,
+		Metrics:        metrics,
 	}, registry, db, log)
 	srv := &http.Server{
 		Handler:           api,

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"flashsale/actors"
+	"flashsale/httpapi"
+	"flashsale/store"
+)
+
+// followEvery is how often `events --follow` looks for new events.
+const followEvery = 250 * time.Millisecond
+
+// errCheckFailed ends `flashsale check` with exit code 1.
+var errCheckFailed = errors.New("check found disagreements")
+
+// printEvents is `flashsale events`: a product's journal, one line per
+// event with the counters before and after it.
+func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.Reader, stdout io.Writer) error {
+	if cfg.Product == 0 {
+		return &settingError{"--product", errors.New("events needs the product whose journal to print")}
+	}
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	after := cfg.From - 1
+	var before *actors.Event
+	if after > 0 {
+		prev, err := db.Events(ctx, cfg.Product, after-1, 1)
+		if err != nil {
+			return err
+		}
+		if len(prev) == 1 {
+			before = &prev[0]
+		}
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	in := bufio.NewReader(stdin)
+	if !cfg.JSON {
+		fmt.Fprintln(out, eventHeader)
+	}
+	printed := false
+	for {
+		events, err := db.Events(ctx, cfg.Product, after, 500)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 && !printed && after == cfg.From-1 {
+			if _, err := db.LoadProduct(ctx, cfg.Product); err != nil {
+				return err
+			}
+		}
+		for i := range events {
+			e := events[i]
+			if cfg.JSON {
+				line, _ := json.Marshal(httpapi.EventBody(e))
+				fmt.Fprintf(out, "%s\n", line)
+			} else {
+				fmt.Fprintln(out, eventLine(before, e))
+			}
+			before, after, printed = &events[i], e.Seq, true
+			if cfg.Step {
+				out.Flush()
+				if quit := waitForEnter(in); quit {
+					return nil
+				}
+			}
+		}
+		if len(events) > 0 {
+			continue
+		}
+		if !cfg.Follow {
+			return nil
+		}
+		out.Flush()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(followEvery):
+		}
+	}
+}
+
+// waitForEnter reads a line; q (or the end of input) quits.
+func waitForEnter(in *bufio.Reader) (quit bool) {
+	line, err := in.ReadString('\n')
+	return err != nil || strings.TrimSpace(line) == "q"
+}
+
+const eventHeader = "   SEQ  TIME                      KIND              HOLD     ORDER  KEY                  QTY" +
+	"   AVAILABLE        HELD    AWAITING        PAID  REASON"
+
+// eventLine formats an event in aligned columns, counters as before→after.
+func eventLine(before *actors.Event, e actors.Event) string {
+	var b actors.Counters
+	if before != nil {
+		b = actors.Counters{Stock: before.Stock, Held: before.Held, AwaitingPayment: before.AwaitingPayment, Paid: before.Paid}
+	}
+	a := actors.Counters{Stock: e.Stock, Held: e.Held, AwaitingPayment: e.AwaitingPayment, Paid: e.Paid}
+	change := func(from, to int64) string {
+		if before == nil {
+			return fmt.Sprintf("%11s", fmt.Sprintf("→%d", to))
+		}
+		return fmt.Sprintf("%11s", fmt.Sprintf("%d→%d", from, to))
+	}
+	key := e.IdempotencyKey
+	if len(key) > 20 {
+		key = key[:19] + "…"
+	}
+	return fmt.Sprintf("%6d  %-24s  %-15s %7s %9s  %-20s %4d %s %s %s %s  %s",
+		e.Seq, e.At.UTC().Format("2006-01-02T15:04:05.000Z"), e.Kind, orDash(e.HoldID), orDash(e.OrderID),
+		dashIfEmpty(key), e.Qty,
+		change(b.Available(), a.Available()), change(b.Held, a.Held), change(b.AwaitingPayment, a.AwaitingPayment),
+		change(b.Paid, a.Paid), dashIfEmpty(e.Reason))
+}
+
+func orDash(id int64) string {
+	if id == 0 {
+		return "-"
+	}
+	return fmt.Sprint(id)
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// check is `flashsale check`: for every product it replays the journal
+// from seq 1 and compares the result with the product row, and compares
+// the row with what the holds and orders tables add up to.
+func check(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ids, err := db.ProductIDs(ctx)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, id := range ids {
+		problems, events, err := checkProduct(ctx, db, id)
+		if err != nil {
+			return err
+		}
+		if len(problems) == 0 {
+			fmt.Fprintf(stdout, "product %d: ok (%d events)\n", id, events)
+			continue
+		}
+		failed++
+		fmt.Fprintf(stdout, "product %d: %d problems\n", id, len(problems))
+		for _, p := range problems {
+			fmt.Fprintf(stdout, "  %s\n", p)
+		}
+	}
+	fmt.Fprintf(stdout, "%d products checked, %d with problems\n", len(ids), failed)
+	if failed > 0 {
+		return errCheckFailed
+	}
+	return nil
+}
+
+// checkProduct lists what disagrees for one product.
+func checkProduct(ctx context.Context, db *store.DB, id int64) (problems []string, events int, err error) {
+	var journal []actors.Event
+	for after := int64(0); ; {
+		page, err := db.Events(ctx, id, after, 1000)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		journal = append(journal, page...)
+		after = page[len(page)-1].Seq
+	}
+	replayed, problems := actors.Replay(journal)
+	tally, err := db.Tally(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(journal) == 0 {
+		problems = append(problems, "no journal")
+	} else if replayed != tally.Row {
+		problems = append(problems, fmt.Sprintf("journal replays to %+v, the product row says %+v", replayed, tally.Row))
+	}
+	if tally.Tables != tally.Row {
+		problems = append(problems, fmt.Sprintf("holds and orders add up to %+v, the product row says %+v", tally.Tables, tally.Row))
+	}
+	if tally.Row.Available() < 0 {
+		problems = append(problems, fmt.Sprintf("oversold: available %d", tally.Row.Available()))
+	}
+	return problems, len(journal), nil
+}
+
+// releaseExpired is `flashsale release-expired`: it releases the holds and
+// unpaid orders past their time. It runs each due product's own actor
+// logic, so the releases are journalled and committed like a server's:
+// under the product row's lock, bumping its version, so that a server
+// running on the same database notices and reloads.
+func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ids, err := db.DueProducts(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	metrics := actors.NewMetrics(prometheus.NewRegistry())
+	registry := actors.NewRegistry(actorConfig(cfg, metrics), db, log)
+	for _, id := range ids {
+		// Loading a product's actor releases at once what is due.
+		if _, err := registry.Product(ctx, id); err != nil {
+			registry.Drain(context.Background())
+			return fmt.Errorf("product %d: %w", id, err)
+		}
+	}
+	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := registry.Drain(drainCtx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "released %d holds and %d unpaid orders in %d products\n",
+		counted(metrics.HoldsExpired), counted(metrics.OrdersCancelled.WithLabelValues(string(actors.CancelledByPaymentWindow))), len(ids))
+	return nil
+}
+
+// counted reads a counter's value.
+func counted(c prometheus.Counter) int64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return int64(m.GetCounter().GetValue())
+}
