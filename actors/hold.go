@@ -26,7 +26,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		fail(fmt.Errorf("%w: hold id: %v", ErrUnavailable, err))
 		return
 	}
-	now := time.Now()
+	now := a.now()
 	h := &activeHold{Hold: Hold{
 		ID:             holdID,
 		ProductID:      a.id,

@@ -122,7 +122,7 @@ func (a *productActor) record(kind EventKind, qty, holdID, orderID int64, key, r
 	a.seq++
 	p := &a.product
 	a.queued.batch.Events = append(a.queued.batch.Events, Event{
-		ProductID: a.id, Seq: a.seq, Kind: kind, At: time.Now().UTC().Truncate(time.Millisecond),
+		ProductID: a.id, Seq: a.seq, Kind: kind, At: a.now().UTC().Truncate(time.Millisecond),
 		HoldID: holdID, OrderID: orderID, IdempotencyKey: key, Qty: qty, Reason: reason,
 		Stock: p.Stock, Held: p.Held, AwaitingPayment: p.AwaitingPayment, Paid: p.Paid,
 	})

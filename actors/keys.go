@@ -36,7 +36,7 @@ func (a *productActor) remember(id keyID, hash string, answer any, p *pending) {
 	e := &keyEntry{id: id, hash: hash, answer: answer, p: p}
 	a.keys[id] = e
 	p.ops = append(p.ops, &op{commit: func() {
-		e.p, e.committedAt = nil, time.Now()
+		e.p, e.committedAt = nil, a.now()
 		a.keyQueue = append(a.keyQueue, e)
 	}, done: func(error) {}})
 }
@@ -49,7 +49,7 @@ func (a *productActor) rememberLoaded(id keyID, hash string, answer any) {
 	if _, ok := a.keys[id]; ok {
 		return
 	}
-	e := &keyEntry{id: id, hash: hash, answer: answer, committedAt: time.Now()}
+	e := &keyEntry{id: id, hash: hash, answer: answer, committedAt: a.now()}
 	a.keys[id] = e
 	a.keyQueue = append(a.keyQueue, e)
 }

@@ -20,7 +20,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	}) {
 		return
 	}
-	now := time.Now()
+	now := a.now()
 	h := a.holds[m.holdID]
 	if h == nil {
 		a.holdGone(m)

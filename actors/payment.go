@@ -33,7 +33,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 		a.deferred = append(a.deferred, m)
 		return
 	}
-	now := time.Now()
+	now := a.now()
 	from := a.settle(o, m.pay, now)
 	p := a.queued
 	if o.Status != from {

@@ -72,9 +72,10 @@ type productActor struct {
 // pending is a batch being gathered or committed, with the callers that
 // wait for it.
 type pending struct {
-	id    int64 // numbers the batches of this actor, for the log
-	batch Batch
-	ops   []*op
+	id      int64 // numbers the batches of this actor, for the log
+	flushed time.Time
+	batch   Batch
+	ops     []*op
 	// Releases by expiry in this batch, already taken out of visible.
 	expiredHeld, expiredAwaiting int64
 }
@@ -85,6 +86,9 @@ type op struct {
 	commit func()          // marks what the batch wrote as committed
 	done   func(err error) // answers the caller
 }
+
+// now is the actor's clock: the wall clock, unless a test set another.
+func (a *productActor) now() time.Time { return a.cfg.Clock() }
 
 func (a *productActor) newPending() *pending {
 	a.batches++
@@ -170,7 +174,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	case *setStock:
 		a.setStock(m)
 	case *query:
-		a.expireDue(time.Now())
+		a.expireDue(a.now())
 		m.reply <- productReply{product: a.visible}
 	case *drain:
 		a.draining = m.done
@@ -179,7 +183,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	case expireTick:
 		a.timerAt = time.Time{}
 		if !a.broken && a.draining == nil {
-			a.expireDue(time.Now())
+			a.expireDue(a.now())
 			a.armTimer()
 		}
 	case reloadTick:
@@ -204,7 +208,7 @@ func (a *productActor) admit(ctx context.Context, fail func(error)) bool {
 		fail(fmt.Errorf("%w: product %d could not be loaded from the database", ErrUnavailable, a.id))
 		return false
 	}
-	a.expireDue(time.Now())
+	a.expireDue(a.now())
 	return true
 }
 
@@ -271,7 +275,8 @@ func (a *productActor) flush() {
 	b := &p.batch
 	b.ProductID, b.Version = a.id, a.version
 	b.Stock, b.Held, b.AwaitingPayment, b.Paid = a.product.Stock, a.product.Held, a.product.AwaitingPayment, a.product.Paid
-	b.At = time.Now()
+	b.At = a.now()
+	p.flushed = time.Now()
 	// The write must not hang on any one caller's context: it has its own.
 	go func(system *actor.ActorSystem, self *actor.PID) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
@@ -288,8 +293,9 @@ func (a *productActor) batchDone(p *pending, err error) {
 		return
 	}
 	a.version++
-	now := time.Now()
-	a.metrics.CommitDuration.Observe(now.Sub(p.batch.At).Seconds())
+	now := a.now()
+	took := time.Since(p.flushed)
+	a.metrics.CommitDuration.Observe(took.Seconds())
 	a.metrics.committed(&p.batch)
 	for _, o := range p.ops {
 		if o.commit != nil {
@@ -303,7 +309,7 @@ func (a *productActor) batchDone(p *pending, err error) {
 	a.publish()
 	a.log.Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
 		Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
-		Dur("took", now.Sub(b.At)).Msg("batch committed")
+		Dur("took", took).Msg("batch committed")
 	for _, o := range p.ops {
 		o.done(nil)
 	}
@@ -442,7 +448,7 @@ func (a *productActor) install(st ProductState) {
 	}
 	a.publish()
 	if a.self != nil {
-		a.expireDue(time.Now())
+		a.expireDue(a.now())
 		a.armTimer()
 	}
 }
@@ -460,7 +466,7 @@ func (a *productActor) armTimer() {
 		a.stopTimer()
 		return
 	}
-	now := time.Now()
+	now := a.now()
 	var at time.Time
 	for _, t := range []time.Time{a.holdDue.next(), a.orderDue.next()} {
 		if t.After(now) && (at.IsZero() || t.Before(at)) {
@@ -477,7 +483,7 @@ func (a *productActor) armTimer() {
 	a.stopTimer()
 	a.timerAt = at
 	system, self := a.system, a.self
-	a.timer = time.AfterFunc(time.Until(at), func() { system.Root.Send(self, expireTick{}) })
+	a.timer = time.AfterFunc(at.Sub(now), func() { system.Root.Send(self, expireTick{}) })
 }
 
 func (a *productActor) stopTimer() {

@@ -28,6 +28,9 @@ type Config struct {
 	// ReloadBackoff is the pause between attempts to load a product the
 	// database did not give.
 	ReloadBackoff time.Duration
+	// Clock tells the time of holds, orders and their deadlines; nil is
+	// the wall clock. Tests set their own to step through time.
+	Clock func() time.Time
 	// Metrics receive the actors' measurements; nil makes a set that is
 	// registered nowhere.
 	Metrics *Metrics
@@ -83,6 +86,9 @@ func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	actorLog := log.With().Str("component", "protoactor").Logger()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(zerolog.NewSlogHandler(actorLog))
@@ -104,7 +110,7 @@ func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
 	if err != nil {
 		return Product{}, err
 	}
-	if s := h.snap.Load(); s.validAt(time.Now()) {
+	if s := h.snap.Load(); s.validAt(r.cfg.Clock()) {
 		return s.Product, nil
 	}
 	reply := make(chan productReply, 1)
@@ -212,7 +218,7 @@ func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (O
 // recorded and answered as pending.
 func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, status PaymentStatus) (PaymentResult, error) {
 	pay := Payment{Key: key, OrderID: orderID, Status: status, Hash: PaymentHash(key, orderID, status),
-		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		CreatedAt: r.cfg.Clock().UTC().Truncate(time.Millisecond)}
 	prior, err := r.store.PaymentByKey(ctx, key)
 	switch {
 	case err == nil:

@@ -69,7 +69,9 @@ func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*DB, erro
 	// WAL with synchronous=FULL: a commit is on disk before the client
 	// hears yes. _txlock=immediate makes every transaction take the write
 	// lock at BEGIN, SQLite's equivalent of SELECT ... FOR UPDATE.
-	dsn := "file:" + path + "?_txlock=immediate" +
+	// The path goes into a URI: a '?' or '#' in it would end the path.
+	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	dsn := "file:" + escaped + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	if path != ":memory:" {
 		dsn += "&_pragma=journal_mode(WAL)"

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -125,4 +127,17 @@ func TestSequenceIsIncreasingInBlocks(t *testing.T) {
 			t.Fatalf("blocks start at %d and %d; want 1 and 101", a, b)
 		}
 	})
+}
+
+// A path may hold characters that end the path part of a URI.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "odd #1?x=y.db")
+	db := storetest.OpenURL(t, "sqlite://"+path)
+	if _, err := db.CreateProduct(ctx, actors.NewProduct{Name: "p", Price: 1, Stock: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
 }
