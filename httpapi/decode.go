@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -29,15 +30,40 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (map[string]
 	return decodeObject(body)
 }
 
-// decodeObject parses a body that must be exactly one JSON object.
+// decodeObject parses a body that must be exactly one JSON object, with
+// each key once and nothing after it. Go's decoder would quietly keep the
+// last of two equal keys and mend invalid UTF-8; a payment or a hold must
+// not depend on which of two values was meant.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
-		return nil, badRequest("Malformed JSON: the body must be a JSON object")
+	if !utf8.Valid(body) {
+		return nil, badRequest("Malformed JSON: the body is not valid UTF-8")
 	}
-	if obj == nil {
-		return nil, badRequest("Malformed JSON: the body must be a JSON object")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	malformed := badRequest("Malformed JSON: the body must be a JSON object")
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, malformed
+	}
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, malformed
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, malformed
+		}
+		if _, dup := obj[key]; dup {
+			return nil, badRequest("Malformed JSON: the key %q appears more than once", key)
+		}
+		obj[key] = raw
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, malformed
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("Malformed JSON: unexpected data after the JSON object")
