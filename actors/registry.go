@@ -195,6 +195,12 @@ func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (O
 		if err != nil {
 			return Order{}, err
 		}
+		if key != "" && o.IdempotencyKey == key && o.RequestHash == hash {
+			// A retry of the request that made the order, which committed
+			// between the key lookup above and the hold read.
+			o.Status = o.InitialStatus
+			return o, nil
+		}
 		return Order{}, &HoldUsedError{OrderID: o.ID}
 	case HoldExpired:
 		return Order{}, ErrHoldExpired

@@ -26,12 +26,22 @@ type testServer struct {
 	URL    string
 	DB     *store.DB
 	client *http.Client
+	// webhookSecret is the server's WebhookSecret, for tests that sign.
+	webhookSecret string
 }
 
 type serverOption func(*actors.Config, *httpapi.Config)
 
 func withHoldTTL(d time.Duration) serverOption {
 	return func(c *actors.Config, _ *httpapi.Config) { c.HoldTTL = d }
+}
+
+func withPaymentTTL(d time.Duration) serverOption {
+	return func(c *actors.Config, _ *httpapi.Config) { c.PaymentTTL = d }
+}
+
+func withWebhookSecret(secret string) serverOption {
+	return func(_ *actors.Config, c *httpapi.Config) { c.WebhookSecret = secret }
 }
 
 func withoutAdmin() serverOption {
@@ -61,7 +71,8 @@ func newTestServer(t *testing.T, dialect string, opts ...serverOption) *testServ
 	})
 	transport := &http.Transport{MaxIdleConnsPerHost: 512}
 	t.Cleanup(transport.CloseIdleConnections)
-	return &testServer{t: t, URL: srv.URL, DB: db, client: &http.Client{Transport: transport, Timeout: 20 * time.Second}}
+	return &testServer{t: t, URL: srv.URL, DB: db, client: &http.Client{Transport: transport, Timeout: 20 * time.Second},
+		webhookSecret: hcfg.WebhookSecret}
 }
 
 // response is a status and a decoded JSON body.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -198,15 +199,35 @@ func (d *DB) forUpdate() string {
 	return ""
 }
 
+// insertKeepingExisting is an INSERT of n values that leaves an existing
+// row with the same unique key as it is.
+func (d *DB) insertKeepingExisting(table, key, columns string, n int) string {
+	insert := "INSERT INTO " + table + " (" + columns + ") VALUES (" + placeholders(n) + ")"
+	if d.dialect == dialectMySQL {
+		return insert + " ON DUPLICATE KEY UPDATE " + key + " = " + key
+	}
+	return insert + " ON CONFLICT (" + key + ") DO NOTHING"
+}
+
+// transactAttempts bounds the retries of a transaction that lost a lock.
+const transactAttempts = 6
+
 // transact runs fn in a transaction: begin, defer Rollback, fn, commit.
 // Deadlocks and lock-wait timeouts roll back everything fn did, so the
-// whole function is retried a few times.
+// whole function is retried, after a short random pause that lets the
+// winner finish.
 func (d *DB) transact(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err = d.transactOnce(ctx, fn)
-		if !retryable(err) {
+		if !retryable(err) || attempt == transactAttempts {
 			break
+		}
+		pause := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return translate(err)
+		case <-time.After(pause):
 		}
 	}
 	return translate(err)

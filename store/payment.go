@@ -45,19 +45,22 @@ func (d *DB) RecordEarlyPayment(ctx context.Context, p actors.Payment) (productI
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		// Insert first, keeping a row another delivery already recorded,
+		// then read whichever row won. Reading first with FOR UPDATE would
+		// take gap locks that concurrent deliveries of one key deadlock on.
+		if _, err := tx.ExecContext(ctx, d.insertKeepingExisting("payments", "idempotency_key",
+			"idempotency_key, order_id, status, payload_hash, state, created_at", 6),
+			p.Key, p.OrderID, string(p.Status), p.Hash, "pending", p.CreatedAt.UnixMilli()); err != nil {
+			return err
+		}
 		existing, err := queryPayments(ctx, tx, "WHERE idempotency_key = ?"+d.forUpdate(), p.Key)
 		if err != nil {
 			return err
 		}
-		if len(existing) > 0 {
-			recorded = existing[0]
-			return nil
+		if len(existing) == 0 {
+			return fmt.Errorf("payment %q vanished after it was recorded", p.Key)
 		}
-		p.Pending, p.Result = true, ""
-		if err := insertPayments(ctx, tx, []actors.Payment{p}, p.CreatedAt); err != nil {
-			return err
-		}
-		recorded = p
+		recorded = existing[0]
 		return nil
 	})
 	return productID, recorded, err

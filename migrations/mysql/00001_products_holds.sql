@@ -1,4 +1,6 @@
 -- +goose Up
+-- Idempotency keys are VARBINARY: compared byte for byte, so that "k" and
+-- "k " are two keys, as they are on SQLite.
 -- products.held, awaiting_payment and paid are the committed counters of the
 -- product's actor; version is bumped by every batch so that a second writer
 -- is caught by the SELECT ... FOR UPDATE check.
@@ -25,7 +27,7 @@ CREATE TABLE holds (
     status          VARCHAR(16)  NOT NULL,
     expires_at      BIGINT       NOT NULL,
     created_at      BIGINT       NOT NULL,
-    idempotency_key VARCHAR(255) NULL,
+    idempotency_key VARBINARY(1020) NULL,
     request_hash    CHAR(64)     NULL,
     UNIQUE KEY holds_product_key (product_id, idempotency_key),
     KEY holds_key (idempotency_key),

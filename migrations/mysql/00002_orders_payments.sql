@@ -14,7 +14,7 @@ CREATE TABLE orders (
     expires_at      BIGINT       NOT NULL,
     created_at      BIGINT       NOT NULL,
     updated_at      BIGINT       NOT NULL,
-    idempotency_key VARCHAR(255) NULL,
+    idempotency_key VARBINARY(1020) NULL,
     request_hash    CHAR(64)     NULL,
     UNIQUE KEY orders_hold (hold_id),
     UNIQUE KEY orders_product_key (product_id, idempotency_key),
@@ -29,7 +29,7 @@ CREATE TABLE orders (
 -- does not exist yet and 'applied' once it took effect; result_status is
 -- the order's status right after it, which every repeat is answered with.
 CREATE TABLE payments (
-    idempotency_key VARCHAR(255) NOT NULL PRIMARY KEY,
+    idempotency_key VARBINARY(1020) NOT NULL PRIMARY KEY,
     order_id        BIGINT       NOT NULL,
     status          VARCHAR(16)  NOT NULL,
     payload_hash    CHAR(64)     NOT NULL,
