@@ -9,7 +9,7 @@ CREATE TABLE events (
     at               BIGINT       NOT NULL,
     hold_id          BIGINT       NULL,
     order_id         BIGINT       NULL,
-    idempotency_key  VARCHAR(255) NULL,
+    idempotency_key  VARBINARY(1020) NULL,
     qty              BIGINT       NOT NULL,
     reason           VARCHAR(32)  NULL,
     stock            BIGINT       NOT NULL,
