@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"flashsale/actors"
 )
@@ -71,29 +70,10 @@ func scanHolds(rows *sql.Rows) ([]actors.Hold, error) {
 }
 
 func insertHolds(ctx context.Context, tx *sql.Tx, holds []actors.Hold) error {
-	for len(holds) > 0 {
-		n := min(len(holds), rowsPerInsert)
-		chunk := holds[:n]
-		holds = holds[n:]
-		var q strings.Builder
-		q.WriteString("INSERT INTO holds (" + holdColumns + ") VALUES ")
-		args := make([]any, 0, 8*n)
-		for i, h := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(8) + ")")
-			args = append(args, h.ID, h.ProductID, h.Qty, string(h.Status), h.ExpiresAt.UnixMilli(),
-				h.CreatedAt.UnixMilli(), nullable(h.IdempotencyKey), nullable(h.RequestHash))
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			if isDuplicate(err) {
-				return versionConflict(err)
-			}
-			return err
-		}
-	}
-	return nil
+	return insertRows(ctx, tx, "holds", holdColumns, holds, func(h actors.Hold) []any {
+		return []any{h.ID, h.ProductID, h.Qty, string(h.Status), h.ExpiresAt.UnixMilli(),
+			h.CreatedAt.UnixMilli(), nullable(h.IdempotencyKey), nullable(h.RequestHash)}
+	})
 }
 
 // setHoldStatus moves holds of one product from one status to another. Every

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 
 	"flashsale/actors"
@@ -42,26 +41,10 @@ func (d *DB) Events(ctx context.Context, productID, after int64, limit int) ([]a
 }
 
 func insertEvents(ctx context.Context, tx *sql.Tx, events []actors.Event) error {
-	for chunk := range chunks(events, rowsPerInsert) {
-		var q strings.Builder
-		q.WriteString("INSERT INTO events (" + eventColumns + ") VALUES ")
-		args := make([]any, 0, 14*len(chunk))
-		for i, e := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(14) + ")")
-			args = append(args, e.ProductID, e.Seq, string(e.Kind), e.At.UnixMilli(), nullID(e.HoldID), nullID(e.OrderID),
-				nullable(e.IdempotencyKey), e.Qty, nullable(e.Reason), e.Stock, e.Available(), e.Held, e.AwaitingPayment, e.Paid)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			if isDuplicate(err) {
-				return versionConflict(err)
-			}
-			return err
-		}
-	}
-	return nil
+	return insertRows(ctx, tx, "events", eventColumns, events, func(e actors.Event) []any {
+		return []any{e.ProductID, e.Seq, string(e.Kind), e.At.UnixMilli(), nullID(e.HoldID), nullID(e.OrderID),
+			nullable(e.IdempotencyKey), e.Qty, nullable(e.Reason), e.Stock, e.Available(), e.Held, e.AwaitingPayment, e.Paid}
+	})
 }
 
 func lastSeq(ctx context.Context, tx *sql.Tx, productID int64) (int64, error) {
@@ -74,20 +57,7 @@ func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 
 // ProductIDs lists every product, in id order.
 func (d *DB) ProductIDs(ctx context.Context) ([]int64, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT id FROM products ORDER BY id")
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, translate(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, translate(rows.Err())
+	return d.queryIDs(ctx, "SELECT id FROM products ORDER BY id")
 }
 
 // Tally is a product's counters as its holds and orders tables sum them,
@@ -122,10 +92,14 @@ func (d *DB) Tally(ctx context.Context, productID int64) (Tally, error) {
 // DueProducts lists the products with holds or unpaid orders past their
 // time at now.
 func (d *DB) DueProducts(ctx context.Context, now time.Time) ([]int64, error) {
-	rows, err := d.db.QueryContext(ctx,
-		"SELECT product_id FROM holds WHERE status = 'active' AND expires_at <= ? "+
-			"UNION SELECT product_id FROM orders WHERE status = 'pending_payment' AND expires_at <= ? ORDER BY 1",
+	return d.queryIDs(ctx, "SELECT product_id FROM holds WHERE status = 'active' AND expires_at <= ? "+
+		"UNION SELECT product_id FROM orders WHERE status = 'pending_payment' AND expires_at <= ? ORDER BY 1",
 		now.UnixMilli(), now.UnixMilli())
+}
+
+// queryIDs runs a query of one integer column.
+func (d *DB) queryIDs(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := d.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"flashsale/actors"
@@ -89,26 +88,18 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order
 			applied[p.Key] = true
 		}
 	}
+	err := insertRows(ctx, tx, "orders", orderColumns+", updated_at", orders, func(o actors.Order) []any {
+		return []any{o.ID, o.HoldID, o.ProductID, o.Qty, int64(o.Amount), string(o.Status),
+			string(o.InitialStatus), nullable(string(o.CancelReason)), o.ExpiresAt.UnixMilli(),
+			o.CreatedAt.UnixMilli(), nullable(o.IdempotencyKey), nullable(o.RequestHash), o.CreatedAt.UnixMilli()}
+	})
+	if err != nil {
+		return err
+	}
 	for chunk := range chunks(orders, rowsPerInsert) {
-		var q strings.Builder
-		q.WriteString("INSERT INTO orders (" + orderColumns + ", updated_at) VALUES ")
-		args := make([]any, 0, 13*len(chunk))
 		ids := make([]any, 0, len(chunk))
-		for i, o := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(13) + ")")
-			args = append(args, o.ID, o.HoldID, o.ProductID, o.Qty, int64(o.Amount), string(o.Status),
-				string(o.InitialStatus), nullable(string(o.CancelReason)), o.ExpiresAt.UnixMilli(),
-				o.CreatedAt.UnixMilli(), nullable(o.IdempotencyKey), nullable(o.RequestHash), o.CreatedAt.UnixMilli())
+		for _, o := range chunk {
 			ids = append(ids, o.ID)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			if isDuplicate(err) {
-				return versionConflict(err)
-			}
-			return err
 		}
 		early, err := queryPayments(ctx, tx, "WHERE state = 'pending' AND order_id IN ("+placeholders(len(ids))+")"+d.forUpdate(), ids...)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"flashsale/actors"
@@ -115,28 +114,12 @@ func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, 
 			return fmt.Errorf("%w: payment %q was no longer pending", actors.ErrVersionConflict, p.Key)
 		}
 	}
-	for chunk := range chunks(fresh, rowsPerInsert) {
-		var q strings.Builder
-		q.WriteString("INSERT INTO payments (" + paymentColumns + ", applied_at) VALUES ")
-		args := make([]any, 0, 8*len(chunk))
-		for i, p := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(8) + ")")
-			state, applied := "applied", sql.NullInt64{Int64: at.UnixMilli(), Valid: true}
-			if p.Pending {
-				state, applied = "pending", sql.NullInt64{}
-			}
-			args = append(args, p.Key, p.OrderID, string(p.Status), p.Hash, state, nullable(string(p.Result)),
-				p.CreatedAt.UnixMilli(), applied)
+	return insertRows(ctx, tx, "payments", paymentColumns+", applied_at", fresh, func(p actors.Payment) []any {
+		state, applied := "applied", sql.NullInt64{Int64: at.UnixMilli(), Valid: true}
+		if p.Pending {
+			state, applied = "pending", sql.NullInt64{}
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			if isDuplicate(err) {
-				return versionConflict(err)
-			}
-			return err
-		}
-	}
-	return nil
+		return []any{p.Key, p.OrderID, string(p.Status), p.Hash, state, nullable(string(p.Result)),
+			p.CreatedAt.UnixMilli(), applied}
+	})
 }

@@ -165,6 +165,33 @@ func (d *DB) lockVersion(ctx context.Context, tx *sql.Tx, productID, want int64)
 	return nil
 }
 
+// insertRows writes items with multi-row INSERTs of at most rowsPerInsert
+// rows, each row the values of one item for columns. A duplicate key means
+// the rows were written before, by another writer: a version conflict.
+func insertRows[T any](ctx context.Context, tx *sql.Tx, table, columns string, items []T, values func(T) []any) error {
+	width := strings.Count(columns, ",") + 1
+	row := "(" + placeholders(width) + ")"
+	for chunk := range chunks(items, rowsPerInsert) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
+		args := make([]any, 0, width*len(chunk))
+		for i, item := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(row)
+			args = append(args, values(item)...)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if isDuplicate(err) {
+				return versionConflict(err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // placeholders returns "?, ?, ?" for n values.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
