@@ -323,6 +323,7 @@ func TestSIGKILLLosesNoAcknowledgedHold(t *testing.T) {
 		p := startServer(t, "server after the last round", args)
 		checkRestarted(p)
 		p.terminate(t)
+		assertCheckPasses(t, url)
 	})
 }
 
@@ -410,6 +411,7 @@ func TestTwoProcessesOnOneDatabaseNeverOversell(t *testing.T) {
 		for _, p := range servers {
 			p.terminate(t)
 		}
+		assertCheckPasses(t, url)
 	})
 }
 

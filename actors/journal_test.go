@@ -1,0 +1,465 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flashsale/actors"
+	"flashsale/store"
+	"flashsale/store/storetest"
+)
+
+// drainedRegistry is a registry and a way to drain it once: draining a
+// registry twice is not allowed.
+type drainedRegistry struct {
+	*actors.Registry
+	once sync.Once
+	err  error
+}
+
+// drain drains the registry the first time it is called.
+func (r *drainedRegistry) drain() error {
+	r.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.err = r.Drain(ctx)
+	})
+	return r.err
+}
+
+// journalRegistry is a registry whose holds and payment windows last
+// about a second, so that expiries happen within a test. It is drained
+// when the test ends, if the test has not drained it.
+func journalRegistry(t testing.TB, db *store.DB) *drainedRegistry {
+	t.Helper()
+	return drainable(t, db, time.Second)
+}
+
+// drainable is a registry whose holds and payment windows last ttl,
+// drained when the test ends if the test has not drained it.
+func drainable(t testing.TB, db *store.DB, ttl time.Duration) *drainedRegistry {
+	t.Helper()
+	cfg := actors.DefaultConfig()
+	cfg.HoldTTL = ttl
+	cfg.PaymentTTL = ttl
+	cfg.IDBlock = 10
+	r := &drainedRegistry{Registry: actors.NewRegistry(cfg, db, zerolog.Nop())}
+	t.Cleanup(func() { _ = r.drain() })
+	return r
+}
+
+// journalOf reads a product's whole journal.
+func journalOf(t testing.TB, db *store.DB, id int64) []actors.Event {
+	t.Helper()
+	events, err := db.Events(context.Background(), id, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// settled waits until a product has no active hold and no order awaiting
+// payment left in the database.
+func settled(t testing.TB, db *store.DB, id int64, within time.Duration) actors.ProductState {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, err := db.LoadProduct(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.ActiveHolds) == 0 && len(st.PendingOrders) == 0 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("product %d still has %d active holds and %d pending orders after %v",
+				id, len(st.ActiveHolds), len(st.PendingOrders), within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// driveEveryKind takes a product of stock 10 through every kind of
+// change: holds, orders, a payment, a failed payment and its late success
+// (revived), a payment window running out, a late success after the units
+// went (refund required), hold expiries and a stock change. It returns
+// when everything has expired and the registry has committed all.
+func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) actors.ProductState {
+	t.Helper()
+	ctx := context.Background()
+	hold := func(qty int64, key string) actors.Hold {
+		t.Helper()
+		h, err := r.PlaceHold(ctx, id, qty, key)
+		if err != nil {
+			t.Fatalf("PlaceHold(%d, %q): %v", qty, key, err)
+		}
+		return h
+	}
+	order := func(h actors.Hold, key string) actors.Order {
+		t.Helper()
+		o, err := r.CreateOrder(ctx, h.ID, key)
+		if err != nil {
+			t.Fatalf("CreateOrder(hold %d): %v", h.ID, err)
+		}
+		return o
+	}
+	pay := func(o actors.Order, key string, status actors.PaymentStatus, want actors.OrderStatus) {
+		t.Helper()
+		res, err := r.ApplyPayment(ctx, key, o.ID, status)
+		if err != nil || res.Status != want {
+			t.Fatalf("ApplyPayment(%q, order %d, %s) = %+v, %v; want %s", key, o.ID, status, res, err, want)
+		}
+	}
+
+	o1 := order(hold(3, "k1"), "ok1")
+	pay(o1, "p1", actors.PaymentSuccess, actors.OrderPaid) // paid 3
+	hold(2, "expires")                                     // held 2, left to expire
+	o3 := order(hold(1, ""), "")
+	pay(o3, "p3-fail", actors.PaymentFailed, actors.OrderCancelled)
+	pay(o3, "p3-late", actors.PaymentSuccess, actors.OrderPaid) // revived: paid 4
+	if _, err := r.SetStock(ctx, id, 12); err != nil {
+		t.Fatal(err)
+	}
+	order(hold(2, ""), "") // awaits payment until its window ends
+	o5 := order(hold(1, ""), "")
+	pay(o5, "p5-cancel", actors.PaymentCancelled, actors.OrderCancelled)
+	// Take every unit still available, so that the late success finds
+	// none for its order.
+	p, err := r.Product(ctx, id)
+	if err != nil || p.Available() < 1 {
+		t.Fatalf("Product = %+v, %v; want units available", p, err)
+	}
+	hold(p.Available(), "all-the-rest")
+	pay(o5, "p5-late", actors.PaymentSuccess, actors.OrderRefundRequired)
+
+	settled(t, db, id, 5*time.Second)
+	if err := r.drain(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := db.LoadProduct(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestReplayOfARealJournal drives a product through every kind of change,
+// then replays its journal: untouched, it gives the product row exactly;
+// with one event altered, lost or repeated, the replay says where.
+func TestReplayOfARealJournal(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		db := storetest.Open(t, dialect)
+		id := createProduct(t, db, 10)
+		st := driveEveryKind(t, db, journalRegistry(t, db), id)
+		events := journalOf(t, db, id)
+
+		want := actors.Counters{Stock: 12, Held: 0, AwaitingPayment: 0, Paid: 4}
+		if got := actors.CountersOf(st.Product); got != want {
+			t.Fatalf("product row %+v; want %+v", got, want)
+		}
+		replayed, problems := actors.Replay(events)
+		if len(problems) > 0 {
+			t.Fatalf("Replay of an untouched journal reports:\n%s", strings.Join(problems, "\n"))
+		}
+		if replayed != actors.CountersOf(st.Product) {
+			t.Fatalf("Replay = %+v; the product row is %+v", replayed, actors.CountersOf(st.Product))
+		}
+
+		seen := map[actors.EventKind]int{}
+		for i, e := range events {
+			seen[e.Kind]++
+			if e.Seq != int64(i+1) || e.ProductID != id {
+				t.Errorf("event %d is seq %d of product %d; want seq %d of %d", i, e.Seq, e.ProductID, i+1, id)
+			}
+			if e.At.Location() != time.UTC || !e.At.Equal(e.At.Truncate(time.Millisecond)) {
+				t.Errorf("seq %d at %v: want UTC whole milliseconds", e.Seq, e.At)
+			}
+			if e.Available() < 0 {
+				t.Errorf("seq %d leaves %d available", e.Seq, e.Available())
+			}
+		}
+		wantCounts := map[actors.EventKind]int{
+			actors.EventProductCreated: 1, actors.EventStockChanged: 1, actors.EventHoldCreated: 6,
+			actors.EventHoldExpired: 2, actors.EventOrderCreated: 4, actors.EventOrderPaid: 1,
+			actors.EventOrderCancelled: 3, actors.EventOrderRevived: 1, actors.EventRefundRequired: 1,
+		}
+		for kind, n := range wantCounts {
+			if seen[kind] != n {
+				t.Errorf("%d %s events; want %d (all: %v)", seen[kind], kind, n, seen)
+			}
+		}
+		if len(events) != 20 {
+			t.Errorf("%d events; want 20", len(events))
+		}
+
+		// Tampered copies: an event of each kind altered.
+		index := func(kind actors.EventKind) int {
+			i := slices.IndexFunc(events, func(e actors.Event) bool { return e.Kind == kind })
+			if i < 0 {
+				t.Fatalf("no %s event in the journal", kind)
+			}
+			return i
+		}
+
+		cases := []struct {
+			name   string
+			i      int
+			change func(e *actors.Event)
+		}{
+			{"held counter of a hold", index(actors.EventHoldCreated), func(e *actors.Event) { e.Held++ }},
+			{"qty of a hold", index(actors.EventHoldCreated), func(e *actors.Event) { e.Qty++ }},
+			{"qty of an expiry", index(actors.EventHoldExpired), func(e *actors.Event) { e.Qty-- }},
+			{"qty of an order", index(actors.EventOrderCreated), func(e *actors.Event) { e.Qty++ }},
+			{"paid counter of a payment", index(actors.EventOrderPaid), func(e *actors.Event) { e.Paid-- }},
+			{"awaiting counter of a cancellation", index(actors.EventOrderCancelled), func(e *actors.Event) { e.AwaitingPayment++ }},
+			{"qty of a revival", index(actors.EventOrderRevived), func(e *actors.Event) { e.Qty++ }},
+			{"stock of a refund", index(actors.EventRefundRequired), func(e *actors.Event) { e.Stock++ }},
+			{"new stock of a stock change", index(actors.EventStockChanged), func(e *actors.Event) { e.Qty++ }},
+			{"kind of an event", index(actors.EventHoldCreated), func(e *actors.Event) { e.Kind = actors.EventHoldExpired }},
+			{"unknown kind", index(actors.EventOrderPaid), func(e *actors.Event) { e.Kind = "order_teleported" }},
+		}
+		for _, c := range cases {
+			bad := tampered(events, c.i, c.change)
+			_, problems := actors.Replay(bad)
+			if !mentions(problems, events[c.i].Seq) {
+				t.Errorf("%s (seq %d): Replay reports %q; want a problem naming seq %d", c.name, events[c.i].Seq, problems, events[c.i].Seq)
+			}
+		}
+		// The unknown kind is named as such.
+		_, problems = actors.Replay(tampered(events, index(actors.EventOrderPaid), func(e *actors.Event) { e.Kind = "order_teleported" }))
+		if !strings.Contains(strings.Join(problems, "\n"), `unknown event kind "order_teleported"`) {
+			t.Errorf("unknown kind: problems %q do not name it", problems)
+		}
+
+		// A gap: the first order's event is lost.
+		lost := index(actors.EventOrderCreated)
+		gapped := slices.Delete(slices.Clone(events), lost, lost+1)
+		_, problems = actors.Replay(gapped)
+		gap := fmt.Sprintf("seq %d where %d was due", events[lost].Seq+1, events[lost].Seq)
+		if !slices.Contains(problems, gap) {
+			t.Errorf("journal without seq %d: Replay reports %q; want %q", events[lost].Seq, problems, gap)
+		}
+		// A repeated event is a seq out of place too.
+		doubled := slices.Insert(slices.Clone(events), lost, events[lost])
+		_, problems = actors.Replay(doubled)
+		if want := fmt.Sprintf("seq %d where %d was due", events[lost].Seq, events[lost].Seq+1); !slices.Contains(problems, want) {
+			t.Errorf("journal with seq %d twice: Replay reports %q; want %q", events[lost].Seq, problems, want)
+		}
+		// A journal missing its last event (an expiry) replays to other
+		// counters than the row's: what check compares.
+		if short, _ := actors.Replay(events[:len(events)-1]); short == actors.CountersOf(st.Product) {
+			t.Errorf("a journal missing its last event (%s) still replays to the row", events[len(events)-1].Kind)
+		}
+	})
+}
+
+// tampered copies a journal and changes one event of it.
+func tampered(events []actors.Event, i int, change func(e *actors.Event)) []actors.Event {
+	c := slices.Clone(events)
+	change(&c[i])
+	return c
+}
+
+// mentions reports whether a problem names seq.
+func mentions(problems []string, seq int64) bool {
+	for _, p := range problems {
+		if strings.HasPrefix(p, fmt.Sprintf("seq %d ", seq)) || strings.HasPrefix(p, fmt.Sprintf("seq %d:", seq)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReplayReportsOverselling: an event whose counters agree with the
+// replay but leave more taken than the stock is reported.
+func TestReplayReportsOverselling(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	events := []actors.Event{
+		{Seq: 1, Kind: actors.EventProductCreated, At: at, Qty: 2, Stock: 2},
+		{Seq: 2, Kind: actors.EventHoldCreated, At: at, HoldID: 1, Qty: 2, Stock: 2, Held: 2},
+		{Seq: 3, Kind: actors.EventHoldCreated, At: at, HoldID: 2, Qty: 1, Stock: 2, Held: 3},
+		{Seq: 4, Kind: actors.EventHoldExpired, At: at, HoldID: 2, Qty: 1, Stock: 2, Held: 2},
+	}
+	c, problems := actors.Replay(events)
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "seq 3 hold_created:") || !strings.Contains(problems[0], "invariant") {
+		t.Fatalf("Replay of an oversold journal reports %q; want one invariant problem at seq 3", problems)
+	}
+	if want := (actors.Counters{Stock: 2, Held: 2}); c != want {
+		t.Fatalf("Replay = %+v; want %+v", c, want)
+	}
+}
+
+// TestCountersApply checks each kind's effect on the counters, which
+// Replay relies on: by kind and qty alone, never by the counters recorded.
+func TestCountersApply(t *testing.T) {
+	before := actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 4, Paid: 3}
+	cases := []struct {
+		kind actors.EventKind
+		qty  int64
+		want actors.Counters
+	}{
+		{actors.EventStockChanged, 30, actors.Counters{Stock: 30, Held: 5, AwaitingPayment: 4, Paid: 3}},
+		{actors.EventHoldCreated, 2, actors.Counters{Stock: 20, Held: 7, AwaitingPayment: 4, Paid: 3}},
+		{actors.EventHoldExpired, 2, actors.Counters{Stock: 20, Held: 3, AwaitingPayment: 4, Paid: 3}},
+		{actors.EventOrderCreated, 2, actors.Counters{Stock: 20, Held: 3, AwaitingPayment: 6, Paid: 3}},
+		{actors.EventOrderPaid, 2, actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 2, Paid: 5}},
+		{actors.EventOrderCancelled, 2, actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 2, Paid: 3}},
+		{actors.EventOrderRevived, 2, actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 4, Paid: 5}},
+		{actors.EventRefundRequired, 2, before},
+	}
+	for _, c := range cases {
+		// Recorded counters that are nonsense must not leak into the
+		// replay.
+		e := actors.Event{Kind: c.kind, Qty: c.qty, Stock: 999, Held: 999, AwaitingPayment: 999, Paid: 999}
+		got, err := before.Apply(e)
+		if err != nil || got != c.want {
+			t.Errorf("Apply(%s qty %d) = %+v, %v; want %+v", c.kind, c.qty, got, err, c.want)
+		}
+	}
+	start := actors.Event{Kind: actors.EventProductCreated, Qty: 7, Stock: 7, Held: 1}
+	if got, err := before.Apply(start); err != nil || got != (actors.Counters{Stock: 7, Held: 1}) {
+		t.Errorf("Apply(product_created) = %+v, %v; want the counters it records", got, err)
+	}
+	if _, err := before.Apply(actors.Event{Kind: "nonsense", Qty: 1}); err == nil {
+		t.Errorf("Apply of an unknown kind succeeded")
+	}
+}
+
+// TestJournalStaysGaplessUnderVersionConflicts: two registries write one
+// product, so batches are refused by the version check and decided again.
+// The journal keeps no event of a refused batch, has no gap, and replays
+// to the product row.
+func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		db := storetest.Open(t, dialect)
+		const stock = 60
+		id := createProduct(t, db, stock)
+		regs := []*drainedRegistry{drainable(t, db, time.Hour), drainable(t, db, time.Hour)}
+		var (
+			mu    sync.Mutex
+			holds = map[int64]int64{} // acknowledged hold id → qty
+			wg    sync.WaitGroup
+		)
+		for i := range 120 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				h, err := regs[i%2].PlaceHold(ctx, id, 1, "")
+				switch {
+				case err == nil:
+					mu.Lock()
+					holds[h.ID] = h.Qty
+					mu.Unlock()
+				case errors.Is(err, actors.ErrInsufficientStock), errors.Is(err, actors.ErrUnavailable):
+				default:
+					t.Errorf("PlaceHold: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, r := range regs {
+			if err := r.drain(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(holds) == 0 {
+			t.Fatal("no hold was acknowledged")
+		}
+		st, err := db.LoadProduct(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := journalOf(t, db, id)
+		replayed, problems := actors.Replay(events)
+		if len(problems) > 0 {
+			t.Fatalf("Replay reports:\n%s", strings.Join(problems, "\n"))
+		}
+		if replayed != actors.CountersOf(st.Product) {
+			t.Fatalf("Replay = %+v; the row is %+v", replayed, actors.CountersOf(st.Product))
+		}
+		// One hold_created event per hold in the table, for exactly the
+		// acknowledged holds.
+		journalled := map[int64]int64{}
+		for _, e := range events[1:] {
+			if e.Kind != actors.EventHoldCreated {
+				t.Errorf("seq %d is %s; only holds were placed", e.Seq, e.Kind)
+				continue
+			}
+			if _, twice := journalled[e.HoldID]; twice {
+				t.Errorf("hold %d journalled twice", e.HoldID)
+			}
+			journalled[e.HoldID] = e.Qty
+		}
+		for hid, qty := range holds {
+			if journalled[hid] != qty {
+				t.Errorf("acknowledged hold %d of %d is journalled with qty %d", hid, qty, journalled[hid])
+			}
+		}
+		if len(journalled) != len(st.ActiveHolds) || int64(len(holds)) != st.Product.Held {
+			t.Errorf("%d holds journalled, %d active in the table, %d acknowledged, row holds %d",
+				len(journalled), len(st.ActiveHolds), len(holds), st.Product.Held)
+		}
+	})
+}
+
+// TestJournalOfAWebhookBeforeItsOrder: a payment recorded before its order
+// existed is applied in the order's own transaction, after a refused
+// first attempt. The journal has the order and its payment in turn, and
+// nothing of the refused batch.
+func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		db := storetest.Open(t, dialect)
+		id := createProduct(t, db, 5)
+		r := drainable(t, db, time.Hour)
+		ctx := context.Background()
+		h, err := r.PlaceHold(ctx, id, 2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A fresh database's first order is order 1.
+		early, err := r.ApplyPayment(ctx, "early-pay", 1, actors.PaymentSuccess)
+		if err != nil || !early.Pending {
+			t.Fatalf("webhook before its order = %+v, %v; want pending", early, err)
+		}
+		o, err := r.CreateOrder(ctx, h.ID, "")
+		if err != nil || o.ID != 1 || o.Status != actors.OrderPaid {
+			t.Fatalf("CreateOrder = %+v, %v; want order 1, paid by the early webhook", o, err)
+		}
+		if err := r.drain(); err != nil {
+			t.Fatal(err)
+		}
+		events := journalOf(t, db, id)
+		var kinds []string
+		for _, e := range events {
+			kinds = append(kinds, string(e.Kind))
+		}
+		if got := strings.Join(kinds, " "); got != "product_created hold_created order_created order_paid" {
+			t.Fatalf("journal %s; want product_created hold_created order_created order_paid", got)
+		}
+		if e := events[3]; e.OrderID != 1 || e.HoldID != h.ID || e.IdempotencyKey != "early-pay" || e.Qty != 2 || e.Paid != 2 || e.AwaitingPayment != 0 {
+			t.Errorf("order_paid event %+v", e)
+		}
+		st, err := db.LoadProduct(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replayed, problems := actors.Replay(events)
+		if len(problems) > 0 || replayed != actors.CountersOf(st.Product) {
+			t.Fatalf("Replay = %+v, %q; the row is %+v", replayed, problems, actors.CountersOf(st.Product))
+		}
+	})
+}
