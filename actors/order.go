@@ -146,7 +146,7 @@ func (a *productActor) settle(o *activeOrder, pay Payment, now time.Time) OrderS
 		o.Status, o.CancelReason = OrderPaid, ""
 		a.product.Paid += o.Qty
 	case from == OrderCancelled && s == PaymentSuccess:
-		o.Status = OrderRefundRequired
+		o.Status, o.CancelReason = OrderRefundRequired, ""
 		a.log.Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
 			Msg("payment succeeded for a cancelled order whose units are gone: refund required")
 	}

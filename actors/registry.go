@@ -363,8 +363,12 @@ func (r *Registry) spawn(st ProductState) (*productHandle, error) {
 // ctx ends.
 func (r *Registry) Drain(ctx context.Context) error {
 	r.mu.Lock()
+	again := r.draining
 	r.draining = true
 	r.mu.Unlock()
+	if again {
+		return nil // the first Drain stopped everything
+	}
 	var dones []chan struct{}
 	r.products.Range(func(_, v any) bool {
 		done := make(chan struct{})

@@ -13,8 +13,12 @@ import (
 func (s *Server) routes() {
 	r := s.router
 	r.Use(s.recoverPanics, s.logRequests, s.limitTime)
-	r.NotFoundHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound })
-	r.MethodNotAllowedHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errMethodNotAllowed })
+	// Misses skip the router's middleware; they get it here, so that they
+	// are logged, counted and carry a request id like any answer.
+	r.NotFoundHandler = s.recoverPanics(s.logRequests(
+		s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound })))
+	r.MethodNotAllowedHandler = s.recoverPanics(s.logRequests(
+		s.handle(func(http.ResponseWriter, *http.Request) error { return errMethodNotAllowed })))
 
 	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet)

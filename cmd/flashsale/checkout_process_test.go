@@ -815,5 +815,6 @@ func TestSIGKILLDuringCheckoutLosesNoAcknowledgedOrderOrPayment(t *testing.T) {
 			t.Errorf("%d orders, %d successful and %d failed payments from the load: the test proved little",
 				len(l.orders), success, failed)
 		}
+		assertCheckPasses(t, url)
 	})
 }

@@ -49,7 +49,10 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	in := bufio.NewReader(stdin)
+	var lines <-chan string
+	if cfg.Step {
+		lines = readLines(stdin)
+	}
 	if !cfg.JSON {
 		fmt.Fprintln(out, eventHeader)
 	}
@@ -57,6 +60,9 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 	for {
 		events, err := db.Events(ctx, cfg.Product, after, 500)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: not a failure
+			}
 			return err
 		}
 		if len(events) == 0 && !printed && after == cfg.From-1 {
@@ -75,7 +81,7 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 			before, after, printed = &events[i], e.Seq, true
 			if cfg.Step {
 				out.Flush()
-				if quit := waitForEnter(in); quit {
+				if quit := waitForEnter(ctx, lines); quit {
 					return nil
 				}
 			}
@@ -95,16 +101,49 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 	}
 }
 
-// waitForEnter reads a line; q (or the end of input) quits.
-func waitForEnter(in *bufio.Reader) (quit bool) {
-	line, err := in.ReadString('\n')
-	return err != nil || strings.TrimSpace(line) == "q"
+// readLines delivers the lines of r until it ends. It reads in a goroutine
+// of its own, so that a wait for Enter can also end with Ctrl-C; the
+// goroutine ends with the process.
+func readLines(r io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
 }
 
-const eventHeader = "   SEQ  TIME                      KIND              HOLD     ORDER  KEY                  QTY" +
-	"   AVAILABLE        HELD    AWAITING        PAID  REASON"
+// waitForEnter waits for a line; q, the end of input or an interrupt quits.
+func waitForEnter(ctx context.Context, lines <-chan string) (quit bool) {
+	select {
+	case line, ok := <-lines:
+		return !ok || strings.TrimSpace(line) == "q"
+	case <-ctx.Done():
+		return true
+	}
+}
 
-// eventLine formats an event in aligned columns, counters as before→after.
+// Column widths of `flashsale events`. Counters before→after take up to
+// 8 digits each way before a column shifts.
+const (
+	seqWidth     = 7
+	idWidth      = 10
+	keyWidth     = 20
+	qtyWidth     = 9
+	counterWidth = 18
+)
+
+var (
+	eventHeader = fmt.Sprintf("%*s  %-24s  %-15s %*s %*s  %-*s %*s %*s %*s %*s %*s  %s",
+		seqWidth, "SEQ", "TIME", "KIND", idWidth, "HOLD", idWidth, "ORDER", keyWidth, "KEY", qtyWidth, "QTY",
+		counterWidth, "AVAILABLE", counterWidth, "HELD", counterWidth, "AWAITING", counterWidth, "PAID", "REASON")
+)
+
+// eventLine formats an event in the columns of eventHeader, counters as
+// before→after. fmt pads by characters, so keys in any script line up.
 func eventLine(before *actors.Event, e actors.Event) string {
 	var b actors.Counters
 	if before != nil {
@@ -113,19 +152,20 @@ func eventLine(before *actors.Event, e actors.Event) string {
 	a := actors.Counters{Stock: e.Stock, Held: e.Held, AwaitingPayment: e.AwaitingPayment, Paid: e.Paid}
 	change := func(from, to int64) string {
 		if before == nil {
-			return fmt.Sprintf("%11s", fmt.Sprintf("→%d", to))
+			return fmt.Sprintf("→%d", to)
 		}
-		return fmt.Sprintf("%11s", fmt.Sprintf("%d→%d", from, to))
+		return fmt.Sprintf("%d→%d", from, to)
 	}
-	key := e.IdempotencyKey
-	if len(key) > 20 {
-		key = key[:19] + "…"
+	key := []rune(e.IdempotencyKey)
+	if len(key) > keyWidth {
+		key = append(key[:keyWidth-1], '…')
 	}
-	return fmt.Sprintf("%6d  %-24s  %-15s %7s %9s  %-20s %4d %s %s %s %s  %s",
-		e.Seq, e.At.UTC().Format("2006-01-02T15:04:05.000Z"), e.Kind, orDash(e.HoldID), orDash(e.OrderID),
-		dashIfEmpty(key), e.Qty,
-		change(b.Available(), a.Available()), change(b.Held, a.Held), change(b.AwaitingPayment, a.AwaitingPayment),
-		change(b.Paid, a.Paid), dashIfEmpty(e.Reason))
+	return fmt.Sprintf("%*d  %-24s  %-15s %*s %*s  %-*s %*d %*s %*s %*s %*s  %s",
+		seqWidth, e.Seq, e.At.UTC().Format("2006-01-02T15:04:05.000Z"), e.Kind,
+		idWidth, orDash(e.HoldID), idWidth, orDash(e.OrderID), keyWidth, dashIfEmpty(string(key)), qtyWidth, e.Qty,
+		counterWidth, change(b.Available(), a.Available()), counterWidth, change(b.Held, a.Held),
+		counterWidth, change(b.AwaitingPayment, a.AwaitingPayment), counterWidth, change(b.Paid, a.Paid),
+		dashIfEmpty(e.Reason))
 }
 
 func orDash(id int64) string {
