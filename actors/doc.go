@@ -4,11 +4,13 @@
 // # Ownership
 //
 // A product's actor alone owns that product's counters (held, awaiting
-// payment, paid), its active holds and their expiry timer, and the
+// payment, paid), its active holds, its orders awaiting payment, their
+// deadlines and the one timer for them, its journal's sequence, and the
 // idempotency keys it has recently seen. Every change to a product (a hold,
-// an expiry, a stock change) is a message in that actor's mailbox, so no two
-// operations ever touch the same stock at once and the hot path takes no
-// lock. The database row is the durable source of truth; the actor's memory
+// an order, a payment, an expiry, a stock change) is a message in that
+// actor's mailbox, so no two operations ever touch the same stock at once
+// and the hot path takes no lock. Each change is journalled as an Event in
+// the batch that writes it. The database row is the durable source of truth; the actor's memory
 // is a cache of it that the actor alone may write through.
 //
 // # Group commit

@@ -63,7 +63,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	// Webhooks that came before the order are applied in the transaction
 	// that creates it, so the order is never seen without them.
 	for _, pay := range a.takeEarly(o.ID) {
-		a.settle(o, pay, now)
+		a.settle(o, pay)
 		pay.Result = o.Status
 		p.batch.Payments = append(p.batch.Payments, pay)
 		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, PaymentResult{OrderID: o.ID, Status: o.Status}, p)
@@ -132,7 +132,7 @@ func containsOrder(p *pending, id int64) bool {
 //
 // It moves the counters with the order, journals the change, and reports
 // the status before.
-func (a *productActor) settle(o *activeOrder, pay Payment, now time.Time) OrderStatus {
+func (a *productActor) settle(o *activeOrder, pay Payment) OrderStatus {
 	from, s := o.Status, pay.Status
 	switch {
 	case from == OrderPendingPayment && s == PaymentSuccess:

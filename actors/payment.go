@@ -34,7 +34,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 		return
 	}
 	now := a.now()
-	from := a.settle(o, m.pay, now)
+	from := a.settle(o, m.pay)
 	p := a.queued
 	if o.Status != from {
 		p.batch.OrderChanges = append(p.batch.OrderChanges,
