@@ -94,16 +94,26 @@ func intField(obj map[string]json.RawMessage, name string, min int64, v *validat
 	return n
 }
 
-// stringField reads a required JSON string of 1 to max characters.
-func stringField(obj map[string]json.RawMessage, name string, max int, v *validationError) string {
+// requiredString reads a required JSON string as sent; ok is false when
+// the field is missing or not a string, which it reports.
+func requiredString(obj map[string]json.RawMessage, name string, v *validationError) (s string, ok bool) {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
-		return ""
+		return "", false
 	}
-	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		v.add(name, "The %s field must be a string.", name)
+		return "", false
+	}
+	return s, true
+}
+
+// stringField reads a required JSON string of 1 to max characters, with
+// the spaces around it dropped.
+func stringField(obj map[string]json.RawMessage, name string, max int, v *validationError) string {
+	s, ok := requiredString(obj, name, v)
+	if !ok {
 		return ""
 	}
 	switch s = strings.TrimSpace(s); {

@@ -86,14 +86,8 @@ func validSignature(secret string, body []byte, header string) bool {
 // keyField reads a required idempotency key: a non-empty string of at most
 // 255 characters, taken exactly as sent.
 func keyField(obj map[string]json.RawMessage, name string, v *validationError) string {
-	raw, ok := present(obj, name)
+	s, ok := requiredString(obj, name, v)
 	if !ok {
-		v.add(name, "The %s field is required.", name)
-		return ""
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		v.add(name, "The %s field must be a string.", name)
 		return ""
 	}
 	switch {
