@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"flashsale/actors"
+	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
@@ -140,4 +141,56 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the database is not at the path given: %v", err)
 	}
+}
+
+func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "p", Price: 100, Stock: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		old := now.Add(-48 * time.Hour)
+		hold := func(id int64, key string, at time.Time) actors.Hold {
+			return actors.Hold{ID: id, ProductID: p.ID, Qty: 1, Status: actors.HoldExpired, ExpiresAt: at.Add(time.Minute),
+				CreatedAt: at, IdempotencyKey: key, RequestHash: "h"}
+		}
+		b := &actors.Batch{ProductID: p.ID, Stock: 10, At: now,
+			NewHolds: []actors.Hold{hold(1, "old-hold", old), hold(2, "new-hold", now)}}
+		if err := db.CommitBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, pay := range []actors.Payment{
+			{Key: "old-early", OrderID: 500, Status: actors.PaymentSuccess, Hash: "x", CreatedAt: old},
+			{Key: "new-early", OrderID: 501, Status: actors.PaymentSuccess, Hash: "y", CreatedAt: now},
+		} {
+			if _, _, err := db.RecordEarlyPayment(ctx, pay); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := db.Clean(ctx, now.Add(-24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != (store.Cleaned{EarlyWebhooks: 1, HoldKeys: 1}) {
+			t.Fatalf("Clean = %+v; want one early webhook and one hold key", c)
+		}
+		if _, err := db.HoldByKey(ctx, "old-hold"); !errors.Is(err, actors.ErrHoldNotFound) {
+			t.Fatalf("old hold key: %v; want it gone", err)
+		}
+		if h, err := db.Hold(ctx, 1); err != nil || h.Qty != 1 {
+			t.Fatalf("the old hold itself: %+v, %v; want it kept", h, err)
+		}
+		if _, err := db.HoldByKey(ctx, "new-hold"); err != nil {
+			t.Fatalf("new hold key: %v; want it kept", err)
+		}
+		if _, err := db.PaymentByKey(ctx, "old-early"); !errors.Is(err, actors.ErrPaymentNotFound) {
+			t.Fatalf("old early webhook: %v; want it dropped", err)
+		}
+		if _, err := db.PaymentByKey(ctx, "new-early"); err != nil {
+			t.Fatalf("new early webhook: %v; want it kept", err)
+		}
+	})
 }

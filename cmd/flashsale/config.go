@@ -23,6 +23,7 @@ type config struct {
 	PaymentTTL     time.Duration
 	AdminToken     string
 	WebhookSecret  string
+	Retention      time.Duration // how long idempotency keys and early webhooks are kept
 	Seed           bool
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
@@ -45,6 +46,7 @@ func defaultConfig() config {
 		PaymentTTL:     15 * time.Minute,
 		AdminToken:     "",
 		WebhookSecret:  "",
+		Retention:      24 * time.Hour,
 		Seed:           true,
 		RequestTimeout: 5 * time.Second,
 		LogLevel:       zerolog.InfoLevel,
@@ -92,6 +94,9 @@ var settings = []setting{
 	{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks", func(c *config, v string) error {
 		c.WebhookSecret = v
 		return nil
+	}},
+	{"retention", "FLASHSALE_RETENTION", "how long idempotency keys and webhooks for orders that never appear are kept (Go duration)", func(c *config, v string) error {
+		return positiveDuration(&c.Retention, v)
 	}},
 	{"admin-token", "FLASHSALE_ADMIN_TOKEN", "bearer token of the admin API; empty disables it", func(c *config, v string) error {
 		c.AdminToken = v
@@ -241,6 +246,8 @@ func defaultValue(c config, flag string) string {
 		return c.HoldTTL.String()
 	case "payment-ttl":
 		return c.PaymentTTL.String()
+	case "retention":
+		return c.Retention.String()
 	case "admin-token", "webhook-secret":
 		return ""
 	case "seed":
@@ -273,7 +280,7 @@ func mask(secret string) string {
 // MarshalZerologObject logs the configuration with its secrets masked.
 func (c config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
-		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).
+		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).Stringer("retention", c.Retention).
 		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
 		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String()).Str("log_format", c.LogFormat)
 }

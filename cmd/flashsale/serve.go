@@ -47,6 +47,28 @@ func openStore(ctx context.Context, cfg config, log zerolog.Logger) (*store.DB, 
 	return db, nil
 }
 
+// runJanitor lets go of what is kept only for cfg.Retention, at start and
+// then a few times per retention period, until ctx ends.
+func runJanitor(ctx context.Context, db *store.DB, retention time.Duration, log zerolog.Logger) {
+	tick := time.NewTicker(max(min(retention/4, time.Hour), time.Second))
+	defer tick.Stop()
+	for {
+		c, err := db.Clean(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn().Err(err).Msg("retention pass failed; it runs again later")
+		case c != (store.Cleaned{}):
+			log.Info().Int64("early_webhooks", c.EarlyWebhooks).Int64("hold_keys", c.HoldKeys).
+				Int64("order_keys", c.OrderKeys).Msg("retention pass")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // actorConfig is the product actors' configuration under cfg.
 func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
 	acfg := actors.DefaultConfig()
@@ -117,6 +139,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		registry.Drain(context.Background())
 		return &settingError{"--addr", err}
 	}
+	janitorCtx, stopJanitor := context.WithCancel(context.Background())
+	defer stopJanitor()
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		runJanitor(janitorCtx, db, cfg.Retention, log)
+	}()
 	log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 
 	served := make(chan error, 1)
@@ -142,6 +171,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if err := registry.Drain(actorCtx); err != nil {
 		log.Warn().Err(err).Msg("draining actors")
 	}
+	stopJanitor()
+	<-janitorDone
 	log.Info().Msg("stopped")
 	return nil
 }
