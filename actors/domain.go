@@ -26,6 +26,9 @@ var (
 	// retried: the database is unreachable, a commit failed or its outcome
 	// is unknown, the request timed out, or the server is shutting down.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrOverloaded refuses a request at once when too many wait for the
+	// same product: better a quick 503 than an unbounded queue.
+	ErrOverloaded = fmt.Errorf("%w: too many requests are waiting for this product", ErrUnavailable)
 	// ErrVersionConflict is the FOR UPDATE backstop firing: another writer
 	// changed the product since this actor last read it.
 	ErrVersionConflict = errors.New("product version conflict")

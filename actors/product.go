@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -40,7 +39,8 @@ type productActor struct {
 	orderIDs *Sequence
 	log      zerolog.Logger
 	metrics  *Metrics
-	snap     *atomic.Pointer[Snapshot]
+	registry *Registry
+	ref      *productHandle // its snapshot and waiting count
 	system   *actor.ActorSystem
 	self     *actor.PID
 
@@ -87,6 +87,13 @@ type op struct {
 	done   func(err error) // answers the caller
 }
 
+// idle reports whether the actor has nothing to watch or write, so that it
+// may stop and be loaded again on the next request.
+func (a *productActor) idle() bool {
+	return len(a.holds) == 0 && len(a.orderDue) == 0 && a.inflight == nil && a.queued.empty() &&
+		len(a.deferred) == 0 && !a.broken && a.draining == nil
+}
+
 // now is the actor's clock: the wall clock, unless a test set another.
 func (a *productActor) now() time.Time { return a.cfg.Clock() }
 
@@ -101,14 +108,15 @@ func (p *pending) empty() bool {
 		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
 }
 
-func newProductActor(id int64, r *Registry, snap *atomic.Pointer[Snapshot]) *productActor {
+func newProductActor(id int64, r *Registry, h *productHandle) *productActor {
 	return &productActor{
 		id:       id,
 		cfg:      r.cfg,
 		store:    r.store,
 		holdIDs:  r.holdIDs,
 		orderIDs: r.orderIDs,
-		snap:     snap,
+		registry: r,
+		ref:      h,
 		log:      r.log.With().Int64("product_id", id).Logger(),
 		metrics:  r.cfg.Metrics,
 		queued:   &pending{id: 1},
@@ -124,6 +132,7 @@ func (a *productActor) Receive(ctx actor.Context) {
 	var wait time.Duration
 	if req, ok := msg.(interface{ sentAt() time.Time }); ok {
 		wait = time.Since(req.sentAt())
+		a.ref.waiting.Add(-1)
 		a.metrics.MailboxBacklog.Dec()
 		a.metrics.MessagesProcessed.Inc()
 		a.metrics.MailboxWait.Observe(wait.Seconds())
@@ -154,12 +163,18 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	case *actor.Started:
 		a.metrics.LiveActors.Inc()
 		a.self, a.system = ctx.Self(), ctx.ActorSystem()
+		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
 		if a.loadNext != nil {
 			a.install(*a.loadNext)
 			a.loadNext = nil
 		} else {
 			// Restarted by its supervisor: what was in memory is gone.
 			_ = a.reload()
+		}
+	case *actor.ReceiveTimeout:
+		if a.idle() && a.registry.passivate(a.id, a.ref) {
+			a.log.Debug().Msg("passivating")
+			ctx.Stop(a.self)
 		}
 	case *actor.Stopping:
 		a.stopTimer()
@@ -455,7 +470,7 @@ func (a *productActor) install(st ProductState) {
 
 func (a *productActor) publish() {
 	s := &Snapshot{Product: a.visible, ValidUntil: earliest(a.holdDue.next(), a.orderDue.next())}
-	a.snap.Store(s)
+	a.ref.snap.Store(s)
 }
 
 // armTimer points the one expiry timer at the earliest hold or order

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,13 @@ type Config struct {
 	// ReloadBackoff is the pause between attempts to load a product the
 	// database did not give.
 	ReloadBackoff time.Duration
+	// MaxBacklog is how many requests may wait in one product's mailbox;
+	// more are refused at once with ErrOverloaded.
+	MaxBacklog int64
+	// PassivateAfter is how long a product's actor may sit idle, with no
+	// hold or order to watch, before it stops to free its memory. The next
+	// request loads it again. It is never shorter than KeyMemory.
+	PassivateAfter time.Duration
 	// Clock tells the time of holds, orders and their deadlines; nil is
 	// the wall clock. Tests set their own to step through time.
 	Clock func() time.Time
@@ -42,12 +50,14 @@ type Config struct {
 // DefaultConfig is the configuration the server starts with.
 func DefaultConfig() Config {
 	return Config{
-		HoldTTL:       2 * time.Minute,
-		PaymentTTL:    15 * time.Minute,
-		CommitTimeout: 5 * time.Second,
-		KeyMemory:     time.Minute,
-		ReloadBackoff: 500 * time.Millisecond,
-		IDBlock:       1000,
+		HoldTTL:        2 * time.Minute,
+		PaymentTTL:     15 * time.Minute,
+		CommitTimeout:  5 * time.Second,
+		KeyMemory:      time.Minute,
+		ReloadBackoff:  500 * time.Millisecond,
+		IDBlock:        1000,
+		MaxBacklog:     10_000,
+		PassivateAfter: 2 * time.Minute,
 	}
 }
 
@@ -64,14 +74,22 @@ type Registry struct {
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
-	mu       sync.Mutex // guards loading and draining
+	mu       sync.Mutex // guards loading, draining, spawned and removals from products
 	loading  map[int64]*loadCall
 	draining bool
+	spawned  map[int64]int // incarnations of each product's actor, to name them
 }
 
+// productHandle is how requests reach one product's actor.
 type productHandle struct {
 	pid  *actor.PID
 	snap atomic.Pointer[Snapshot]
+	// waiting counts requests sent and not yet taken by the actor. With
+	// stopped it makes passivation safe: a sender counts itself in, then
+	// looks at stopped; the actor sets stopped, then looks at waiting.
+	// One of the two always sees the other.
+	waiting atomic.Int64
+	stopped atomic.Bool
 }
 
 // loadCall is one product being loaded; later callers wait for it.
@@ -89,6 +107,10 @@ func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultConfig().MaxBacklog
+	}
+	cfg.PassivateAfter = max(cfg.PassivateAfter, cfg.KeyMemory)
 	actorLog := log.With().Str("component", "protoactor").Logger()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(zerolog.NewSlogHandler(actorLog))
@@ -101,6 +123,7 @@ func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
 		holdIDs:  NewSequence(store, "hold", cfg.IDBlock),
 		orderIDs: NewSequence(store, "order", cfg.IDBlock),
 		loading:  map[int64]*loadCall{},
+		spawned:  map[int64]int{},
 	}
 }
 
@@ -114,7 +137,9 @@ func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
 		return s.Product, nil
 	}
 	reply := make(chan productReply, 1)
-	r.send(h.pid, &query{envelope: r.envelope(), reply: reply})
+	if err := r.send(ctx, id, &query{envelope: r.envelope(), reply: reply}); err != nil {
+		return Product{}, err
+	}
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Product{}, err
@@ -147,8 +172,16 @@ func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key stri
 	if err != nil {
 		return Hold{}, err
 	}
+	if s := ph.snap.Load(); key == "" && s.validAt(r.cfg.Clock()) && qty > s.Product.Available() {
+		// Sold out as committed: refused without a wait in the mailbox.
+		// Changes still in flight are not acknowledged yet, so this
+		// answer is ordered before them.
+		return Hold{}, ErrInsufficientStock
+	}
 	reply := make(chan holdReply, 1)
-	r.send(ph.pid, &placeHold{envelope: r.envelope(), ctx: ctx, qty: qty, key: key, hash: hash, reply: reply})
+	if err := r.send(ctx, productID, &placeHold{envelope: r.envelope(), ctx: ctx, qty: qty, key: key, hash: hash, reply: reply}); err != nil {
+		return Hold{}, err
+	}
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Hold{}, err
@@ -205,12 +238,10 @@ func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (O
 	case HoldExpired:
 		return Order{}, ErrHoldExpired
 	}
-	ph, err := r.handle(ctx, h.ProductID)
-	if err != nil {
+	reply := make(chan orderReply, 1)
+	if err := r.send(ctx, h.ProductID, &createOrder{envelope: r.envelope(), ctx: ctx, holdID: holdID, key: key, hash: hash, reply: reply}); err != nil {
 		return Order{}, err
 	}
-	reply := make(chan orderReply, 1)
-	r.send(ph.pid, &createOrder{envelope: r.envelope(), ctx: ctx, holdID: holdID, key: key, hash: hash, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Order{}, err
@@ -243,12 +274,10 @@ func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, 
 		}
 		return priorAnswer(recorded, pay.Hash)
 	}
-	ph, err := r.handle(ctx, productID)
-	if err != nil {
+	reply := make(chan paymentReply, 1)
+	if err := r.send(ctx, productID, &applyPayment{envelope: r.envelope(), ctx: ctx, pay: pay, reply: reply}); err != nil {
 		return PaymentResult{}, err
 	}
-	reply := make(chan paymentReply, 1)
-	r.send(ph.pid, &applyPayment{envelope: r.envelope(), ctx: ctx, pay: pay, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return PaymentResult{}, err
@@ -270,12 +299,10 @@ func priorAnswer(p Payment, hash string) (PaymentResult, error) {
 // SetStock changes a product's total stock. It fails with
 // ErrStockBelowCommitted when holds and orders take more than stock.
 func (r *Registry) SetStock(ctx context.Context, productID, stock int64) (Product, error) {
-	ph, err := r.handle(ctx, productID)
-	if err != nil {
+	reply := make(chan productReply, 1)
+	if err := r.send(ctx, productID, &setStock{envelope: r.envelope(), ctx: ctx, stock: stock, reply: reply}); err != nil {
 		return Product{}, err
 	}
-	reply := make(chan productReply, 1)
-	r.send(ph.pid, &setStock{envelope: r.envelope(), ctx: ctx, stock: stock, reply: reply})
 	res, err := await(ctx, reply)
 	if err != nil {
 		return Product{}, err
@@ -336,7 +363,7 @@ func (r *Registry) spawn(st ProductState) (*productHandle, error) {
 	id := st.Product.ID
 	first := &st
 	props := actor.PropsFromProducer(func() actor.Actor {
-		a := newProductActor(id, r, &h.snap)
+		a := newProductActor(id, r, h)
 		// The first incarnation starts from the state just loaded; one
 		// restarted by its supervisor loads afresh.
 		a.loadNext, first = first, nil
@@ -345,12 +372,22 @@ func (r *Registry) spawn(st ProductState) (*productHandle, error) {
 	// Readers may come before the actor has started.
 	snap := &Snapshot{Product: st.Product}
 	for _, hold := range st.ActiveHolds {
-		if snap.ValidUntil.IsZero() || hold.ExpiresAt.Before(snap.ValidUntil) {
-			snap.ValidUntil = hold.ExpiresAt
-		}
+		snap.ValidUntil = earliest(snap.ValidUntil, hold.ExpiresAt)
+	}
+	for _, o := range st.PendingOrders {
+		snap.ValidUntil = earliest(snap.ValidUntil, o.ExpiresAt)
 	}
 	h.snap.Store(snap)
-	pid, err := r.system.Root.SpawnNamed(props, fmt.Sprintf("product-%d", id))
+	// A passivated actor may still be stopping under the product's name:
+	// later incarnations get a number.
+	r.mu.Lock()
+	r.spawned[id]++
+	name := fmt.Sprintf("product-%d", id)
+	if n := r.spawned[id]; n > 1 {
+		name = fmt.Sprintf("product-%d.%d", id, n)
+	}
+	r.mu.Unlock()
+	pid, err := r.system.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("spawn actor of product %d: %w", id, err)
 	}
@@ -388,11 +425,46 @@ func (r *Registry) Drain(ctx context.Context) error {
 // envelope stamps a request with the time it enters the mailbox.
 func (r *Registry) envelope() envelope { return envelope{sent: time.Now()} }
 
-// send puts a request in a product actor's mailbox and counts it in the
-// backlog until the actor takes it out.
-func (r *Registry) send(pid *actor.PID, msg any) {
-	r.cfg.Metrics.MailboxBacklog.Inc()
-	r.system.Root.Send(pid, msg)
+// send puts a request in its product actor's mailbox and counts it in
+// the backlog until the actor takes it out. It refuses at once when the
+// backlog is full, and finds the new actor when the old one passivated.
+func (r *Registry) send(ctx context.Context, productID int64, msg any) error {
+	for {
+		h, err := r.handle(ctx, productID)
+		if err != nil {
+			return err
+		}
+		n := h.waiting.Add(1)
+		if h.stopped.Load() {
+			h.waiting.Add(-1)
+			runtime.Gosched() // let the passivation finish or back out
+			continue
+		}
+		if n > r.cfg.MaxBacklog {
+			h.waiting.Add(-1)
+			return ErrOverloaded
+		}
+		r.cfg.Metrics.MailboxBacklog.Inc()
+		r.system.Root.Send(h.pid, msg)
+		return nil
+	}
+}
+
+// passivate takes an idle product's actor out of the registry, unless a
+// request is on its way to it. The actor stops itself when it may.
+func (r *Registry) passivate(id int64, h *productHandle) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.draining {
+		return false
+	}
+	h.stopped.Store(true)
+	if h.waiting.Load() > 0 {
+		h.stopped.Store(false)
+		return false
+	}
+	r.products.CompareAndDelete(id, h)
+	return true
 }
 
 // await waits for a reply or for the caller's context to end.

@@ -1,0 +1,111 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"flashsale/actors"
+	"flashsale/store/storetest"
+)
+
+// TestIdleActorsPassivateAndComeBack: product actors with nothing to watch
+// stop after a quiet period, and the next request loads them again with
+// their state; one with an active hold stays to release it on time.
+func TestIdleActorsPassivateAndComeBack(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	cfg := actors.DefaultConfig()
+	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 100*time.Millisecond, 100*time.Millisecond, time.Hour
+	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+	r := actors.NewRegistry(cfg, db, zerolog.Nop())
+	t.Cleanup(func() { _ = r.Drain(context.Background()) })
+	ctx := context.Background()
+	var ids []int64
+	for range 20 {
+		id := createProduct(t, db, 5)
+		ids = append(ids, id)
+		if _, err := r.Product(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.PlaceHold(ctx, ids[0], 2, ""); err != nil { // ids[0] has a hold to watch
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for gauge(cfg.Metrics.LiveActors) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v live actors 5s after they went idle; want 1, the one holding units", gauge(cfg.Metrics.LiveActors))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Back on the next request, with what was committed.
+	if _, err := r.PlaceHold(ctx, ids[1], 5, ""); err != nil {
+		t.Fatalf("hold on a passivated product: %v", err)
+	}
+	if _, err := r.PlaceHold(ctx, ids[1], 1, ""); !errors.Is(err, actors.ErrInsufficientStock) {
+		t.Fatalf("second hold: %v; want insufficient stock", err)
+	}
+	p, err := r.Product(ctx, ids[0])
+	if err != nil || p.Held != 2 {
+		t.Fatalf("the product that kept its actor: %+v, %v", p, err)
+	}
+}
+
+// TestBacklogIsBounded: when more requests wait for one product than
+// MaxBacklog, the rest are refused at once with ErrOverloaded (503), and
+// what was accepted is exact.
+func TestBacklogIsBounded(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	cfg := actors.DefaultConfig()
+	cfg.MaxBacklog = 5
+	// A slow clock makes each message slow to decide, so that a queue forms.
+	cfg.Clock = func() time.Time { time.Sleep(5 * time.Millisecond); return time.Now() }
+	r := actors.NewRegistry(cfg, db, zerolog.Nop())
+	t.Cleanup(func() { _ = r.Drain(context.Background()) })
+	id := createProduct(t, db, 1000)
+	ctx := context.Background()
+	if _, err := r.Product(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu               sync.Mutex
+		held, overloaded int64
+		wg               sync.WaitGroup
+	)
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := r.PlaceHold(ctx, id, 1, "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				held++
+			case errors.Is(err, actors.ErrOverloaded) && errors.Is(err, actors.ErrUnavailable):
+				overloaded++
+			default:
+				t.Errorf("PlaceHold: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if overloaded == 0 || held == 0 {
+		t.Fatalf("%d held, %d refused as overloaded; want both", held, overloaded)
+	}
+	assertBooks(t, db, id, held)
+}
+
+func gauge(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetGauge().GetValue()
+}
