@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
-		id := requestID(r.Header.Get("X-Request-Id"))
+		id := s.requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		log := s.log.With().Str("method", r.Method).Str("route", route).Str("request_id", id).Logger()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -73,12 +74,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 }
 
 // requestID keeps a client's X-Request-Id when it is short and printable,
-// and makes one otherwise.
-func requestID(given string) string {
+// and makes one otherwise: this process's random prefix and a counter, 16
+// hex digits, unique without a system call per request.
+func (s *Server) requestID(given string) string {
 	if given != "" && len(given) <= 128 && printable(given) {
 		return given
 	}
-	var b [8]byte
+	return fmt.Sprintf("%s%08x", s.idPrefix, s.idSeq.Add(1))
+}
+
+// newIDPrefix is 8 random hex digits, so that request ids of different
+// processes differ.
+func newIDPrefix() string {
+	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
 	return hex.EncodeToString(b[:])
 }

@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -62,6 +63,8 @@ type Server struct {
 	log      zerolog.Logger
 	metrics  *metrics
 	router   *mux.Router
+	idPrefix string        // of the request ids this server makes
+	idSeq    atomic.Uint32 // counts them
 }
 
 // New returns the API's handler.
@@ -72,7 +75,8 @@ func New(cfg Config, products Products, store Store, log zerolog.Logger) *Server
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, products: products, store: store, log: log, metrics: newMetrics(cfg.Metrics), router: mux.NewRouter()}
+	s := &Server{cfg: cfg, products: products, store: store, log: log, metrics: newMetrics(cfg.Metrics),
+		router: mux.NewRouter(), idPrefix: newIDPrefix()}
 	s.routes()
 	return s
 }
