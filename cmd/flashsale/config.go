@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +18,7 @@ import (
 // config is every setting of the program, with its default visible in
 // defaultConfig.
 type config struct {
-	Command        string // serve, migrate, events, check or release-expired
+	Command        string // serve, migrate, events, check, release-expired or bench
 	Addr           string
 	DB             string
 	HoldTTL        time.Duration
@@ -34,7 +36,17 @@ type config struct {
 	From    int64 // first seq to print
 	Step    bool  // wait for Enter between events
 	Follow  bool  // keep printing events as they commit
-	JSON    bool  // JSON lines instead of columns
+	JSON    bool  // JSON lines instead of columns (bench: one JSON summary)
+
+	// Settings of the bench command.
+	Target      string        // the server to load
+	Scenario    string        // hot, spread, sellout, checkout, read or ceiling
+	Connections int           // concurrent connections, one worker each
+	Duration    time.Duration // how long the load runs
+	Products    int64         // spread: how many products
+	Stock       int64         // sellout: the stock that sells out
+	Rate        float64       // open loop: iterations per second; 0 is a closed loop
+	Compare     string        // ceiling: run the ceiling scenario first and compare
 }
 
 func defaultConfig() config {
@@ -52,6 +64,12 @@ func defaultConfig() config {
 		LogLevel:       zerolog.InfoLevel,
 		LogFormat:      "json",
 		From:           1,
+		Target:         "http://127.0.0.1:8080",
+		Scenario:       scenarioHot,
+		Connections:    64,
+		Duration:       10 * time.Second,
+		Products:       10000,
+		Stock:          1000,
 	}
 }
 
@@ -136,7 +154,61 @@ var settings = []setting{
 	}},
 	{"step", "", "events: wait for Enter between events (q quits)", boolFlag(func(c *config) *bool { return &c.Step })},
 	{"follow", "", "events: keep printing new events as they commit", boolFlag(func(c *config) *bool { return &c.Follow })},
-	{"json", "", "events: print JSON lines", boolFlag(func(c *config) *bool { return &c.JSON })},
+	{"json", "", "events: print JSON lines; bench: print the summary as one JSON object", boolFlag(func(c *config) *bool { return &c.JSON })},
+	{"target", "", "bench: the server to load (default http://127.0.0.1:8080)", func(c *config, v string) error {
+		t, err := parseTarget(v)
+		c.Target = t
+		return err
+	}},
+	{"scenario", "", "bench: hot, spread, sellout, checkout, read or ceiling (default hot)", func(c *config, v string) error {
+		if !slices.Contains(benchScenarios, v) {
+			return fmt.Errorf("%q is not a scenario (%s)", v, strings.Join(benchScenarios, ", "))
+		}
+		c.Scenario = v
+		return nil
+	}},
+	{"connections", "", "bench: concurrent connections (default 64)", func(c *config, v string) error {
+		return boundedInt(&c.Connections, v, 10000)
+	}},
+	{"duration", "", "bench: how long the load runs (default 10s)", func(c *config, v string) error {
+		return positiveDuration(&c.Duration, v)
+	}},
+	{"products", "", "bench: spread's number of products (default 10000)", func(c *config, v string) error {
+		var n int
+		err := boundedInt(&n, v, 1_000_000)
+		c.Products = int64(n)
+		return err
+	}},
+	{"stock", "", "bench: sellout's stock (default 1000)", func(c *config, v string) error {
+		var n int
+		err := boundedInt(&n, v, 10_000_000)
+		c.Stock = int64(n)
+		return err
+	}},
+	{"rate", "", "bench: an open loop of this many requests (checkout: buyers) per second; 0, the default, is a closed loop", func(c *config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+			return fmt.Errorf("%q is not a rate: a number of requests per second, 0 for a closed loop", v)
+		}
+		c.Rate = r
+		return nil
+	}},
+	{"compare", "", "bench: ceiling runs the ceiling scenario first and prints the ratio", func(c *config, v string) error {
+		if v != "" && v != scenarioCeiling {
+			return fmt.Errorf("%q: only ceiling can be compared with", v)
+		}
+		c.Compare = v
+		return nil
+	}},
+}
+
+func boundedInt(n *int, v string, most int) error {
+	parsed, err := strconv.Atoi(v)
+	if err != nil || parsed < 1 || parsed > most {
+		return fmt.Errorf("%q is not an integer from 1 to %d", v, most)
+	}
+	*n = parsed
+	return nil
 }
 
 func boolFlag(field func(*config) *bool) func(*config, string) error {
@@ -176,10 +248,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	cfg := defaultConfig()
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		switch args[0] {
-		case "serve", "migrate", "events", "check", "release-expired":
+		case "serve", "migrate", "events", "check", "release-expired", "bench":
 			cfg.Command = args[0]
 		default:
-			return cfg, &settingError{"command", fmt.Errorf("unknown command %q: want serve, migrate, events, check or release-expired", args[0])}
+			return cfg, &settingError{"command", fmt.Errorf("unknown command %q: want serve, migrate, events, check, release-expired or bench", args[0])}
 		}
 		args = args[1:]
 	}

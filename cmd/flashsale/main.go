@@ -5,6 +5,7 @@
 //	flashsale events           print a product's journal (--product N)
 //	flashsale check            replay every product's journal and check the books
 //	flashsale release-expired  release holds and unpaid orders past their time
+//	flashsale bench            load a running server and check its books (--scenario)
 //
 // Settings come from flags and FLASHSALE_* environment variables; a flag
 // wins over the environment. Run "flashsale -h" for the list.
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return check(ctx, cfg, log, stdout)
 	case "release-expired":
 		return releaseExpired(ctx, cfg, log, stdout)
+	case "bench":
+		return bench(ctx, cfg, stdout, stderr)
 	default:
 		return serve(ctx, cfg, log)
 	}

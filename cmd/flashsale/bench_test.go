@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"flashsale/store/storetest"
+)
+
+const benchWebhookSecret = "bench-test-secret"
+
+// runBench runs `flashsale bench` in this process against target with
+// --json, and returns what it printed and returned.
+func runBench(t *testing.T, target string, args ...string) (benchSummary, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	all := append([]string{"bench", "--target", target, "--json"}, args...)
+	err := run(ctx, all, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	var s benchSummary
+	if stdout.Len() > 0 {
+		if jerr := json.Unmarshal(stdout.Bytes(), &s); jerr != nil {
+			t.Fatalf("flashsale %q printed %q, not one JSON object: %v", all, stdout.String(), jerr)
+		}
+	}
+	return s, stderr.String(), err
+}
+
+func TestBenchScenarios(t *testing.T) {
+	t.Parallel()
+	args := serverArgs("serve", storetest.URL(t, "sqlite"), "--admin-token", adminToken, "--webhook-secret", benchWebhookSecret)
+	p := startServer(t, "server", args)
+	const stock = 100
+	cases := []struct {
+		scenario string
+		extra    []string
+		check    func(t *testing.T, s benchSummary)
+	}{
+		{scenario: scenarioHot},
+		{scenario: scenarioSpread, extra: []string{"--products", "200"}, check: func(t *testing.T, s benchSummary) {
+			if s.Books.Products != 200 {
+				t.Errorf("books checked %d products; want 200", s.Books.Products)
+			}
+		}},
+		{scenario: scenarioSellout, extra: []string{"--stock", fmt.Sprint(stock), "--duration", "10s"}, check: func(t *testing.T, s benchSummary) {
+			if s.Books.ToldUnits != stock || s.Statuses["201"] != stock {
+				t.Errorf("%d units told held, %d holds answered 201; want exactly the stock, %d", s.Books.ToldUnits, s.Statuses["201"], stock)
+			}
+			if s.Requests != stock*benchBuyersPerUnit || s.Statuses["409"] != s.Requests-stock {
+				t.Errorf("%d requests, statuses %v; want %d buyers, all but %d told 409", s.Requests, s.Statuses, stock*benchBuyersPerUnit, stock)
+			}
+		}},
+		{scenario: scenarioCheckout, check: func(t *testing.T, s benchSummary) {
+			if s.Books.Paid == 0 || s.Books.Paid != s.Books.Orders || s.Books.PaidUnits != s.Books.Paid {
+				t.Errorf("checkout: %d orders, %d told paid, journal %d units paid; want every order paid", s.Books.Orders, s.Books.Paid, s.Books.PaidUnits)
+			}
+			if len(s.Operations) != 3 {
+				t.Errorf("operations %+v; want hold, order and webhook", s.Operations)
+			}
+		}},
+		{scenario: scenarioRead, check: func(t *testing.T, s benchSummary) {
+			ops := map[string]int64{}
+			for _, o := range s.Operations {
+				ops[o.Name] = o.Requests
+			}
+			if ops[opRead] == 0 || ops[opHold] == 0 {
+				t.Errorf("operations %v; want reads with holds alongside", ops)
+			}
+		}},
+		{scenario: scenarioCeiling, check: func(t *testing.T, s benchSummary) {
+			if s.Books.Checked {
+				t.Errorf("books checked for the ceiling scenario: %+v", s.Books)
+			}
+		}},
+		{scenario: scenarioHot, extra: []string{"--compare", "ceiling"}, check: func(t *testing.T, s benchSummary) {
+			if s.Ceiling == nil || s.Ceiling.Requests == 0 || s.Ceiling.Ratio <= 0 {
+				t.Fatalf("ceiling %+v; want a ceiling run and a ratio", s.Ceiling)
+			}
+			if want := s.RequestsPerSecond / s.Ceiling.RequestsPerSecond; s.Ceiling.Ratio != want {
+				t.Errorf("ratio %v; want %v", s.Ceiling.Ratio, want)
+			}
+		}},
+		{scenario: scenarioHot, extra: []string{"--rate", "100"}, check: func(t *testing.T, s benchSummary) {
+			if !s.OpenLoop || s.Requests+s.Unsent < 90 || s.Requests > 110 {
+				t.Errorf("open loop at 100/s for 1s: %d requests, %d unsent; want about 100", s.Requests, s.Unsent)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(append([]string{tc.scenario}, tc.extra...), " "), func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--scenario", tc.scenario, "--connections", "4", "--duration", "1s",
+				"--admin-token", adminToken, "--webhook-secret", benchWebhookSecret}, tc.extra...)
+			s, stderr, err := runBench(t, p.base, args...)
+			if err != nil {
+				t.Fatalf("bench %q: %v\nstderr:\n%s", args, err, stderr)
+			}
+			if s.Scenario != tc.scenario || s.Requests == 0 || s.RequestsPerSecond <= 0 {
+				t.Errorf("summary %+v; want requests of scenario %s", s.loadSummary, tc.scenario)
+			}
+			if s.Errors != 0 || s.NoAnswer != 0 {
+				t.Errorf("%d errors, %d without an answer; statuses %v", s.Errors, s.NoAnswer, s.Statuses)
+			}
+			if s.Latency.P50 <= 0 || s.Latency.P50 > s.Latency.P90 || s.Latency.P90 > s.Latency.P99 || s.Latency.P99 > s.Latency.Max*1.001 {
+				t.Errorf("latency %+v; want 0 < p50 ≤ p90 ≤ p99 ≤ max", s.Latency)
+			}
+			if !s.Books.OK || len(s.Books.Problems) != 0 {
+				t.Errorf("books %+v; want them to balance", s.Books)
+			}
+			if s.Books.Checked && (s.Books.ToldUnits == 0 || s.Books.TakenUnits != s.Books.ToldUnits || s.Books.AmbiguousUnits != 0) {
+				t.Errorf("books %+v; want units taken = units told held > 0", s.Books)
+			}
+			if !strings.Contains(stderr, "p99") {
+				t.Errorf("no progress line on stderr:\n%s", stderr)
+			}
+			if tc.check != nil {
+				tc.check(t, s)
+			}
+		})
+	}
+}
+
+// TestBenchTable checks the table the bench prints without --json.
+func TestBenchTable(t *testing.T) {
+	t.Parallel()
+	p := startServer(t, "server", serverArgs("serve", storetest.URL(t, "sqlite"), "--admin-token", adminToken))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "--target", p.base, "--admin-token", adminToken, "--scenario", "hot",
+		"--connections", "2", "--duration", "1s"}
+	if err := run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"scenario hot against " + p.base, "operation", "p50", "p90", "p99", "max", "\nhold ", "status codes: 201×", "books: ok: 1 product(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBenchDetectsABooksMismatch takes a unit of the bench's product
+// behind its back: the books no longer balance, and the bench says so and
+// fails.
+func TestBenchDetectsABooksMismatch(t *testing.T) {
+	t.Parallel()
+	p := startServer(t, "server", serverArgs("serve", storetest.URL(t, "sqlite"), "--admin-token", adminToken))
+	c := newClient(t)
+	// The database is fresh with product 1 seeded: the bench's product is 2.
+	const product = 2
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			status, _, err := call(c, http.MethodPost, p.base+"/api/holds", "", map[string]int64{"product_id": product, "qty": 1})
+			if err == nil && status == http.StatusCreated {
+				return
+			}
+		}
+	}()
+	s, stderr, err := runBench(t, p.base, "--scenario", "hot", "--connections", "2", "--duration", "2s", "--admin-token", adminToken)
+	<-done
+	var bad *settingError
+	if err == nil || errors.As(err, &bad) || exitCode(err) != 1 {
+		t.Fatalf("bench after a hold behind its back: %v; want an error that exits 1\nstderr:\n%s", err, stderr)
+	}
+	if s.Books.OK || len(s.Books.Problems) != 1 || s.Books.TakenUnits != s.Books.ToldUnits+1 {
+		t.Fatalf("books %+v; want one problem, one unit more taken than told", s.Books)
+	}
+	if want := fmt.Sprintf("product %d: ", product); !strings.HasPrefix(s.Books.Problems[0], want) {
+		t.Errorf("problem %q; want it to name product %d", s.Books.Problems[0], product)
+	}
+}
+
+func TestBenchBooksCheck(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		products []productCount
+		problems int
+	}{
+		{"balanced", []productCount{{ID: 1, Stock: 100, Available: 60, Told: 40}, {ID: 2, Stock: 5, Available: 5}}, 0},
+		{"a unit taken that nobody was told", []productCount{{ID: 1, Stock: 100, Available: 59, Told: 40}}, 1},
+		{"a unit told but not taken", []productCount{{ID: 1, Stock: 100, Available: 61, Told: 40}}, 1},
+		{"one bad product of two", []productCount{{ID: 1, Stock: 10, Available: 0, Told: 10}, {ID: 2, Stock: 10, Available: 3, Told: 6}}, 1},
+		{"ambiguous answers that took units", []productCount{{ID: 1, Stock: 100, Available: 58, Told: 40, Ambiguous: 2}}, 0},
+		{"ambiguous answers that did not", []productCount{{ID: 1, Stock: 100, Available: 60, Told: 40, Ambiguous: 2}}, 0},
+		{"more taken than even ambiguous answers explain", []productCount{{ID: 1, Stock: 100, Available: 57, Told: 40, Ambiguous: 2}}, 1},
+		{"fewer taken than told, despite ambiguous answers", []productCount{{ID: 1, Stock: 100, Available: 61, Told: 40, Ambiguous: 2}}, 1},
+		{"oversold", []productCount{{ID: 1, Stock: 10, Available: -1, Told: 11}}, 1},
+	}
+	for _, tc := range cases {
+		if got := booksProblems(tc.products); len(got) != tc.problems {
+			t.Errorf("%s: problems %q; want %d", tc.name, got, tc.problems)
+		}
+	}
+	if got := booksProblems([]productCount{{ID: 7, Stock: 100, Available: 59, Told: 40}}); len(got) != 1 ||
+		got[0] != "product 7: stock 100 − available 59 = 41 units taken; want 40 units told held" {
+		t.Errorf("problem %q; want it to say what was taken and what was told", got)
+	}
+
+	sellouts := []struct {
+		stock, told, ambiguous int64
+		ok                     bool
+	}{
+		{1000, 1000, 0, true},
+		{1000, 999, 0, false},
+		{1000, 1001, 0, false},
+		{1000, 998, 2, true},
+		{1000, 997, 2, false},
+	}
+	for _, tc := range sellouts {
+		if got := selloutProblems(tc.stock, tc.told, tc.ambiguous); (len(got) == 0) != tc.ok {
+			t.Errorf("sellout of %d, %d told, %d ambiguous: problems %q; want ok %v", tc.stock, tc.told, tc.ambiguous, got, tc.ok)
+		}
+	}
+}
+
+func TestBenchWebhookSignature(t *testing.T) {
+	t.Parallel()
+	// A published HMAC-SHA256 test vector, as lowercase hex after sha256=.
+	got := webhookSignature("key", []byte("The quick brown fox jumps over the lazy dog"))
+	if want := "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"; got != want {
+		t.Errorf("signature %q; want %q", got, want)
+	}
+}
+
+func TestBenchSettings(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args    []string
+		setting string
+	}{
+		{[]string{"--scenario", "nope"}, "--scenario"},
+		{[]string{"--target", "ftp://example.com"}, "--target"},
+		{[]string{"--connections", "0"}, "--connections"},
+		{[]string{"--duration", "-1s"}, "--duration"},
+		{[]string{"--rate", "-5"}, "--rate"},
+		{[]string{"--compare", "hot"}, "--compare"},
+		{[]string{"--scenario", "hot"}, "--admin-token"}, // products need the admin API
+	}
+	for _, tc := range cases {
+		var stdout, stderr bytes.Buffer
+		// A closed port: nothing may be contacted before the settings fail.
+		args := append([]string{"bench", "--target", "http://127.0.0.1:1"}, tc.args...)
+		err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+		var bad *settingError
+		if !errors.As(err, &bad) || bad.setting != tc.setting || exitCode(err) != 2 {
+			t.Errorf("bench %q: %v; want a bad setting %s (exit 2)", tc.args, err, tc.setting)
+		}
+	}
+	cfg, err := loadConfig([]string{"bench"}, func(string) string { return "" }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Target != "http://127.0.0.1:8080" || cfg.Scenario != "hot" || cfg.Connections != 64 || cfg.Duration != 10*time.Second ||
+		cfg.Products != 10000 || cfg.Stock != 1000 || cfg.Rate != 0 || cfg.Compare != "" {
+		t.Errorf("bench defaults %+v", cfg)
+	}
+}
