@@ -281,8 +281,12 @@ func (a *productActor) expireDue(now time.Time) {
 // flush starts committing the queued batch when no transaction is in
 // flight. The batch carries the decided counters, which at this point are
 // the committed counters plus exactly this batch.
+//
+// Nothing is written while the actor is broken: what it decided since the
+// failed batch rests on state the database refused, and the next load
+// replaces it.
 func (a *productActor) flush() {
-	if a.inflight != nil || a.queued.empty() || a.self == nil {
+	if a.inflight != nil || a.queued.empty() || a.self == nil || a.broken {
 		return
 	}
 	p := a.queued
@@ -434,6 +438,11 @@ func (a *productActor) reload() error {
 // what expired while nobody was watching.
 func (a *productActor) install(st ProductState) {
 	a.broken = false
+	if len(a.queued.ops) == 0 {
+		// Releases queued while the database was away were decided on
+		// the old state; the new state decides them again below.
+		a.queued = a.newPending()
+	}
 	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
 	a.holds = make(map[int64]*activeHold, len(st.ActiveHolds))
 	a.holdDue = a.holdDue[:0]

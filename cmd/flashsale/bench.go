@@ -602,18 +602,23 @@ func (b *bencher) load(ctx context.Context, s *scenarioRun) loadSummary {
 	defer tick.Stop()
 	var lastCount int64
 	last := start
+	report := func(now time.Time) {
+		all := st.snapshot().total()
+		rps := float64(all.requests-lastCount) / max(now.Sub(last).Seconds(), 1e-9)
+		lastCount, last = all.requests, now
+		b.progress("%s %3.0fs  %8.0f req/s  %9d requests  %6d errors  p99 %s",
+			s.name, now.Sub(start).Seconds(), rps, all.requests, all.errors, fmtLatency(all.hist.ValueAtQuantile(99)))
+	}
 	for running := true; running; {
 		select {
 		case <-done:
 			running = false
 		case now := <-tick.C:
-			snap := st.snapshot()
-			all := snap.total()
-			rps := float64(all.requests-lastCount) / now.Sub(last).Seconds()
-			lastCount, last = all.requests, now
-			b.progress("%s %3.0fs  %8.0f req/s  %9d requests  %6d errors  p99 %s",
-				s.name, now.Sub(start).Seconds(), rps, all.requests, all.errors, fmtLatency(all.hist.ValueAtQuantile(99)))
+			report(now)
 		}
+	}
+	if now := time.Now(); now.Sub(last) > 100*time.Millisecond {
+		report(now) // the last part second, so that even a short run shows one
 	}
 	elapsed := time.Since(start)
 	summary := st.snapshot().summary(s.name, elapsed)

@@ -26,6 +26,8 @@ type config struct {
 	AdminToken     string
 	WebhookSecret  string
 	Retention      time.Duration // how long idempotency keys and early webhooks are kept
+	MaxBacklog     int           // requests that may wait for one product before 503
+	PassivateAfter time.Duration // idle time after which a product's actor stops
 	Seed           bool
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
@@ -59,6 +61,8 @@ func defaultConfig() config {
 		AdminToken:     "",
 		WebhookSecret:  "",
 		Retention:      24 * time.Hour,
+		MaxBacklog:     10_000,
+		PassivateAfter: 2 * time.Minute,
 		Seed:           true,
 		RequestTimeout: 5 * time.Second,
 		LogLevel:       zerolog.InfoLevel,
@@ -112,6 +116,12 @@ var settings = []setting{
 	{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks", func(c *config, v string) error {
 		c.WebhookSecret = v
 		return nil
+	}},
+	{"max-backlog", "FLASHSALE_MAX_BACKLOG", "requests that may wait for one product; more get 503 with Retry-After at once", func(c *config, v string) error {
+		return boundedInt(&c.MaxBacklog, v, 1_000_000)
+	}},
+	{"passivate-after", "FLASHSALE_PASSIVATE_AFTER", "idle time after which a product's actor stops to free memory (Go duration)", func(c *config, v string) error {
+		return positiveDuration(&c.PassivateAfter, v)
 	}},
 	{"retention", "FLASHSALE_RETENTION", "how long idempotency keys and webhooks for orders that never appear are kept (Go duration)", func(c *config, v string) error {
 		return positiveDuration(&c.Retention, v)
@@ -318,6 +328,10 @@ func defaultValue(c config, flag string) string {
 		return c.HoldTTL.String()
 	case "payment-ttl":
 		return c.PaymentTTL.String()
+	case "max-backlog":
+		return strconv.Itoa(c.MaxBacklog)
+	case "passivate-after":
+		return c.PassivateAfter.String()
 	case "retention":
 		return c.Retention.String()
 	case "admin-token", "webhook-secret":
@@ -353,6 +367,7 @@ func mask(secret string) string {
 func (c config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
 		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).Stringer("retention", c.Retention).
+		Int("max_backlog", c.MaxBacklog).Stringer("passivate_after", c.PassivateAfter).
 		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
 		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String()).Str("log_format", c.LogFormat)
 }

@@ -76,6 +76,8 @@ func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
 	acfg.PaymentTTL = cfg.PaymentTTL
 	acfg.CommitTimeout = cfg.RequestTimeout
 	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
+	acfg.MaxBacklog = int64(cfg.MaxBacklog)
+	acfg.PassivateAfter = cfg.PassivateAfter
 	acfg.Metrics = metrics
 	return acfg
 }
