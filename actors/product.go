@@ -296,13 +296,8 @@ func (a *productActor) flush() {
 	b.Stock, b.Held, b.AwaitingPayment, b.Paid = a.product.Stock, a.product.Held, a.product.AwaitingPayment, a.product.Paid
 	b.At = a.now()
 	p.flushed = time.Now()
-	// The write must not hang on any one caller's context: it has its own.
-	go func(system *actor.ActorSystem, self *actor.PID) {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
-		err := a.store.CommitBatch(ctx, b)
-		cancel()
-		system.Root.Send(self, batchDone{p: p, err: err})
-	}(a.system, a.self)
+	system, self := a.system, a.self
+	a.registry.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{p: p, err: err}) })
 }
 
 func (a *productActor) batchDone(p *pending, err error) {

@@ -42,6 +42,9 @@ type Config struct {
 	// Metrics receive the actors' measurements; nil makes a set that is
 	// registered nowhere.
 	Metrics *Metrics
+	// Writers is how many transactions commit batches at once; each
+	// carries the batches of up to 256 products. One suits SQLite.
+	Writers int
 	// IDBlock is how many hold or order ids are reserved from the
 	// database at once; a restart skips what is left of a block.
 	IDBlock int64
@@ -57,6 +60,7 @@ func DefaultConfig() Config {
 		ReloadBackoff:  500 * time.Millisecond,
 		IDBlock:        1000,
 		MaxBacklog:     10_000,
+		Writers:        4,
 		PassivateAfter: 2 * time.Minute,
 	}
 }
@@ -71,6 +75,7 @@ type Registry struct {
 	system   *actor.ActorSystem
 	holdIDs  *Sequence
 	orderIDs *Sequence
+	writer   *writer
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
@@ -120,6 +125,7 @@ func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
 		store:    store,
 		log:      log,
 		system:   system,
+		writer:   newWriter(store, cfg.CommitTimeout, cfg.Writers),
 		holdIDs:  NewSequence(store, "hold", cfg.IDBlock),
 		orderIDs: NewSequence(store, "order", cfg.IDBlock),
 		loading:  map[int64]*loadCall{},
@@ -419,6 +425,7 @@ func (r *Registry) Drain(ctx context.Context) error {
 			return fmt.Errorf("draining product actors: %w", err)
 		}
 	}
+	r.writer.close()
 	return nil
 }
 

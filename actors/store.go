@@ -9,9 +9,11 @@ import (
 type Store interface {
 	// LoadProduct reads a product's committed state, or ErrProductNotFound.
 	LoadProduct(ctx context.Context, id int64) (ProductState, error)
-	// CommitBatch writes a batch in one transaction, or fails with
-	// ErrVersionConflict when the product's version is not b.Version.
-	CommitBatch(ctx context.Context, b *Batch) error
+	// CommitBatches writes batches of different products in one
+	// transaction and reports each one's outcome: ErrVersionConflict when
+	// its product's version is not its Version, and a failure of the
+	// transaction for all of them.
+	CommitBatches(ctx context.Context, batches []*Batch) []error
 	// NextIDs reserves n consecutive ids of a sequence.
 	NextIDs(ctx context.Context, sequence string, n int64) (first int64, err error)
 	// Hold reads a committed hold, or ErrHoldNotFound.

@@ -115,39 +115,81 @@ func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (actors.ProductState
 // actors.ErrVersionConflict so that the actor reloads. The counters are
 // also checked against the stock here and by the table's CHECK constraint.
 func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
-	return d.transact(ctx, func(tx *sql.Tx) error {
-		if err := d.lockVersion(ctx, tx, b.ProductID, b.Version); err != nil {
-			return err
+	return d.CommitBatches(ctx, []*actors.Batch{b})[0]
+}
+
+// CommitBatches writes the batches of several products' actors in one
+// transaction, so that many small batches share one commit. Each batch
+// runs inside a savepoint: one refused by its own checks (its version, its
+// counters, its early webhooks) is rolled back alone and reported, and the
+// rest commit together. Any other failure fails them all.
+func (d *DB) CommitBatches(ctx context.Context, batches []*actors.Batch) []error {
+	errs := make([]error, len(batches))
+	err := d.transact(ctx, func(tx *sql.Tx) error {
+		clear(errs)
+		if len(batches) == 1 {
+			return d.writeBatch(ctx, tx, batches[0])
 		}
-		if b.Held < 0 || b.AwaitingPayment < 0 || b.Paid < 0 || b.Held+b.AwaitingPayment+b.Paid > b.Stock {
-			return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", actors.ErrVersionConflict,
-				b.Held, b.AwaitingPayment, b.Paid, b.Stock)
+		for i, b := range batches {
+			savepoint := fmt.Sprintf("batch_%d", i)
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+				return err
+			}
+			err := translate(d.writeBatch(ctx, tx, b))
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, actors.ErrVersionConflict) && !errors.Is(err, actors.ErrProductNotFound) {
+				return err
+			}
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
+				return rerr
+			}
+			errs[i] = err
 		}
-		if _, err := tx.ExecContext(ctx,
-			"UPDATE products SET stock = ?, held = ?, awaiting_payment = ?, paid = ?, version = version + 1, updated_at = ? WHERE id = ?",
-			b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.At.UnixMilli(), b.ProductID); err != nil {
-			return err
-		}
-		if err := insertHolds(ctx, tx, b.NewHolds); err != nil {
-			return err
-		}
-		if err := setHoldStatus(ctx, tx, b.ProductID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired); err != nil {
-			return err
-		}
-		if err := setHoldStatus(ctx, tx, b.ProductID, b.ConvertedHolds, actors.HoldActive, actors.HoldConverted); err != nil {
-			return err
-		}
-		if err := d.insertOrders(ctx, tx, b.NewOrders, b.Payments); err != nil {
-			return err
-		}
-		if err := changeOrders(ctx, tx, b.OrderChanges, b.At); err != nil {
-			return err
-		}
-		if err := insertPayments(ctx, tx, b.Payments, b.At); err != nil {
-			return err
-		}
-		return insertEvents(ctx, tx, b.Events)
+		return nil
 	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// writeBatch writes one product's batch inside a transaction.
+func (d *DB) writeBatch(ctx context.Context, tx *sql.Tx, b *actors.Batch) error {
+	if err := d.lockVersion(ctx, tx, b.ProductID, b.Version); err != nil {
+		return err
+	}
+	if b.Held < 0 || b.AwaitingPayment < 0 || b.Paid < 0 || b.Held+b.AwaitingPayment+b.Paid > b.Stock {
+		return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", actors.ErrVersionConflict,
+			b.Held, b.AwaitingPayment, b.Paid, b.Stock)
+	}
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE products SET stock = ?, held = ?, awaiting_payment = ?, paid = ?, version = version + 1, updated_at = ? WHERE id = ?",
+		b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.At.UnixMilli(), b.ProductID); err != nil {
+		return err
+	}
+	if err := insertHolds(ctx, tx, b.NewHolds); err != nil {
+		return err
+	}
+	if err := setHoldStatus(ctx, tx, b.ProductID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired); err != nil {
+		return err
+	}
+	if err := setHoldStatus(ctx, tx, b.ProductID, b.ConvertedHolds, actors.HoldActive, actors.HoldConverted); err != nil {
+		return err
+	}
+	if err := d.insertOrders(ctx, tx, b.NewOrders, b.Payments); err != nil {
+		return err
+	}
+	if err := changeOrders(ctx, tx, b.OrderChanges, b.At); err != nil {
+		return err
+	}
+	if err := insertPayments(ctx, tx, b.Payments, b.At); err != nil {
+		return err
+	}
+	return insertEvents(ctx, tx, b.Events)
 }
 
 func (d *DB) lockVersion(ctx context.Context, tx *sql.Tx, productID, want int64) error {

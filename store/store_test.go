@@ -194,3 +194,43 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 		}
 	})
 }
+
+// Batches of several products share one transaction; one refused by its
+// version check is rolled back alone.
+func TestCommitBatchesRefusesOneAndCommitsTheRest(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var batches []*actors.Batch
+		for i := range 3 {
+			p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "p", Price: 100, Stock: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := int64(100 + i)
+			batches = append(batches, &actors.Batch{ProductID: p.ID, Stock: 10, Held: 1, At: now,
+				NewHolds: []actors.Hold{{ID: id, ProductID: p.ID, Qty: 1, Status: actors.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}},
+				Events:   []actors.Event{{ProductID: p.ID, Seq: 2, Kind: actors.EventHoldCreated, At: now, HoldID: id, Qty: 1, Stock: 10, Held: 1}}})
+		}
+		batches[1].Version = 7 // another writer's version: refused
+		errs := db.CommitBatches(ctx, batches)
+		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], actors.ErrVersionConflict) {
+			t.Fatalf("CommitBatches = %v; want only the second refused", errs)
+		}
+		for i, b := range batches {
+			st, err := db.LoadProduct(ctx, b.ProductID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(1)
+			if i == 1 {
+				want = 0
+			}
+			if st.Product.Held != want || int64(len(st.ActiveHolds)) != want || st.LastSeq != want+1 {
+				t.Fatalf("product %d: held %d, %d active holds, last seq %d; want %d, %d, %d",
+					b.ProductID, st.Product.Held, len(st.ActiveHolds), st.LastSeq, want, want, want+1)
+			}
+		}
+	})
+}

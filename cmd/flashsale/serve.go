@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +80,9 @@ func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
 	acfg.MaxBacklog = int64(cfg.MaxBacklog)
 	acfg.PassivateAfter = cfg.PassivateAfter
 	acfg.Metrics = metrics
+	if strings.HasPrefix(cfg.DB, "sqlite://") {
+		acfg.Writers = 1 // one writer at a time is all SQLite has
+	}
 	return acfg
 }
 
