@@ -76,28 +76,29 @@ func insertHolds(ctx context.Context, tx *sql.Tx, holds []actors.Hold) error {
 	})
 }
 
-// setHoldStatus moves holds of one product from one status to another. Every
-// hold must be in the from status: one that is not was changed by another
-// writer, and the batch is refused.
+// setHoldStatus moves holds of one product (any, for productID 0) from one
+// status to another. Every hold must be in the from status: one that is
+// not was changed by another writer, and the batch is refused.
 func setHoldStatus(ctx context.Context, tx *sql.Tx, productID int64, ids []int64, from, to actors.HoldStatus) error {
-	for len(ids) > 0 {
-		n := min(len(ids), rowsPerInsert)
-		chunk := ids[:n]
-		ids = ids[n:]
-		args := make([]any, 0, n+3)
-		args = append(args, string(to), productID, string(from))
+	for chunk := range chunks(ids, rowsPerInsert) {
+		where := "status = ? AND id IN (" + placeholders(len(chunk)) + ")"
+		args := make([]any, 0, len(chunk)+3)
+		args = append(args, string(to), string(from))
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		res, err := tx.ExecContext(ctx,
-			"UPDATE holds SET status = ? WHERE product_id = ? AND status = ? AND id IN ("+placeholders(n)+")", args...)
+		if productID != 0 {
+			where += " AND product_id = ?"
+			args = append(args, productID)
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE holds SET status = ? WHERE "+where, args...)
 		if err != nil {
 			return err
 		}
 		if got, err := res.RowsAffected(); err != nil {
 			return err
-		} else if got != int64(n) {
-			return fmt.Errorf("%w: %d of %d holds were no longer %s", actors.ErrVersionConflict, int64(n)-got, n, from)
+		} else if got != int64(len(chunk)) {
+			return fmt.Errorf("%w: %d of %d holds were no longer %s", actors.ErrVersionConflict, int64(len(chunk))-got, len(chunk), from)
 		}
 	}
 	return nil

@@ -119,11 +119,142 @@ func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
 }
 
 // CommitBatches writes the batches of several products' actors in one
-// transaction, so that many small batches share one commit. Each batch
-// runs inside a savepoint: one refused by its own checks (its version, its
-// counters, its early webhooks) is rolled back alone and reported, and the
-// rest commit together. Any other failure fails them all.
+// transaction, so that many small batches share one commit. A batch
+// refused by its own checks (its version, its counters, its early
+// webhooks) is left out and reported; the rest commit together. Any other
+// failure fails them all.
+//
+// The group is first written with one statement per kind of row for all
+// its batches, so that its round trips do not grow with its size. Should
+// a check fail past the versions, which one batch alone may cause, the
+// group is written again batch by batch, each in a savepoint.
 func (d *DB) CommitBatches(ctx context.Context, batches []*actors.Batch) []error {
+	if len(batches) > 1 {
+		errs, err := d.commitTogether(ctx, batches)
+		if !errors.Is(err, errOneByOne) {
+			for i := range errs {
+				if err != nil {
+					errs[i] = err
+				}
+			}
+			return errs
+		}
+	}
+	return d.commitOneByOne(ctx, batches)
+}
+
+// errOneByOne abandons writing a group at once for writing it batch by batch.
+var errOneByOne = errors.New("a batch of the group was refused past its version check")
+
+func (d *DB) commitTogether(ctx context.Context, batches []*actors.Batch) ([]error, error) {
+	errs := make([]error, len(batches))
+	err := d.transact(ctx, func(tx *sql.Tx) error {
+		clear(errs)
+		ok, err := d.lockVersions(ctx, tx, batches, errs)
+		if err != nil || len(ok) == 0 {
+			return err
+		}
+		if err := setCounters(ctx, tx, ok); err != nil {
+			return err
+		}
+		var all actors.Batch
+		for _, b := range ok {
+			all.NewHolds = append(all.NewHolds, b.NewHolds...)
+			all.ExpiredHolds = append(all.ExpiredHolds, b.ExpiredHolds...)
+			all.ConvertedHolds = append(all.ConvertedHolds, b.ConvertedHolds...)
+			all.NewOrders = append(all.NewOrders, b.NewOrders...)
+			all.OrderChanges = append(all.OrderChanges, b.OrderChanges...)
+			all.Payments = append(all.Payments, b.Payments...)
+			all.Events = append(all.Events, b.Events...)
+		}
+		all.At = ok[0].At
+		err = d.writeRows(ctx, tx, 0, &all)
+		if errors.Is(err, actors.ErrVersionConflict) {
+			return fmt.Errorf("%w: %v", errOneByOne, err)
+		}
+		return err
+	})
+	return errs, err
+}
+
+// lockVersions locks the group's product rows and checks each batch's
+// version and counters. It reports the refused in errs and returns the rest.
+func (d *DB) lockVersions(ctx context.Context, tx *sql.Tx, batches []*actors.Batch, errs []error) ([]*actors.Batch, error) {
+	ids := make([]any, len(batches))
+	for i, b := range batches {
+		ids[i] = b.ProductID
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id, version FROM products WHERE id IN ("+placeholders(len(ids))+") ORDER BY id"+d.forUpdate(), ids...)
+	if err != nil {
+		return nil, err
+	}
+	versions := make(map[int64]int64, len(batches))
+	for rows.Next() {
+		var id, version int64
+		if err := rows.Scan(&id, &version); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		versions[id] = version
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var ok []*actors.Batch
+	for i, b := range batches {
+		version, found := versions[b.ProductID]
+		switch {
+		case !found:
+			errs[i] = actors.ErrProductNotFound
+		case version != b.Version:
+			errs[i] = fmt.Errorf("%w: product %d is at version %d, the actor holds %d", actors.ErrVersionConflict, b.ProductID, version, b.Version)
+		default:
+			errs[i] = checkCounters(b)
+		}
+		if errs[i] == nil {
+			ok = append(ok, b)
+		}
+	}
+	return ok, nil
+}
+
+// setCounters writes the counters of several products in one statement.
+func setCounters(ctx context.Context, tx *sql.Tx, batches []*actors.Batch) error {
+	var q strings.Builder
+	var args []any
+	q.WriteString("UPDATE products SET ")
+	for c, column := range []string{"stock", "held", "awaiting_payment", "paid"} {
+		if c > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(column + " = CASE id")
+		for _, b := range batches {
+			q.WriteString(" WHEN ? THEN ?")
+			args = append(args, b.ProductID, []int64{b.Stock, b.Held, b.AwaitingPayment, b.Paid}[c])
+		}
+		q.WriteString(" END")
+	}
+	q.WriteString(", version = version + 1, updated_at = ? WHERE id IN (" + placeholders(len(batches)) + ")")
+	args = append(args, batches[0].At.UnixMilli())
+	for _, b := range batches {
+		args = append(args, b.ProductID)
+	}
+	_, err := tx.ExecContext(ctx, q.String(), args...)
+	return err
+}
+
+func checkCounters(b *actors.Batch) error {
+	if b.Held < 0 || b.AwaitingPayment < 0 || b.Paid < 0 || b.Held+b.AwaitingPayment+b.Paid > b.Stock {
+		return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", actors.ErrVersionConflict,
+			b.Held, b.AwaitingPayment, b.Paid, b.Stock)
+	}
+	return nil
+}
+
+// commitOneByOne writes a group batch by batch, each in a savepoint, so
+// that a batch refused by any of its checks is rolled back alone.
+func (d *DB) commitOneByOne(ctx context.Context, batches []*actors.Batch) []error {
 	errs := make([]error, len(batches))
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		clear(errs)
@@ -162,22 +293,27 @@ func (d *DB) writeBatch(ctx context.Context, tx *sql.Tx, b *actors.Batch) error 
 	if err := d.lockVersion(ctx, tx, b.ProductID, b.Version); err != nil {
 		return err
 	}
-	if b.Held < 0 || b.AwaitingPayment < 0 || b.Paid < 0 || b.Held+b.AwaitingPayment+b.Paid > b.Stock {
-		return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", actors.ErrVersionConflict,
-			b.Held, b.AwaitingPayment, b.Paid, b.Stock)
+	if err := checkCounters(b); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx,
 		"UPDATE products SET stock = ?, held = ?, awaiting_payment = ?, paid = ?, version = version + 1, updated_at = ? WHERE id = ?",
 		b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.At.UnixMilli(), b.ProductID); err != nil {
 		return err
 	}
+	return d.writeRows(ctx, tx, b.ProductID, b)
+}
+
+// writeRows writes a batch's holds, orders, payments and events. With a
+// product id, the holds it moves must be that product's.
+func (d *DB) writeRows(ctx context.Context, tx *sql.Tx, productID int64, b *actors.Batch) error {
 	if err := insertHolds(ctx, tx, b.NewHolds); err != nil {
 		return err
 	}
-	if err := setHoldStatus(ctx, tx, b.ProductID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired); err != nil {
+	if err := setHoldStatus(ctx, tx, productID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired); err != nil {
 		return err
 	}
-	if err := setHoldStatus(ctx, tx, b.ProductID, b.ConvertedHolds, actors.HoldActive, actors.HoldConverted); err != nil {
+	if err := setHoldStatus(ctx, tx, productID, b.ConvertedHolds, actors.HoldActive, actors.HoldConverted); err != nil {
 		return err
 	}
 	if err := d.insertOrders(ctx, tx, b.NewOrders, b.Payments); err != nil {

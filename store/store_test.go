@@ -218,18 +218,35 @@ func TestCommitBatchesRefusesOneAndCommitsTheRest(t *testing.T) {
 		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], actors.ErrVersionConflict) {
 			t.Fatalf("CommitBatches = %v; want only the second refused", errs)
 		}
+		// A refusal found past the versions (a hold that is not active)
+		// is found batch by batch: only its batch is left out.
+		next := []*actors.Batch{
+			{ProductID: batches[0].ProductID, Version: 1, Stock: 10, Held: 1, At: now, ExpiredHolds: []int64{999}},
+			{ProductID: batches[2].ProductID, Version: 1, Stock: 10, Held: 0, At: now, ExpiredHolds: []int64{102},
+				Events: []actors.Event{{ProductID: batches[2].ProductID, Seq: 3, Kind: actors.EventHoldExpired, At: now, HoldID: 102, Qty: 1, Stock: 10}}},
+		}
+		if errs := db.CommitBatches(ctx, next); !errors.Is(errs[0], actors.ErrVersionConflict) || errs[1] != nil {
+			t.Fatalf("CommitBatches = %v; want only the first refused", errs)
+		}
+		if h, err := db.Hold(ctx, 102); err != nil || h.Status != actors.HoldExpired {
+			t.Fatalf("hold 102 = %+v, %v; want expired", h, err)
+		}
+		batches[2].Held, batches[2].NewHolds = 0, nil // for the checks below
 		for i, b := range batches {
 			st, err := db.LoadProduct(ctx, b.ProductID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := int64(1)
-			if i == 1 {
-				want = 0
+			want, seq := int64(1), int64(2)
+			switch i {
+			case 1:
+				want, seq = 0, 1
+			case 2:
+				want, seq = 0, 3
 			}
-			if st.Product.Held != want || int64(len(st.ActiveHolds)) != want || st.LastSeq != want+1 {
+			if st.Product.Held != want || int64(len(st.ActiveHolds)) != want || st.LastSeq != seq {
 				t.Fatalf("product %d: held %d, %d active holds, last seq %d; want %d, %d, %d",
-					b.ProductID, st.Product.Held, len(st.ActiveHolds), st.LastSeq, want, want, want+1)
+					b.ProductID, st.Product.Held, len(st.ActiveHolds), st.LastSeq, want, want, seq)
 			}
 		}
 	})
