@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
@@ -12,9 +13,14 @@ import (
 // from many goroutines, each durably committed before it returns: the hot
 // path of a flash sale. holds/s is the figure to compare across changes.
 func BenchmarkPlaceHold(b *testing.B) {
-	for _, dialect := range storetest.Dialects {
-		b.Run(dialect, func(b *testing.B) {
-			db := storetest.Open(b, dialect)
+	stores := map[string]func(b *testing.B) *store.DB{
+		"sqlite-memory": func(b *testing.B) *store.DB { return storetest.OpenURL(b, "sqlite://:memory:") },
+		"sqlite":        func(b *testing.B) *store.DB { return storetest.Open(b, "sqlite") },
+		"mysql":         func(b *testing.B) *store.DB { return storetest.Open(b, "mysql") },
+	}
+	for _, name := range []string{"sqlite-memory", "sqlite", "mysql"} {
+		b.Run(name, func(b *testing.B) {
+			db := stores[name](b)
 			id := createProduct(b, db, int64(b.N)+1)
 			r := newRegistry(b, db, time.Hour)
 			ctx := context.Background()
