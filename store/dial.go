@@ -163,14 +163,6 @@ func (d *DB) Ping(ctx context.Context) error {
 // Close closes the connections.
 func (d *DB) Close() error { return d.db.Close() }
 
-// Dialect names the database kind: "sqlite" or "mysql".
-func (d *DB) Dialect() string {
-	if d.dialect == dialectMySQL {
-		return "mysql"
-	}
-	return "sqlite"
-}
-
 // Migrate applies the embedded migrations that have not run yet.
 func (d *DB) Migrate(ctx context.Context) error {
 	var (

@@ -93,12 +93,13 @@ func scanPayments(rows *sql.Rows) ([]actors.Payment, error) {
 	return payments, rows.Err()
 }
 
-// insertPayments records payments: new ones as inserts (pending or
-// applied as they say), and early ones, recorded before, marked applied.
+// insertPayments records a batch's payments as applied: new ones as
+// inserts, and early ones (Pending, recorded before their order existed)
+// by marking them applied.
 func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, at time.Time) error {
 	var fresh []actors.Payment
 	for _, p := range payments {
-		if !p.Pending || p.Result == "" {
+		if !p.Pending {
 			fresh = append(fresh, p)
 			continue
 		}
@@ -115,11 +116,7 @@ func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, 
 		}
 	}
 	return insertRows(ctx, tx, "payments", paymentColumns+", applied_at", fresh, func(p actors.Payment) []any {
-		state, applied := "applied", sql.NullInt64{Int64: at.UnixMilli(), Valid: true}
-		if p.Pending {
-			state, applied = "pending", sql.NullInt64{}
-		}
-		return []any{p.Key, p.OrderID, string(p.Status), p.Hash, state, nullable(string(p.Result)),
-			p.CreatedAt.UnixMilli(), applied}
+		return []any{p.Key, p.OrderID, string(p.Status), p.Hash, "applied", nullable(string(p.Result)),
+			p.CreatedAt.UnixMilli(), at.UnixMilli()}
 	})
 }
