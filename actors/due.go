@@ -2,6 +2,7 @@ package actors
 
 import (
 	"container/heap"
+	"flashsale"
 	"time"
 )
 
@@ -81,7 +82,7 @@ func popDue[T dueItem](h *dueHeap[T], now time.Time) []T {
 }
 
 type activeHold struct {
-	Hold
+	flashsale.Hold
 	committed bool
 	index     int // in holdDue, -1 when not there
 }
@@ -92,7 +93,7 @@ func (h *activeHold) isCommitted() bool { return h.committed }
 func (h *activeHold) setIndex(i int)    { h.index = i }
 
 type activeOrder struct {
-	Order
+	flashsale.Order
 	committed bool
 	index     int // in orderDue while awaiting payment, else -1
 }

@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"fmt"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func runScenario(t *testing.T, ops []byte) {
 				key = fmt.Sprintf("hold-%d", arg%4)
 			}
 			h, err := s.registry.PlaceHold(ctx, s.product, int64(arg%4+1), key)
-			s.allow(step, err, actors.ErrInsufficientStock, actors.ErrIdempotencyConflict)
+			s.allow(step, err, flashsale.ErrInsufficientStock, flashsale.ErrIdempotencyConflict)
 			if err == nil {
 				s.holds = append(s.holds, h.ID)
 			}
@@ -104,7 +105,7 @@ func runScenario(t *testing.T, ops []byte) {
 				continue
 			}
 			o, err := s.registry.CreateOrder(ctx, s.holds[arg%len(s.holds)], "")
-			s.allow(step, err, actors.ErrHoldExpired, actors.ErrHoldUsed)
+			s.allow(step, err, flashsale.ErrHoldExpired, flashsale.ErrHoldUsed)
 			if err == nil {
 				s.orders = append(s.orders, o.ID)
 			}
@@ -112,7 +113,7 @@ func runScenario(t *testing.T, ops []byte) {
 			if len(s.orders) == 0 {
 				continue
 			}
-			status := []actors.PaymentStatus{actors.PaymentSuccess, actors.PaymentFailed, actors.PaymentCancelled}[op-2]
+			status := []flashsale.PaymentStatus{flashsale.PaymentSuccess, flashsale.PaymentFailed, flashsale.PaymentCancelled}[op-2]
 			s.keys++
 			_, err := s.registry.ApplyPayment(ctx, fmt.Sprintf("pay-%d", s.keys), s.orders[arg%len(s.orders)], status)
 			s.allow(step, err)
@@ -125,16 +126,16 @@ func runScenario(t *testing.T, ops []byte) {
 			s.start()
 		case 7: // an operator sets the stock
 			_, err := s.registry.SetStock(ctx, s.product, int64(arg%16))
-			s.allow(step, err, actors.ErrStockBelowCommitted)
+			s.allow(step, err, flashsale.ErrStockBelowCommitted)
 		case 8: // a webhook for the next order, before it exists
 			s.keys++
 			next := int64(1)
 			for _, id := range s.orders {
 				next = max(next, id+1)
 			}
-			status := actors.PaymentSuccess
+			status := flashsale.PaymentSuccess
 			if arg%2 == 1 {
-				status = actors.PaymentFailed
+				status = flashsale.PaymentFailed
 			}
 			_, err := s.registry.ApplyPayment(ctx, fmt.Sprintf("pay-%d", s.keys), next, status)
 			s.allow(step, err)
@@ -179,7 +180,7 @@ func (s *scenario) checkBooks(step string) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		shown := actors.CountersOf(p)
+		shown := p.Counters
 		if shown.Available() < 0 || shown.Held < 0 || shown.AwaitingPayment < 0 || shown.Paid < 0 {
 			s.t.Fatalf("%s: the actor shows %+v", step, shown)
 		}
@@ -197,13 +198,13 @@ func (s *scenario) checkBooks(step string) {
 	}
 }
 
-func (s *scenario) checkJournal(step string, row actors.Counters) {
+func (s *scenario) checkJournal(step string, row flashsale.Counters) {
 	s.t.Helper()
 	events, err := s.db.Events(context.Background(), s.product, 0, 100000)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	replayed, problems := actors.Replay(events)
+	replayed, problems := flashsale.Replay(events)
 	if len(problems) > 0 || replayed != row {
 		s.t.Fatalf("%s: journal replays to %+v (row %+v): %v", step, replayed, row, problems)
 	}

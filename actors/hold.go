@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"flashsale"
 	"fmt"
 	"time"
 )
@@ -12,26 +13,26 @@ func (a *productActor) placeHold(m *placeHold) {
 	}
 	id := keyID{scopeHold, m.key}
 	if a.repeat(id, m.hash, m, func(answer any, err error) {
-		h, _ := answer.(Hold)
+		h, _ := answer.(flashsale.Hold)
 		m.reply <- holdReply{hold: h, err: err}
 	}) {
 		return
 	}
 	if m.qty > a.product.Available() {
-		fail(ErrInsufficientStock)
+		fail(flashsale.ErrInsufficientStock)
 		return
 	}
 	holdID, err := a.holdIDs.Next(m.ctx)
 	if err != nil {
-		fail(fmt.Errorf("%w: hold id: %v", ErrUnavailable, err))
+		fail(fmt.Errorf("%w: hold id: %v", flashsale.ErrUnavailable, err))
 		return
 	}
 	now := a.now()
-	h := &activeHold{Hold: Hold{
+	h := &activeHold{Hold: flashsale.Hold{
 		ID:             holdID,
 		ProductID:      a.id,
 		Qty:            m.qty,
-		Status:         HoldActive,
+		Status:         flashsale.HoldActive,
 		ExpiresAt:      expiryAfter(now, a.cfg.HoldTTL),
 		CreatedAt:      now.UTC().Truncate(time.Millisecond),
 		IdempotencyKey: m.key,
@@ -40,7 +41,7 @@ func (a *productActor) placeHold(m *placeHold) {
 	a.holds[holdID] = h
 	a.holdDue.push(h)
 	a.product.Held += m.qty
-	a.record(EventHoldCreated, m.qty, holdID, 0, m.key, "")
+	a.record(flashsale.EventHoldCreated, m.qty, holdID, 0, m.key, "")
 
 	p := a.queued
 	p.batch.NewHolds = append(p.batch.NewHolds, h.Hold)

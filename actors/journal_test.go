@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ func drainable(t testing.TB, db *store.DB, ttl time.Duration) *drainedRegistry {
 }
 
 // journalOf reads a product's whole journal.
-func journalOf(t testing.TB, db *store.DB, id int64) []actors.Event {
+func journalOf(t testing.TB, db *store.DB, id int64) []flashsale.Event {
 	t.Helper()
 	events, err := db.Events(context.Background(), id, 0, 1000)
 	if err != nil {
@@ -68,7 +69,7 @@ func journalOf(t testing.TB, db *store.DB, id int64) []actors.Event {
 
 // settled waits until a product has no active hold and no order awaiting
 // payment left in the database.
-func settled(t testing.TB, db *store.DB, id int64, within time.Duration) actors.ProductState {
+func settled(t testing.TB, db *store.DB, id int64, within time.Duration) flashsale.ProductState {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -92,10 +93,10 @@ func settled(t testing.TB, db *store.DB, id int64, within time.Duration) actors.
 // (revived), a payment window running out, a late success after the units
 // went (refund required), hold expiries and a stock change. It returns
 // when everything has expired and the registry has committed all.
-func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) actors.ProductState {
+func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) flashsale.ProductState {
 	t.Helper()
 	ctx := context.Background()
-	hold := func(qty int64, key string) actors.Hold {
+	hold := func(qty int64, key string) flashsale.Hold {
 		t.Helper()
 		h, err := r.PlaceHold(ctx, id, qty, key)
 		if err != nil {
@@ -103,7 +104,7 @@ func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) ac
 		}
 		return h
 	}
-	order := func(h actors.Hold, key string) actors.Order {
+	order := func(h flashsale.Hold, key string) flashsale.Order {
 		t.Helper()
 		o, err := r.CreateOrder(ctx, h.ID, key)
 		if err != nil {
@@ -111,7 +112,7 @@ func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) ac
 		}
 		return o
 	}
-	pay := func(o actors.Order, key string, status actors.PaymentStatus, want actors.OrderStatus) {
+	pay := func(o flashsale.Order, key string, status flashsale.PaymentStatus, want flashsale.OrderStatus) {
 		t.Helper()
 		res, err := r.ApplyPayment(ctx, key, o.ID, status)
 		if err != nil || res.Status != want {
@@ -120,17 +121,17 @@ func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) ac
 	}
 
 	o1 := order(hold(3, "k1"), "ok1")
-	pay(o1, "p1", actors.PaymentSuccess, actors.OrderPaid) // paid 3
-	hold(2, "expires")                                     // held 2, left to expire
+	pay(o1, "p1", flashsale.PaymentSuccess, flashsale.OrderPaid) // paid 3
+	hold(2, "expires")                                           // held 2, left to expire
 	o3 := order(hold(1, ""), "")
-	pay(o3, "p3-fail", actors.PaymentFailed, actors.OrderCancelled)
-	pay(o3, "p3-late", actors.PaymentSuccess, actors.OrderPaid) // revived: paid 4
+	pay(o3, "p3-fail", flashsale.PaymentFailed, flashsale.OrderCancelled)
+	pay(o3, "p3-late", flashsale.PaymentSuccess, flashsale.OrderPaid) // revived: paid 4
 	if _, err := r.SetStock(ctx, id, 12); err != nil {
 		t.Fatal(err)
 	}
 	order(hold(2, ""), "") // awaits payment until its window ends
 	o5 := order(hold(1, ""), "")
-	pay(o5, "p5-cancel", actors.PaymentCancelled, actors.OrderCancelled)
+	pay(o5, "p5-cancel", flashsale.PaymentCancelled, flashsale.OrderCancelled)
 	// Take every unit still available, so that the late success finds
 	// none for its order.
 	p, err := r.Product(ctx, id)
@@ -138,7 +139,7 @@ func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) ac
 		t.Fatalf("Product = %+v, %v; want units available", p, err)
 	}
 	hold(p.Available(), "all-the-rest")
-	pay(o5, "p5-late", actors.PaymentSuccess, actors.OrderRefundRequired)
+	pay(o5, "p5-late", flashsale.PaymentSuccess, flashsale.OrderRefundRequired)
 
 	settled(t, db, id, 5*time.Second)
 	if err := r.drain(); err != nil {
@@ -163,19 +164,19 @@ func TestReplayOfARealJournal(t *testing.T) {
 		st := driveEveryKind(t, db, journalRegistry(t, db), id)
 		events := journalOf(t, db, id)
 
-		want := actors.Counters{Stock: 12, Held: 0, AwaitingPayment: 0, Paid: 4}
-		if got := actors.CountersOf(st.Product); got != want {
+		want := flashsale.Counters{Stock: 12, Held: 0, AwaitingPayment: 0, Paid: 4}
+		if got := st.Product.Counters; got != want {
 			t.Fatalf("product row %+v; want %+v", got, want)
 		}
-		replayed, problems := actors.Replay(events)
+		replayed, problems := flashsale.Replay(events)
 		if len(problems) > 0 {
 			t.Fatalf("Replay of an untouched journal reports:\n%s", strings.Join(problems, "\n"))
 		}
-		if replayed != actors.CountersOf(st.Product) {
-			t.Fatalf("Replay = %+v; the product row is %+v", replayed, actors.CountersOf(st.Product))
+		if replayed != st.Product.Counters {
+			t.Fatalf("Replay = %+v; the product row is %+v", replayed, st.Product.Counters)
 		}
 
-		seen := map[actors.EventKind]int{}
+		seen := map[flashsale.EventKind]int{}
 		for i, e := range events {
 			seen[e.Kind]++
 			if e.Seq != int64(i+1) || e.ProductID != id {
@@ -188,10 +189,10 @@ func TestReplayOfARealJournal(t *testing.T) {
 				t.Errorf("seq %d leaves %d available", e.Seq, e.Available())
 			}
 		}
-		wantCounts := map[actors.EventKind]int{
-			actors.EventProductCreated: 1, actors.EventStockChanged: 1, actors.EventHoldCreated: 6,
-			actors.EventHoldExpired: 2, actors.EventOrderCreated: 4, actors.EventOrderPaid: 1,
-			actors.EventOrderCancelled: 3, actors.EventOrderRevived: 1, actors.EventRefundRequired: 1,
+		wantCounts := map[flashsale.EventKind]int{
+			flashsale.EventProductCreated: 1, flashsale.EventStockChanged: 1, flashsale.EventHoldCreated: 6,
+			flashsale.EventHoldExpired: 2, flashsale.EventOrderCreated: 4, flashsale.EventOrderPaid: 1,
+			flashsale.EventOrderCancelled: 3, flashsale.EventOrderRevived: 1, flashsale.EventRefundRequired: 1,
 		}
 		for kind, n := range wantCounts {
 			if seen[kind] != n {
@@ -203,8 +204,8 @@ func TestReplayOfARealJournal(t *testing.T) {
 		}
 
 		// Tampered copies: an event of each kind altered.
-		index := func(kind actors.EventKind) int {
-			i := slices.IndexFunc(events, func(e actors.Event) bool { return e.Kind == kind })
+		index := func(kind flashsale.EventKind) int {
+			i := slices.IndexFunc(events, func(e flashsale.Event) bool { return e.Kind == kind })
 			if i < 0 {
 				t.Fatalf("no %s event in the journal", kind)
 			}
@@ -214,57 +215,57 @@ func TestReplayOfARealJournal(t *testing.T) {
 		cases := []struct {
 			name   string
 			i      int
-			change func(e *actors.Event)
+			change func(e *flashsale.Event)
 		}{
-			{"held counter of a hold", index(actors.EventHoldCreated), func(e *actors.Event) { e.Held++ }},
-			{"qty of a hold", index(actors.EventHoldCreated), func(e *actors.Event) { e.Qty++ }},
-			{"qty of an expiry", index(actors.EventHoldExpired), func(e *actors.Event) { e.Qty-- }},
-			{"qty of an order", index(actors.EventOrderCreated), func(e *actors.Event) { e.Qty++ }},
-			{"paid counter of a payment", index(actors.EventOrderPaid), func(e *actors.Event) { e.Paid-- }},
-			{"awaiting counter of a cancellation", index(actors.EventOrderCancelled), func(e *actors.Event) { e.AwaitingPayment++ }},
-			{"qty of a revival", index(actors.EventOrderRevived), func(e *actors.Event) { e.Qty++ }},
-			{"stock of a refund", index(actors.EventRefundRequired), func(e *actors.Event) { e.Stock++ }},
-			{"new stock of a stock change", index(actors.EventStockChanged), func(e *actors.Event) { e.Qty++ }},
-			{"kind of an event", index(actors.EventHoldCreated), func(e *actors.Event) { e.Kind = actors.EventHoldExpired }},
-			{"unknown kind", index(actors.EventOrderPaid), func(e *actors.Event) { e.Kind = "order_teleported" }},
+			{"held counter of a hold", index(flashsale.EventHoldCreated), func(e *flashsale.Event) { e.Held++ }},
+			{"qty of a hold", index(flashsale.EventHoldCreated), func(e *flashsale.Event) { e.Qty++ }},
+			{"qty of an expiry", index(flashsale.EventHoldExpired), func(e *flashsale.Event) { e.Qty-- }},
+			{"qty of an order", index(flashsale.EventOrderCreated), func(e *flashsale.Event) { e.Qty++ }},
+			{"paid counter of a payment", index(flashsale.EventOrderPaid), func(e *flashsale.Event) { e.Paid-- }},
+			{"awaiting counter of a cancellation", index(flashsale.EventOrderCancelled), func(e *flashsale.Event) { e.AwaitingPayment++ }},
+			{"qty of a revival", index(flashsale.EventOrderRevived), func(e *flashsale.Event) { e.Qty++ }},
+			{"stock of a refund", index(flashsale.EventRefundRequired), func(e *flashsale.Event) { e.Stock++ }},
+			{"new stock of a stock change", index(flashsale.EventStockChanged), func(e *flashsale.Event) { e.Qty++ }},
+			{"kind of an event", index(flashsale.EventHoldCreated), func(e *flashsale.Event) { e.Kind = flashsale.EventHoldExpired }},
+			{"unknown kind", index(flashsale.EventOrderPaid), func(e *flashsale.Event) { e.Kind = "order_teleported" }},
 		}
 		for _, c := range cases {
 			bad := tampered(events, c.i, c.change)
-			_, problems := actors.Replay(bad)
+			_, problems := flashsale.Replay(bad)
 			if !mentions(problems, events[c.i].Seq) {
 				t.Errorf("%s (seq %d): Replay reports %q; want a problem naming seq %d", c.name, events[c.i].Seq, problems, events[c.i].Seq)
 			}
 		}
 		// The unknown kind is named as such.
-		_, problems = actors.Replay(tampered(events, index(actors.EventOrderPaid), func(e *actors.Event) { e.Kind = "order_teleported" }))
+		_, problems = flashsale.Replay(tampered(events, index(flashsale.EventOrderPaid), func(e *flashsale.Event) { e.Kind = "order_teleported" }))
 		if !strings.Contains(strings.Join(problems, "\n"), `unknown event kind "order_teleported"`) {
 			t.Errorf("unknown kind: problems %q do not name it", problems)
 		}
 
 		// A gap: the first order's event is lost.
-		lost := index(actors.EventOrderCreated)
+		lost := index(flashsale.EventOrderCreated)
 		gapped := slices.Delete(slices.Clone(events), lost, lost+1)
-		_, problems = actors.Replay(gapped)
+		_, problems = flashsale.Replay(gapped)
 		gap := fmt.Sprintf("seq %d where %d was due", events[lost].Seq+1, events[lost].Seq)
 		if !slices.Contains(problems, gap) {
 			t.Errorf("journal without seq %d: Replay reports %q; want %q", events[lost].Seq, problems, gap)
 		}
 		// A repeated event is a seq out of place too.
 		doubled := slices.Insert(slices.Clone(events), lost, events[lost])
-		_, problems = actors.Replay(doubled)
+		_, problems = flashsale.Replay(doubled)
 		if want := fmt.Sprintf("seq %d where %d was due", events[lost].Seq, events[lost].Seq+1); !slices.Contains(problems, want) {
 			t.Errorf("journal with seq %d twice: Replay reports %q; want %q", events[lost].Seq, problems, want)
 		}
 		// A journal missing its last event (an expiry) replays to other
 		// counters than the row's: what check compares.
-		if short, _ := actors.Replay(events[:len(events)-1]); short == actors.CountersOf(st.Product) {
+		if short, _ := flashsale.Replay(events[:len(events)-1]); short == st.Product.Counters {
 			t.Errorf("a journal missing its last event (%s) still replays to the row", events[len(events)-1].Kind)
 		}
 	})
 }
 
 // tampered copies a journal and changes one event of it.
-func tampered(events []actors.Event, i int, change func(e *actors.Event)) []actors.Event {
+func tampered(events []flashsale.Event, i int, change func(e *flashsale.Event)) []flashsale.Event {
 	c := slices.Clone(events)
 	change(&c[i])
 	return c
@@ -284,17 +285,17 @@ func mentions(problems []string, seq int64) bool {
 // replay but leave more taken than the stock is reported.
 func TestReplayReportsOverselling(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Millisecond)
-	events := []actors.Event{
-		{Seq: 1, Kind: actors.EventProductCreated, At: at, Qty: 2, Stock: 2},
-		{Seq: 2, Kind: actors.EventHoldCreated, At: at, HoldID: 1, Qty: 2, Stock: 2, Held: 2},
-		{Seq: 3, Kind: actors.EventHoldCreated, At: at, HoldID: 2, Qty: 1, Stock: 2, Held: 3},
-		{Seq: 4, Kind: actors.EventHoldExpired, At: at, HoldID: 2, Qty: 1, Stock: 2, Held: 2},
+	events := []flashsale.Event{
+		{Seq: 1, Kind: flashsale.EventProductCreated, At: at, Qty: 2, Counters: flashsale.Counters{Stock: 2}},
+		{Seq: 2, Kind: flashsale.EventHoldCreated, At: at, HoldID: 1, Qty: 2, Counters: flashsale.Counters{Stock: 2, Held: 2}},
+		{Seq: 3, Kind: flashsale.EventHoldCreated, At: at, HoldID: 2, Qty: 1, Counters: flashsale.Counters{Stock: 2, Held: 3}},
+		{Seq: 4, Kind: flashsale.EventHoldExpired, At: at, HoldID: 2, Qty: 1, Counters: flashsale.Counters{Stock: 2, Held: 2}},
 	}
-	c, problems := actors.Replay(events)
+	c, problems := flashsale.Replay(events)
 	if len(problems) != 1 || !strings.HasPrefix(problems[0], "seq 3 hold_created:") || !strings.Contains(problems[0], "invariant") {
 		t.Fatalf("Replay of an oversold journal reports %q; want one invariant problem at seq 3", problems)
 	}
-	if want := (actors.Counters{Stock: 2, Held: 2}); c != want {
+	if want := (flashsale.Counters{Stock: 2, Held: 2}); c != want {
 		t.Fatalf("Replay = %+v; want %+v", c, want)
 	}
 }
@@ -302,35 +303,35 @@ func TestReplayReportsOverselling(t *testing.T) {
 // TestCountersApply checks each kind's effect on the counters, which
 // Replay relies on: by kind and qty alone, never by the counters recorded.
 func TestCountersApply(t *testing.T) {
-	before := actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 4, Paid: 3}
+	before := flashsale.Counters{Stock: 20, Held: 5, AwaitingPayment: 4, Paid: 3}
 	cases := []struct {
-		kind actors.EventKind
+		kind flashsale.EventKind
 		qty  int64
-		want actors.Counters
+		want flashsale.Counters
 	}{
-		{actors.EventStockChanged, 30, actors.Counters{Stock: 30, Held: 5, AwaitingPayment: 4, Paid: 3}},
-		{actors.EventHoldCreated, 2, actors.Counters{Stock: 20, Held: 7, AwaitingPayment: 4, Paid: 3}},
-		{actors.EventHoldExpired, 2, actors.Counters{Stock: 20, Held: 3, AwaitingPayment: 4, Paid: 3}},
-		{actors.EventOrderCreated, 2, actors.Counters{Stock: 20, Held: 3, AwaitingPayment: 6, Paid: 3}},
-		{actors.EventOrderPaid, 2, actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 2, Paid: 5}},
-		{actors.EventOrderCancelled, 2, actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 2, Paid: 3}},
-		{actors.EventOrderRevived, 2, actors.Counters{Stock: 20, Held: 5, AwaitingPayment: 4, Paid: 5}},
-		{actors.EventRefundRequired, 2, before},
+		{flashsale.EventStockChanged, 30, flashsale.Counters{Stock: 30, Held: 5, AwaitingPayment: 4, Paid: 3}},
+		{flashsale.EventHoldCreated, 2, flashsale.Counters{Stock: 20, Held: 7, AwaitingPayment: 4, Paid: 3}},
+		{flashsale.EventHoldExpired, 2, flashsale.Counters{Stock: 20, Held: 3, AwaitingPayment: 4, Paid: 3}},
+		{flashsale.EventOrderCreated, 2, flashsale.Counters{Stock: 20, Held: 3, AwaitingPayment: 6, Paid: 3}},
+		{flashsale.EventOrderPaid, 2, flashsale.Counters{Stock: 20, Held: 5, AwaitingPayment: 2, Paid: 5}},
+		{flashsale.EventOrderCancelled, 2, flashsale.Counters{Stock: 20, Held: 5, AwaitingPayment: 2, Paid: 3}},
+		{flashsale.EventOrderRevived, 2, flashsale.Counters{Stock: 20, Held: 5, AwaitingPayment: 4, Paid: 5}},
+		{flashsale.EventRefundRequired, 2, before},
 	}
 	for _, c := range cases {
 		// Recorded counters that are nonsense must not leak into the
 		// replay.
-		e := actors.Event{Kind: c.kind, Qty: c.qty, Stock: 999, Held: 999, AwaitingPayment: 999, Paid: 999}
+		e := flashsale.Event{Kind: c.kind, Qty: c.qty, Counters: flashsale.Counters{Stock: 999, Held: 999, AwaitingPayment: 999, Paid: 999}}
 		got, err := before.Apply(e)
 		if err != nil || got != c.want {
 			t.Errorf("Apply(%s qty %d) = %+v, %v; want %+v", c.kind, c.qty, got, err, c.want)
 		}
 	}
-	start := actors.Event{Kind: actors.EventProductCreated, Qty: 7, Stock: 7, Held: 1}
-	if got, err := before.Apply(start); err != nil || got != (actors.Counters{Stock: 7, Held: 1}) {
+	start := flashsale.Event{Kind: flashsale.EventProductCreated, Qty: 7, Counters: flashsale.Counters{Stock: 7, Held: 1}}
+	if got, err := before.Apply(start); err != nil || got != (flashsale.Counters{Stock: 7, Held: 1}) {
 		t.Errorf("Apply(product_created) = %+v, %v; want the counters it records", got, err)
 	}
-	if _, err := before.Apply(actors.Event{Kind: "nonsense", Qty: 1}); err == nil {
+	if _, err := before.Apply(flashsale.Event{Kind: "nonsense", Qty: 1}); err == nil {
 		t.Errorf("Apply of an unknown kind succeeded")
 	}
 }
@@ -362,7 +363,7 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 					mu.Lock()
 					holds[h.ID] = h.Qty
 					mu.Unlock()
-				case errors.Is(err, actors.ErrInsufficientStock), errors.Is(err, actors.ErrUnavailable):
+				case errors.Is(err, flashsale.ErrInsufficientStock), errors.Is(err, flashsale.ErrUnavailable):
 				default:
 					t.Errorf("PlaceHold: %v", err)
 				}
@@ -382,18 +383,18 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 			t.Fatal(err)
 		}
 		events := journalOf(t, db, id)
-		replayed, problems := actors.Replay(events)
+		replayed, problems := flashsale.Replay(events)
 		if len(problems) > 0 {
 			t.Fatalf("Replay reports:\n%s", strings.Join(problems, "\n"))
 		}
-		if replayed != actors.CountersOf(st.Product) {
-			t.Fatalf("Replay = %+v; the row is %+v", replayed, actors.CountersOf(st.Product))
+		if replayed != st.Product.Counters {
+			t.Fatalf("Replay = %+v; the row is %+v", replayed, st.Product.Counters)
 		}
 		// One hold_created event per hold in the table, for exactly the
 		// acknowledged holds.
 		journalled := map[int64]int64{}
 		for _, e := range events[1:] {
-			if e.Kind != actors.EventHoldCreated {
+			if e.Kind != flashsale.EventHoldCreated {
 				t.Errorf("seq %d is %s; only holds were placed", e.Seq, e.Kind)
 				continue
 			}
@@ -431,12 +432,12 @@ func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A fresh database's first order is order 1.
-		early, err := r.ApplyPayment(ctx, "early-pay", 1, actors.PaymentSuccess)
+		early, err := r.ApplyPayment(ctx, "early-pay", 1, flashsale.PaymentSuccess)
 		if err != nil || !early.Pending {
 			t.Fatalf("webhook before its order = %+v, %v; want pending", early, err)
 		}
 		o, err := r.CreateOrder(ctx, h.ID, "")
-		if err != nil || o.ID != 1 || o.Status != actors.OrderPaid {
+		if err != nil || o.ID != 1 || o.Status != flashsale.OrderPaid {
 			t.Fatalf("CreateOrder = %+v, %v; want order 1, paid by the early webhook", o, err)
 		}
 		if err := r.drain(); err != nil {
@@ -457,9 +458,9 @@ func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		replayed, problems := actors.Replay(events)
-		if len(problems) > 0 || replayed != actors.CountersOf(st.Product) {
-			t.Fatalf("Replay = %+v, %q; the row is %+v", replayed, problems, actors.CountersOf(st.Product))
+		replayed, problems := flashsale.Replay(events)
+		if len(problems) > 0 || replayed != st.Product.Counters {
+			t.Fatalf("Replay = %+v, %q; the row is %+v", replayed, problems, st.Product.Counters)
 		}
 	})
 }

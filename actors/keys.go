@@ -1,6 +1,9 @@
 package actors
 
-import "time"
+import (
+	"flashsale"
+	"time"
+)
 
 // keyScope separates the idempotency keys of holds, orders and webhooks:
 // the same string may be used by each.
@@ -23,7 +26,7 @@ type keyID struct {
 type keyEntry struct {
 	id          keyID
 	hash        string
-	answer      any      // Hold, Order or PaymentResult: what the first request got
+	answer      any      // flashsale.Hold, flashsale.Order or PaymentResult: what the first request got
 	p           *pending // the batch that writes it, until committed
 	committedAt time.Time
 }
@@ -66,7 +69,7 @@ func (a *productActor) repeat(id keyID, hash string, msg any, reply func(answer 
 	case !ok:
 		return false
 	case e.hash != hash:
-		reply(nil, ErrIdempotencyConflict)
+		reply(nil, flashsale.ErrIdempotencyConflict)
 	case e.p == nil:
 		reply(e.answer, nil)
 	default:

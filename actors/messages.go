@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"flashsale"
 	"time"
 )
 
@@ -22,13 +23,13 @@ type placeHold struct {
 	ctx      context.Context
 	qty      int64
 	key      string // Idempotency-Key, or empty
-	hash     string // HoldRequestHash of the request
+	hash     string // flashsale.HoldRequestHash of the request
 	attempts int    // how often a version conflict sent it round again
 	reply    chan holdReply
 }
 
 type holdReply struct {
-	hold Hold
+	hold flashsale.Hold
 	err  error
 }
 
@@ -44,20 +45,20 @@ type createOrder struct {
 }
 
 type orderReply struct {
-	order Order
+	order flashsale.Order
 	err   error
 }
 
 type applyPayment struct {
 	envelope
 	ctx      context.Context
-	pay      Payment
+	pay      flashsale.Payment
 	attempts int
 	reply    chan paymentReply
 }
 
 type paymentReply struct {
-	result PaymentResult
+	result flashsale.PaymentResult
 	repeat bool // answered from an earlier delivery of the same key
 	err    error
 }
@@ -71,7 +72,7 @@ type setStock struct {
 }
 
 type productReply struct {
-	product Product
+	product flashsale.Product
 	err     error
 }
 
@@ -100,7 +101,7 @@ type (
 // Snapshot is a product's committed state, published by its actor after
 // every commit and expiry. It is immutable.
 type Snapshot struct {
-	Product Product
+	Product flashsale.Product
 	// ValidUntil is the earliest expiry of a hold the snapshot counts as
 	// active; zero when there is none. From then on the snapshot may count
 	// an expired hold, and readers ask the actor instead.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"flashsale"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		HoldsCreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_holds_created_total",
 			Help: "Holds committed."}),
 		HoldsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flashsale_holds_rejected_total",
-			Help: "Hold requests refused, by reason."}, []string{"reason"}),
+			Help: "flashsale.Hold requests refused, by reason."}, []string{"reason"}),
 		HoldsExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_holds_expired_total",
 			Help: "Holds released at their expiry."}),
 		OrdersCreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_orders_created_total",
@@ -58,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		MailboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flashsale_actor_mailbox_backlog",
 			Help: "Requests waiting in product actors' mailboxes, summed over products."}),
 		LiveActors: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flashsale_actor_products_live",
-			Help: "Product actors running."}),
+			Help: "flashsale.Product actors running."}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashsale_batch_size",
 			Help: "Journal events (state changes) per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashsale_batch_commit_seconds",
@@ -75,21 +76,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // committed counts what a committed batch changed, from its journal.
-func (m *Metrics) committed(b *Batch) {
+func (m *Metrics) committed(b *flashsale.Batch) {
 	m.BatchSize.Observe(float64(len(b.Events)))
 	for _, e := range b.Events {
 		switch e.Kind {
-		case EventHoldCreated:
+		case flashsale.EventHoldCreated:
 			m.HoldsCreated.Inc()
-		case EventHoldExpired:
+		case flashsale.EventHoldExpired:
 			m.HoldsExpired.Inc()
-		case EventOrderCreated:
+		case flashsale.EventOrderCreated:
 			m.OrdersCreated.Inc()
-		case EventOrderPaid, EventOrderRevived:
+		case flashsale.EventOrderPaid, flashsale.EventOrderRevived:
 			m.OrdersPaid.Inc()
-		case EventOrderCancelled:
+		case flashsale.EventOrderCancelled:
 			m.OrdersCancelled.WithLabelValues(e.Reason).Inc()
-		case EventRefundRequired:
+		case flashsale.EventRefundRequired:
 			m.OrdersRefundRequired.Inc()
 		}
 	}
@@ -99,13 +100,13 @@ func (m *Metrics) committed(b *Batch) {
 func (m *Metrics) holdRejected(err error) {
 	reason := "other"
 	switch {
-	case errors.Is(err, ErrInsufficientStock):
+	case errors.Is(err, flashsale.ErrInsufficientStock):
 		reason = "insufficient_stock"
-	case errors.Is(err, ErrIdempotencyConflict):
+	case errors.Is(err, flashsale.ErrIdempotencyConflict):
 		reason = "idempotency_conflict"
-	case errors.Is(err, ErrProductNotFound):
+	case errors.Is(err, flashsale.ErrProductNotFound):
 		reason = "product_not_found"
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, flashsale.ErrUnavailable):
 		reason = "unavailable"
 	}
 	m.HoldsRejected.WithLabelValues(reason).Inc()

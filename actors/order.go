@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"flashsale"
 	"fmt"
 	"sort"
 	"time"
@@ -15,7 +16,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	}
 	id := keyID{scopeOrder, m.key}
 	if a.repeat(id, m.hash, m, func(answer any, err error) {
-		o, _ := answer.(Order)
+		o, _ := answer.(flashsale.Order)
 		m.reply <- orderReply{order: o, err: err}
 	}) {
 		return
@@ -29,7 +30,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	if !now.Before(h.ExpiresAt) {
 		// Past its expiry though its own batch is still in flight, so not
 		// released yet: expired all the same.
-		fail(ErrHoldExpired)
+		fail(flashsale.ErrHoldExpired)
 		return
 	}
 	if m.orderID == 0 {
@@ -37,7 +38,7 @@ func (a *productActor) createOrder(m *createOrder) {
 		// keeps its id, and webhooks already sent for that id find it.
 		orderID, err := a.orderIDs.Next(m.ctx)
 		if err != nil {
-			fail(fmt.Errorf("%w: order id: %v", ErrUnavailable, err))
+			fail(fmt.Errorf("%w: order id: %v", flashsale.ErrUnavailable, err))
 			return
 		}
 		m.orderID = orderID
@@ -46,19 +47,19 @@ func (a *productActor) createOrder(m *createOrder) {
 	a.holdDue.remove(h.index)
 	a.product.Held -= h.Qty
 	a.product.AwaitingPayment += h.Qty
-	o := &activeOrder{index: -1, Order: Order{
+	o := &activeOrder{index: -1, Order: flashsale.Order{
 		ID:             m.orderID,
 		HoldID:         h.ID,
 		ProductID:      a.id,
 		Qty:            h.Qty,
-		Amount:         a.product.Price * Money(h.Qty),
-		Status:         OrderPendingPayment,
+		Amount:         a.product.Price * flashsale.Money(h.Qty),
+		Status:         flashsale.OrderPendingPayment,
 		ExpiresAt:      expiryAfter(now, a.cfg.PaymentTTL),
 		CreatedAt:      now.UTC().Truncate(time.Millisecond),
 		IdempotencyKey: m.key,
 		RequestHash:    m.hash,
 	}}
-	a.record(EventOrderCreated, o.Qty, h.ID, o.ID, m.key, "")
+	a.record(flashsale.EventOrderCreated, o.Qty, h.ID, o.ID, m.key, "")
 	p := a.queued
 	// Webhooks that came before the order are applied in the transaction
 	// that creates it, so the order is never seen without them.
@@ -66,12 +67,12 @@ func (a *productActor) createOrder(m *createOrder) {
 		a.settle(o, pay)
 		pay.Result = o.Status
 		p.batch.Payments = append(p.batch.Payments, pay)
-		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, PaymentResult{OrderID: o.ID, Status: o.Status}, p)
+		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}, p)
 	}
 	o.InitialStatus = o.Status
 	a.orders[o.ID] = o
 	a.converted[h.ID] = o
-	if o.Status == OrderPendingPayment {
+	if o.Status == flashsale.OrderPendingPayment {
 		a.orderDue.push(o)
 	}
 	p.batch.ConvertedHolds = append(p.batch.ConvertedHolds, h.ID)
@@ -92,10 +93,10 @@ func (a *productActor) createOrder(m *createOrder) {
 func (a *productActor) holdGone(m *createOrder) {
 	o := a.converted[m.holdID]
 	if o == nil {
-		m.reply <- orderReply{err: ErrHoldExpired}
+		m.reply <- orderReply{err: flashsale.ErrHoldExpired}
 		return
 	}
-	used := &HoldUsedError{OrderID: o.ID}
+	used := &flashsale.HoldUsedError{OrderID: o.ID}
 	if o.committed {
 		m.reply <- orderReply{err: used}
 		return
@@ -132,28 +133,28 @@ func containsOrder(p *pending, id int64) bool {
 //
 // It moves the counters with the order, journals the change, and reports
 // the status before.
-func (a *productActor) settle(o *activeOrder, pay Payment) OrderStatus {
+func (a *productActor) settle(o *activeOrder, pay flashsale.Payment) flashsale.OrderStatus {
 	from, s := o.Status, pay.Status
 	switch {
-	case from == OrderPendingPayment && s == PaymentSuccess:
-		o.Status = OrderPaid
+	case from == flashsale.OrderPendingPayment && s == flashsale.PaymentSuccess:
+		o.Status = flashsale.OrderPaid
 		a.product.AwaitingPayment -= o.Qty
 		a.product.Paid += o.Qty
-	case from == OrderPendingPayment:
-		o.Status, o.CancelReason = OrderCancelled, CancelledByWebhook
+	case from == flashsale.OrderPendingPayment:
+		o.Status, o.CancelReason = flashsale.OrderCancelled, flashsale.CancelledByWebhook
 		a.product.AwaitingPayment -= o.Qty
-	case from == OrderCancelled && s == PaymentSuccess && a.product.Available() >= o.Qty:
-		o.Status, o.CancelReason = OrderPaid, ""
+	case from == flashsale.OrderCancelled && s == flashsale.PaymentSuccess && a.product.Available() >= o.Qty:
+		o.Status, o.CancelReason = flashsale.OrderPaid, ""
 		a.product.Paid += o.Qty
-	case from == OrderCancelled && s == PaymentSuccess:
-		o.Status, o.CancelReason = OrderRefundRequired, ""
+	case from == flashsale.OrderCancelled && s == flashsale.PaymentSuccess:
+		o.Status, o.CancelReason = flashsale.OrderRefundRequired, ""
 		a.log.Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
 			Msg("payment succeeded for a cancelled order whose units are gone: refund required")
 	}
 	if o.Status == from {
 		return from
 	}
-	if from == OrderPendingPayment {
+	if from == flashsale.OrderPendingPayment {
 		a.orderDue.remove(o.index)
 	}
 	a.record(settledKind(from, o.Status), o.Qty, o.HoldID, o.ID, pay.Key, string(o.CancelReason))
@@ -161,7 +162,7 @@ func (a *productActor) settle(o *activeOrder, pay Payment) OrderStatus {
 }
 
 // learnEarly stashes a webhook that was recorded before its order existed.
-func (a *productActor) learnEarly(pay Payment) {
+func (a *productActor) learnEarly(pay flashsale.Payment) {
 	for _, known := range a.early[pay.OrderID] {
 		if known.Key == pay.Key {
 			return
@@ -171,7 +172,7 @@ func (a *productActor) learnEarly(pay Payment) {
 }
 
 // takeEarly returns the early webhooks of an order in the order they came.
-func (a *productActor) takeEarly(orderID int64) []Payment {
+func (a *productActor) takeEarly(orderID int64) []flashsale.Payment {
 	early := a.early[orderID]
 	delete(a.early, orderID)
 	sort.SliceStable(early, func(i, j int) bool {

@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestIdleActorsPassivateAndComeBack(t *testing.T) {
 	if _, err := r.PlaceHold(ctx, ids[1], 5, ""); err != nil {
 		t.Fatalf("hold on a passivated product: %v", err)
 	}
-	if _, err := r.PlaceHold(ctx, ids[1], 1, ""); !errors.Is(err, actors.ErrInsufficientStock) {
+	if _, err := r.PlaceHold(ctx, ids[1], 1, ""); !errors.Is(err, flashsale.ErrInsufficientStock) {
 		t.Fatalf("second hold: %v; want insufficient stock", err)
 	}
 	p, err := r.Product(ctx, ids[0])
@@ -88,7 +89,7 @@ func TestBacklogIsBounded(t *testing.T) {
 			switch {
 			case err == nil:
 				held++
-			case errors.Is(err, actors.ErrOverloaded) && errors.Is(err, actors.ErrUnavailable):
+			case errors.Is(err, flashsale.ErrOverloaded) && errors.Is(err, flashsale.ErrUnavailable):
 				overloaded++
 			default:
 				t.Errorf("PlaceHold: %v", err)

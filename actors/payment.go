@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"flashsale"
 	"fmt"
 	"time"
 )
@@ -17,7 +18,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	}
 	id := keyID{scopePayment, m.pay.Key}
 	if a.repeat(id, m.pay.Hash, m, func(answer any, err error) {
-		res, _ := answer.(PaymentResult)
+		res, _ := answer.(flashsale.PaymentResult)
 		m.reply <- paymentReply{result: res, repeat: true, err: err}
 	}) {
 		return
@@ -38,12 +39,12 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	p := a.queued
 	if o.Status != from {
 		p.batch.OrderChanges = append(p.batch.OrderChanges,
-			OrderChange{OrderID: o.ID, From: from, To: o.Status, Reason: o.CancelReason})
+			flashsale.OrderChange{OrderID: o.ID, From: from, To: o.Status, Reason: o.CancelReason})
 	}
 	pay := m.pay
 	pay.Pending, pay.Result, pay.CreatedAt = false, o.Status, now.UTC().Truncate(time.Millisecond)
 	p.batch.Payments = append(p.batch.Payments, pay)
-	res := PaymentResult{OrderID: o.ID, Status: o.Status}
+	res := flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}
 	a.remember(id, pay.Hash, res, p)
 	p.ops = append(p.ops, &op{msg: m, done: func(err error) { m.reply <- paymentReply{result: res, err: err} }})
 	a.flush()
@@ -66,7 +67,7 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 	if row.ProductID != a.id {
 		return nil, fmt.Errorf("order %d belongs to product %d, not %d", id, row.ProductID, a.id)
 	}
-	if row.Status == OrderPendingPayment {
+	if row.Status == flashsale.OrderPendingPayment {
 		// Another process created it after this actor loaded: what this
 		// actor knows is stale. Reload when nothing is in flight; else the
 		// version check refuses the next batch, which reloads.
@@ -77,7 +78,7 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 				}
 			}
 		}
-		return nil, fmt.Errorf("%w: order %d is newer than product %d's state here", ErrUnavailable, id, a.id)
+		return nil, fmt.Errorf("%w: order %d is newer than product %d's state here", flashsale.ErrUnavailable, id, a.id)
 	}
 	o := &activeOrder{Order: row, committed: true, index: -1}
 	a.orders[id] = o

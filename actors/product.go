@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"fmt"
 	"time"
 
@@ -45,28 +46,28 @@ type productActor struct {
 	self     *actor.PID
 
 	// owned state
-	product   Product // decided: includes queued and in-flight changes
-	visible   Product // committed, less the holds and orders known to be expired
-	version   int64   // version of the last commit or load
-	seq       int64   // seq of the last journal event decided
+	product   flashsale.Product // decided: includes queued and in-flight changes
+	visible   flashsale.Product // committed, less the holds and orders known to be expired
+	version   int64             // version of the last commit or load
+	seq       int64             // seq of the last journal event decided
 	holds     map[int64]*activeHold
 	holdDue   dueHeap[*activeHold]
 	orders    map[int64]*activeOrder // awaiting payment, and those settled here since loading
 	orderDue  dueHeap[*activeOrder]  // orders awaiting payment, by end of payment window
 	converted map[int64]*activeOrder // hold id → the order it became, since loading
 	keys      map[keyID]*keyEntry
-	keyQueue  []*keyEntry         // committed keys, oldest first, to forget them in time
-	early     map[int64][]Payment // webhooks recorded before their order, by order id
-	deferred  []any               // messages about orders not committed yet
+	keyQueue  []*keyEntry                   // committed keys, oldest first, to forget them in time
+	early     map[int64][]flashsale.Payment // webhooks recorded before their order, by order id
+	deferred  []any                         // messages about orders not committed yet
 
 	queued   *pending // decided, waiting for the transaction in flight
 	inflight *pending // being committed; nil when none is
 	batches  int64    // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
-	broken   bool          // the last load failed; writes are refused until one succeeds
-	draining chan struct{} // set by drain; closed once everything is committed
-	loadNext *ProductState // state to install on Started, instead of loading
+	broken   bool                    // the last load failed; writes are refused until one succeeds
+	draining chan struct{}           // set by drain; closed once everything is committed
+	loadNext *flashsale.ProductState // state to install on Started, instead of loading
 }
 
 // pending is a batch being gathered or committed, with the callers that
@@ -74,7 +75,7 @@ type productActor struct {
 type pending struct {
 	id      int64 // numbers the batches of this actor, for the log
 	flushed time.Time
-	batch   Batch
+	batch   flashsale.Batch
 	ops     []*op
 	// Releases by expiry in this batch, already taken out of visible.
 	expiredHeld, expiredAwaiting int64
@@ -121,7 +122,7 @@ func newProductActor(id int64, r *Registry, h *productHandle) *productActor {
 		metrics:  r.cfg.Metrics,
 		queued:   &pending{id: 1},
 		batches:  1,
-		early:    map[int64][]Payment{},
+		early:    map[int64][]flashsale.Payment{},
 		keys:     map[keyID]*keyEntry{},
 	}
 }
@@ -217,10 +218,10 @@ func (a *productActor) admit(ctx context.Context, fail func(error)) bool {
 	case ctx.Err() != nil:
 		return false
 	case a.draining != nil:
-		fail(fmt.Errorf("%w: shutting down", ErrUnavailable))
+		fail(fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable))
 		return false
 	case a.broken:
-		fail(fmt.Errorf("%w: product %d could not be loaded from the database", ErrUnavailable, a.id))
+		fail(fmt.Errorf("%w: product %d could not be loaded from the database", flashsale.ErrUnavailable, a.id))
 		return false
 	}
 	a.expireDue(a.now())
@@ -233,11 +234,11 @@ func (a *productActor) setStock(m *setStock) {
 		return
 	}
 	if m.stock < a.product.Taken() {
-		fail(ErrStockBelowCommitted)
+		fail(flashsale.ErrStockBelowCommitted)
 		return
 	}
 	a.product.Stock = m.stock
-	a.record(EventStockChanged, m.stock, 0, 0, "", "")
+	a.record(flashsale.EventStockChanged, m.stock, 0, 0, "", "")
 	p := a.queued
 	p.ops = append(p.ops, &op{
 		msg:  m,
@@ -259,17 +260,17 @@ func (a *productActor) expireDue(now time.Time) {
 		a.visible.Held -= h.Qty
 		p.expiredHeld += h.Qty
 		p.batch.ExpiredHolds = append(p.batch.ExpiredHolds, h.ID)
-		a.record(EventHoldExpired, h.Qty, h.ID, 0, h.IdempotencyKey, "")
+		a.record(flashsale.EventHoldExpired, h.Qty, h.ID, 0, h.IdempotencyKey, "")
 		released = true
 	}
 	for _, o := range popDue(&a.orderDue, now) {
 		a.product.AwaitingPayment -= o.Qty
 		a.visible.AwaitingPayment -= o.Qty
 		p.expiredAwaiting += o.Qty
-		o.Status, o.CancelReason = OrderCancelled, CancelledByPaymentWindow
+		o.Status, o.CancelReason = flashsale.OrderCancelled, flashsale.CancelledByPaymentWindow
 		p.batch.OrderChanges = append(p.batch.OrderChanges,
-			OrderChange{OrderID: o.ID, From: OrderPendingPayment, To: OrderCancelled, Reason: CancelledByPaymentWindow})
-		a.record(EventOrderCancelled, o.Qty, o.HoldID, o.ID, "", string(CancelledByPaymentWindow))
+			flashsale.OrderChange{OrderID: o.ID, From: flashsale.OrderPendingPayment, To: flashsale.OrderCancelled, Reason: flashsale.CancelledByPaymentWindow})
+		a.record(flashsale.EventOrderCancelled, o.Qty, o.HoldID, o.ID, "", string(flashsale.CancelledByPaymentWindow))
 		released = true
 	}
 	if released {
@@ -293,7 +294,7 @@ func (a *productActor) flush() {
 	a.queued, a.inflight = a.newPending(), p
 	b := &p.batch
 	b.ProductID, b.Version = a.id, a.version
-	b.Stock, b.Held, b.AwaitingPayment, b.Paid = a.product.Stock, a.product.Held, a.product.AwaitingPayment, a.product.Paid
+	b.Counters = a.product.Counters
 	b.At = a.now()
 	p.flushed = time.Now()
 	system, self := a.system, a.self
@@ -340,12 +341,12 @@ func (a *productActor) batchDone(p *pending, err error) {
 // back for certain. Any other failure may have committed: those callers
 // hear ErrUnavailable and may retry with their idempotency key.
 func (a *productActor) batchFailed(p *pending, err error) {
-	conflict := errors.Is(err, ErrVersionConflict)
+	conflict := errors.Is(err, flashsale.ErrVersionConflict)
 	a.metrics.CommitFailures.Inc()
 	if conflict {
 		a.metrics.VersionConflicts.Inc()
 	}
-	var early *EarlyPaymentsError
+	var early *flashsale.EarlyPaymentsError
 	if errors.As(err, &early) {
 		for _, pay := range early.Payments {
 			a.learnEarly(pay)
@@ -356,7 +357,7 @@ func (a *productActor) batchFailed(p *pending, err error) {
 	queued := a.queued
 	a.queued = a.newPending()
 	loadErr := a.reload()
-	unavailable := fmt.Errorf("%w: commit failed", ErrUnavailable)
+	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
 	retry := func(o *op, replay bool) {
 		if replay && loadErr == nil && a.draining == nil && o.msg != nil && a.again(o.msg) {
 			return
@@ -431,7 +432,7 @@ func (a *productActor) reload() error {
 
 // install takes a loaded state as the actor's own, then releases at once
 // what expired while nobody was watching.
-func (a *productActor) install(st ProductState) {
+func (a *productActor) install(st flashsale.ProductState) {
 	a.broken = false
 	if len(a.queued.ops) == 0 {
 		// Releases queued while the database was away were decided on

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -134,21 +135,21 @@ func NewRegistry(cfg Config, store Store, log zerolog.Logger) *Registry {
 }
 
 // Product returns a product with its committed counters.
-func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
+func (r *Registry) Product(ctx context.Context, id int64) (flashsale.Product, error) {
 	h, err := r.handle(ctx, id)
 	if err != nil {
-		return Product{}, err
+		return flashsale.Product{}, err
 	}
 	if s := h.snap.Load(); s.validAt(r.cfg.Clock()) {
 		return s.Product, nil
 	}
 	reply := make(chan productReply, 1)
 	if err := r.send(ctx, id, &query{envelope: r.envelope(), reply: reply}); err != nil {
-		return Product{}, err
+		return flashsale.Product{}, err
 	}
 	res, err := await(ctx, reply)
 	if err != nil {
-		return Product{}, err
+		return flashsale.Product{}, err
 	}
 	return res.product, res.err
 }
@@ -156,13 +157,13 @@ func (r *Registry) Product(ctx context.Context, id int64) (Product, error) {
 // PlaceHold reserves qty units of a product. With an idempotency key, a
 // repeat of the same request returns the hold the first one made, and a
 // different request under the same key fails with ErrIdempotencyConflict.
-func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key string) (hold Hold, err error) {
+func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key string) (hold flashsale.Hold, err error) {
 	defer func() {
 		if err != nil {
 			r.cfg.Metrics.holdRejected(err)
 		}
 	}()
-	hash := HoldRequestHash(productID, qty)
+	hash := flashsale.HoldRequestHash(productID, qty)
 	if key != "" {
 		// Committed keys are found here; a repeat racing the first
 		// request is caught by the actor, which remembers recent keys.
@@ -170,38 +171,38 @@ func (r *Registry) PlaceHold(ctx context.Context, productID, qty int64, key stri
 		switch {
 		case err == nil:
 			return firstAnswer(h, hash)
-		case !errors.Is(err, ErrHoldNotFound):
-			return Hold{}, err
+		case !errors.Is(err, flashsale.ErrHoldNotFound):
+			return flashsale.Hold{}, err
 		}
 	}
 	ph, err := r.handle(ctx, productID)
 	if err != nil {
-		return Hold{}, err
+		return flashsale.Hold{}, err
 	}
 	if s := ph.snap.Load(); key == "" && s.validAt(r.cfg.Clock()) && qty > s.Product.Available() {
 		// Sold out as committed: refused without a wait in the mailbox.
 		// Changes still in flight are not acknowledged yet, so this
 		// answer is ordered before them.
-		return Hold{}, ErrInsufficientStock
+		return flashsale.Hold{}, flashsale.ErrInsufficientStock
 	}
 	reply := make(chan holdReply, 1)
 	if err := r.send(ctx, productID, &placeHold{envelope: r.envelope(), ctx: ctx, qty: qty, key: key, hash: hash, reply: reply}); err != nil {
-		return Hold{}, err
+		return flashsale.Hold{}, err
 	}
 	res, err := await(ctx, reply)
 	if err != nil {
-		return Hold{}, err
+		return flashsale.Hold{}, err
 	}
 	return res.hold, res.err
 }
 
 // firstAnswer is the hold as it was first returned to a request with the
 // same idempotency key and payload.
-func firstAnswer(h Hold, hash string) (Hold, error) {
+func firstAnswer(h flashsale.Hold, hash string) (flashsale.Hold, error) {
 	if h.RequestHash != hash {
-		return Hold{}, ErrIdempotencyConflict
+		return flashsale.Hold{}, flashsale.ErrIdempotencyConflict
 	}
-	h.Status = HoldActive
+	h.Status = flashsale.HoldActive
 	return h, nil
 }
 
@@ -209,30 +210,30 @@ func firstAnswer(h Hold, hash string) (Hold, error) {
 // already used fails with a *HoldUsedError naming its order; one past its
 // expiry with ErrHoldExpired. Webhooks that came for the new order's id
 // before it existed are applied as it is created.
-func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (Order, error) {
-	hash := OrderRequestHash(holdID)
+func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (flashsale.Order, error) {
+	hash := flashsale.OrderRequestHash(holdID)
 	if key != "" {
 		o, err := r.store.OrderByKey(ctx, key)
 		switch {
 		case err == nil:
 			if o.RequestHash != hash {
-				return Order{}, ErrIdempotencyConflict
+				return flashsale.Order{}, flashsale.ErrIdempotencyConflict
 			}
 			o.Status = o.InitialStatus
 			return o, nil
-		case !errors.Is(err, ErrOrderNotFound):
-			return Order{}, err
+		case !errors.Is(err, flashsale.ErrOrderNotFound):
+			return flashsale.Order{}, err
 		}
 	}
 	h, err := r.store.Hold(ctx, holdID)
 	if err != nil {
-		return Order{}, err
+		return flashsale.Order{}, err
 	}
 	switch h.Status {
-	case HoldConverted:
+	case flashsale.HoldConverted:
 		o, err := r.store.OrderByHold(ctx, holdID)
 		if err != nil {
-			return Order{}, err
+			return flashsale.Order{}, err
 		}
 		if key != "" && o.IdempotencyKey == key && o.RequestHash == hash {
 			// A retry of the request that made the order, which committed
@@ -240,17 +241,17 @@ func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (O
 			o.Status = o.InitialStatus
 			return o, nil
 		}
-		return Order{}, &HoldUsedError{OrderID: o.ID}
-	case HoldExpired:
-		return Order{}, ErrHoldExpired
+		return flashsale.Order{}, &flashsale.HoldUsedError{OrderID: o.ID}
+	case flashsale.HoldExpired:
+		return flashsale.Order{}, flashsale.ErrHoldExpired
 	}
 	reply := make(chan orderReply, 1)
 	if err := r.send(ctx, h.ProductID, &createOrder{envelope: r.envelope(), ctx: ctx, holdID: holdID, key: key, hash: hash, reply: reply}); err != nil {
-		return Order{}, err
+		return flashsale.Order{}, err
 	}
 	res, err := await(ctx, reply)
 	if err != nil {
-		return Order{}, err
+		return flashsale.Order{}, err
 	}
 	return res.order, res.err
 }
@@ -259,20 +260,20 @@ func (r *Registry) CreateOrder(ctx context.Context, holdID int64, key string) (O
 // gets the answer it got the first time, or ErrIdempotencyConflict when
 // the payload differs. A webhook for an order that does not exist yet is
 // recorded and answered as pending.
-func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, status PaymentStatus) (PaymentResult, error) {
-	pay := Payment{Key: key, OrderID: orderID, Status: status, Hash: PaymentHash(key, orderID, status),
+func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, status flashsale.PaymentStatus) (flashsale.PaymentResult, error) {
+	pay := flashsale.Payment{Key: key, OrderID: orderID, Status: status, Hash: flashsale.PaymentHash(key, orderID, status),
 		CreatedAt: r.cfg.Clock().UTC().Truncate(time.Millisecond)}
 	prior, err := r.store.PaymentByKey(ctx, key)
 	switch {
 	case err == nil:
 		r.cfg.Metrics.WebhooksDeduplicated.Inc()
 		return priorAnswer(prior, pay.Hash)
-	case !errors.Is(err, ErrPaymentNotFound):
-		return PaymentResult{}, err
+	case !errors.Is(err, flashsale.ErrPaymentNotFound):
+		return flashsale.PaymentResult{}, err
 	}
 	productID, recorded, err := r.store.RecordEarlyPayment(ctx, pay)
 	if err != nil {
-		return PaymentResult{}, err
+		return flashsale.PaymentResult{}, err
 	}
 	if productID == 0 {
 		if recorded.Pending && recorded.Hash == pay.Hash {
@@ -282,11 +283,11 @@ func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, 
 	}
 	reply := make(chan paymentReply, 1)
 	if err := r.send(ctx, productID, &applyPayment{envelope: r.envelope(), ctx: ctx, pay: pay, reply: reply}); err != nil {
-		return PaymentResult{}, err
+		return flashsale.PaymentResult{}, err
 	}
 	res, err := await(ctx, reply)
 	if err != nil {
-		return PaymentResult{}, err
+		return flashsale.PaymentResult{}, err
 	}
 	if res.repeat {
 		r.cfg.Metrics.WebhooksDeduplicated.Inc()
@@ -295,23 +296,23 @@ func (r *Registry) ApplyPayment(ctx context.Context, key string, orderID int64, 
 }
 
 // priorAnswer is the answer to a webhook whose key is already recorded.
-func priorAnswer(p Payment, hash string) (PaymentResult, error) {
+func priorAnswer(p flashsale.Payment, hash string) (flashsale.PaymentResult, error) {
 	if p.Hash != hash {
-		return PaymentResult{}, ErrIdempotencyConflict
+		return flashsale.PaymentResult{}, flashsale.ErrIdempotencyConflict
 	}
-	return PaymentResult{OrderID: p.OrderID, Status: p.Result, Pending: p.Pending}, nil
+	return flashsale.PaymentResult{OrderID: p.OrderID, Status: p.Result, Pending: p.Pending}, nil
 }
 
 // SetStock changes a product's total stock. It fails with
 // ErrStockBelowCommitted when holds and orders take more than stock.
-func (r *Registry) SetStock(ctx context.Context, productID, stock int64) (Product, error) {
+func (r *Registry) SetStock(ctx context.Context, productID, stock int64) (flashsale.Product, error) {
 	reply := make(chan productReply, 1)
 	if err := r.send(ctx, productID, &setStock{envelope: r.envelope(), ctx: ctx, stock: stock, reply: reply}); err != nil {
-		return Product{}, err
+		return flashsale.Product{}, err
 	}
 	res, err := await(ctx, reply)
 	if err != nil {
-		return Product{}, err
+		return flashsale.Product{}, err
 	}
 	return res.product, res.err
 }
@@ -325,7 +326,7 @@ func (r *Registry) handle(ctx context.Context, id int64) (*productHandle, error)
 	r.mu.Lock()
 	if r.draining {
 		r.mu.Unlock()
-		return nil, fmt.Errorf("%w: shutting down", ErrUnavailable)
+		return nil, fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable)
 	}
 	if h, ok := r.products.Load(id); ok {
 		r.mu.Unlock()
@@ -364,7 +365,7 @@ func (r *Registry) load(id int64, c *loadCall) {
 	close(c.done)
 }
 
-func (r *Registry) spawn(st ProductState) (*productHandle, error) {
+func (r *Registry) spawn(st flashsale.ProductState) (*productHandle, error) {
 	h := &productHandle{}
 	id := st.Product.ID
 	first := &st
@@ -449,7 +450,7 @@ func (r *Registry) send(ctx context.Context, productID int64, msg any) error {
 		}
 		if n > r.cfg.MaxBacklog {
 			h.waiting.Add(-1)
-			return ErrOverloaded
+			return flashsale.ErrOverloaded
 		}
 		r.cfg.Metrics.MailboxBacklog.Inc()
 		r.system.Root.Send(h.pid, msg)
@@ -481,6 +482,6 @@ func await[T any](ctx context.Context, ch <-chan T) (T, error) {
 		return v, nil
 	case <-ctx.Done():
 		var zero T
-		return zero, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		return zero, fmt.Errorf("%w: %v", flashsale.ErrUnavailable, ctx.Err())
 	}
 }

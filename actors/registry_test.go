@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,7 @@ func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actors.Registry
 
 func createProduct(t testing.TB, db *store.DB, stock int64) int64 {
 	t.Helper()
-	p, err := db.CreateProduct(context.Background(), actors.NewProduct{Name: "item", Price: 100, Stock: stock})
+	p, err := db.CreateProduct(context.Background(), flashsale.NewProduct{Name: "item", Price: 100, Stock: stock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +79,9 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 				switch {
 				case err == nil:
 					ok.Add(1)
-				case errors.Is(err, actors.ErrInsufficientStock):
+				case errors.Is(err, flashsale.ErrInsufficientStock):
 					conflicts.Add(1)
-				case errors.Is(err, actors.ErrUnavailable):
+				case errors.Is(err, flashsale.ErrUnavailable):
 					unavailable.Add(1)
 				default:
 					t.Errorf("PlaceHold: %v", err)
@@ -126,7 +127,7 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Status == actors.HoldExpired {
+			if got.Status == flashsale.HoldExpired {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -147,10 +148,10 @@ func TestStockChangeGoesThroughTheActor(t *testing.T) {
 		if _, err := r.PlaceHold(ctx, id, 5, ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.PlaceHold(ctx, id, 1, ""); !errors.Is(err, actors.ErrInsufficientStock) {
+		if _, err := r.PlaceHold(ctx, id, 1, ""); !errors.Is(err, flashsale.ErrInsufficientStock) {
 			t.Fatalf("hold beyond stock: %v", err)
 		}
-		if _, err := r.SetStock(ctx, id, 4); !errors.Is(err, actors.ErrStockBelowCommitted) {
+		if _, err := r.SetStock(ctx, id, 4); !errors.Is(err, flashsale.ErrStockBelowCommitted) {
 			t.Fatalf("cut below held: %v", err)
 		}
 		p, err := r.SetStock(ctx, id, 8)
@@ -168,7 +169,7 @@ func TestUnknownProduct(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
 	r := newRegistry(t, db, time.Hour)
 	ctx := context.Background()
-	if _, err := r.PlaceHold(ctx, 77, 1, ""); !errors.Is(err, actors.ErrProductNotFound) {
+	if _, err := r.PlaceHold(ctx, 77, 1, ""); !errors.Is(err, flashsale.ErrProductNotFound) {
 		t.Fatalf("PlaceHold on unknown product: %v", err)
 	}
 	// A product created later is found: misses are not remembered.
@@ -188,7 +189,7 @@ func ExampleRegistry() {
 	if err := db.Migrate(ctx); err != nil {
 		panic(err)
 	}
-	p, _ := db.CreateProduct(ctx, actors.NewProduct{Name: "Sneaker", Price: 1999, Stock: 3})
+	p, _ := db.CreateProduct(ctx, flashsale.NewProduct{Name: "Sneaker", Price: 1999, Stock: 3})
 
 	products := actors.NewRegistry(actors.DefaultConfig(), db, zerolog.Nop())
 	defer products.Drain(ctx)

@@ -2,37 +2,38 @@ package actors
 
 import (
 	"context"
+	"flashsale"
 	"sync"
 )
 
 // Store is what the actors need of the database.
 type Store interface {
 	// LoadProduct reads a product's committed state, or ErrProductNotFound.
-	LoadProduct(ctx context.Context, id int64) (ProductState, error)
+	LoadProduct(ctx context.Context, id int64) (flashsale.ProductState, error)
 	// CommitBatches writes batches of different products in one
 	// transaction and reports each one's outcome: ErrVersionConflict when
 	// its product's version is not its Version, and a failure of the
 	// transaction for all of them.
-	CommitBatches(ctx context.Context, batches []*Batch) []error
+	CommitBatches(ctx context.Context, batches []*flashsale.Batch) []error
 	// NextIDs reserves n consecutive ids of a sequence.
 	NextIDs(ctx context.Context, sequence string, n int64) (first int64, err error)
 	// Hold reads a committed hold, or ErrHoldNotFound.
-	Hold(ctx context.Context, id int64) (Hold, error)
+	Hold(ctx context.Context, id int64) (flashsale.Hold, error)
 	// HoldByKey finds the hold created with an idempotency key.
-	HoldByKey(ctx context.Context, key string) (Hold, error)
+	HoldByKey(ctx context.Context, key string) (flashsale.Hold, error)
 	// Order reads a committed order, or ErrOrderNotFound.
-	Order(ctx context.Context, id int64) (Order, error)
+	Order(ctx context.Context, id int64) (flashsale.Order, error)
 	// OrderByKey finds the order created with an idempotency key.
-	OrderByKey(ctx context.Context, key string) (Order, error)
+	OrderByKey(ctx context.Context, key string) (flashsale.Order, error)
 	// OrderByHold finds the order a hold became.
-	OrderByHold(ctx context.Context, holdID int64) (Order, error)
+	OrderByHold(ctx context.Context, holdID int64) (flashsale.Order, error)
 	// PaymentByKey reads the webhook recorded under a key, or
 	// ErrPaymentNotFound.
-	PaymentByKey(ctx context.Context, key string) (Payment, error)
+	PaymentByKey(ctx context.Context, key string) (flashsale.Payment, error)
 	// RecordEarlyPayment returns the product of the payment's order, or,
 	// when the order does not exist yet, records the payment as pending
 	// (or returns the payment already recorded under its key).
-	RecordEarlyPayment(ctx context.Context, p Payment) (productID int64, recorded Payment, err error)
+	RecordEarlyPayment(ctx context.Context, p flashsale.Payment) (productID int64, recorded flashsale.Payment, err error)
 }
 
 // Sequence hands out increasing ids from blocks reserved in the database,

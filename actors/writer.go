@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"flashsale"
 	"sync"
 	"time"
 )
@@ -26,7 +27,7 @@ type writer struct {
 }
 
 type writeJob struct {
-	batch *Batch
+	batch *flashsale.Batch
 	done  func(error)
 }
 
@@ -42,7 +43,7 @@ func newWriter(store Store, timeout time.Duration, n int) *writer {
 
 // submit queues a batch; done gets the outcome of its commit, from a
 // writer goroutine. It never blocks the actor.
-func (w *writer) submit(b *Batch, done func(error)) {
+func (w *writer) submit(b *flashsale.Batch, done func(error)) {
 	w.mu.Lock()
 	w.queue = append(w.queue, writeJob{batch: b, done: done})
 	w.mu.Unlock()
@@ -84,7 +85,7 @@ func (w *writer) commitQueued() {
 		if n == 0 {
 			return
 		}
-		batches := make([]*Batch, n)
+		batches := make([]*flashsale.Batch, n)
 		for i, job := range group {
 			batches[i] = job.batch
 		}

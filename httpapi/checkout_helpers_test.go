@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,8 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"flashsale/actors"
 )
 
 // webhookSecret is the secret the checkout tests' servers sign with.
@@ -125,7 +124,7 @@ func (c *checkout) orderStatus(id int64) string {
 }
 
 // dbOrder reads an order row.
-func (c *checkout) dbOrder(id int64) actors.Order {
+func (c *checkout) dbOrder(id int64) flashsale.Order {
 	c.t.Helper()
 	o, err := c.DB.Order(context.Background(), id)
 	if err != nil {
@@ -135,12 +134,12 @@ func (c *checkout) dbOrder(id int64) actors.Order {
 }
 
 // payment reads the webhook recorded under key; ok is false when none is.
-func (c *checkout) payment(key string) (actors.Payment, bool) {
+func (c *checkout) payment(key string) (flashsale.Payment, bool) {
 	c.t.Helper()
 	p, err := c.DB.PaymentByKey(context.Background(), key)
 	switch {
-	case errors.Is(err, actors.ErrPaymentNotFound):
-		return actors.Payment{}, false
+	case errors.Is(err, flashsale.ErrPaymentNotFound):
+		return flashsale.Payment{}, false
 	case err != nil:
 		c.t.Fatalf("payment %q: %v", key, err)
 	}
@@ -286,7 +285,7 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 	c.mu.Unlock()
 
 	var problems []string
-	holdStatus := map[int64]actors.HoldStatus{}
+	holdStatus := map[int64]flashsale.HoldStatus{}
 	var active []int64
 	var expiring []string
 	for _, id := range holdIDs {
@@ -296,13 +295,13 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 		}
 		holdStatus[id] = h.Status
 		switch h.Status {
-		case actors.HoldActive:
+		case flashsale.HoldActive:
 			b.Held += h.Qty
 			active = append(active, id)
 			if time.Until(h.ExpiresAt) < 100*time.Millisecond {
 				expiring = append(expiring, fmt.Sprintf("hold %d active at its expiry", id))
 			}
-		case actors.HoldExpired, actors.HoldConverted:
+		case flashsale.HoldExpired, flashsale.HoldConverted:
 		default:
 			problems = append(problems, fmt.Sprintf("hold %d has status %q", id, h.Status))
 		}
@@ -315,28 +314,28 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 			c.t.Fatalf("order %d: %v", id, err)
 		}
 		orderOfHold[o.HoldID] = id
-		if st := holdStatus[o.HoldID]; st != actors.HoldConverted {
+		if st := holdStatus[o.HoldID]; st != flashsale.HoldConverted {
 			problems = append(problems, fmt.Sprintf("order %d's hold %d is %q, not converted", id, o.HoldID, st))
 		}
 		if o.Qty < 1 || o.ProductID != productID {
 			problems = append(problems, fmt.Sprintf("order %d: %+v", id, o))
 		}
 		switch o.Status {
-		case actors.OrderPendingPayment:
+		case flashsale.OrderPendingPayment:
 			b.Awaiting += o.Qty
 			pending = append(pending, id)
 			if time.Until(o.ExpiresAt) < 100*time.Millisecond {
 				expiring = append(expiring, fmt.Sprintf("order %d pending at the end of its payment window", id))
 			}
-		case actors.OrderPaid:
+		case flashsale.OrderPaid:
 			b.Paid += o.Qty
-		case actors.OrderCancelled, actors.OrderRefundRequired:
+		case flashsale.OrderCancelled, flashsale.OrderRefundRequired:
 		default:
 			problems = append(problems, fmt.Sprintf("order %d has status %q", id, o.Status))
 		}
 	}
 	for _, id := range holdIDs {
-		if _, ok := orderOfHold[id]; holdStatus[id] == actors.HoldConverted && !ok {
+		if _, ok := orderOfHold[id]; holdStatus[id] == flashsale.HoldConverted && !ok {
 			problems = append(problems, fmt.Sprintf("hold %d is converted, but into no order the test knows", id))
 		}
 	}
@@ -380,7 +379,7 @@ func sortedKeys(m map[int64]bool) []int64 {
 	return ids
 }
 
-func holdIDsOf(holds []actors.Hold) []int64 {
+func holdIDsOf(holds []flashsale.Hold) []int64 {
 	ids := []int64{}
 	for _, h := range holds {
 		ids = append(ids, h.ID)
@@ -389,7 +388,7 @@ func holdIDsOf(holds []actors.Hold) []int64 {
 	return ids
 }
 
-func orderIDsOf(orders []actors.Order) []int64 {
+func orderIDsOf(orders []flashsale.Order) []int64 {
 	ids := []int64{}
 	for _, o := range orders {
 		ids = append(ids, o.ID)

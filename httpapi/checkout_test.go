@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"flashsale"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/actors"
 	"flashsale/store/storetest"
 )
 
@@ -203,7 +203,7 @@ func TestHoldExpiryThenOrder(t *testing.T) {
 		}
 		waitFor(t, 2*time.Second, "hold release written", func() bool {
 			h, err := c.DB.Hold(context.Background(), holdID)
-			return err == nil && h.Status == actors.HoldExpired
+			return err == nil && h.Status == flashsale.HoldExpired
 		})
 		if got := c.available(pid); got != 5 {
 			t.Fatalf("available %d after the hold expired; want 5", got)
@@ -232,7 +232,7 @@ func TestWebhookSameKeyFiveTimes(t *testing.T) {
 		failed := c.webhook("pay_fail_a", a, "failed")
 		want(t, "failed", failed, http.StatusOK, paymentRaw(a, "cancelled", "pay_fail_a"))
 		recorded, ok := c.payment("pay_fail_a")
-		if !ok || recorded.Pending || recorded.Result != actors.OrderCancelled || recorded.OrderID != a {
+		if !ok || recorded.Pending || recorded.Result != flashsale.OrderCancelled || recorded.OrderID != a {
 			t.Fatalf("payment recorded %+v, %v; want applied with result cancelled", recorded, ok)
 		}
 		for i := 2; i <= 5; i++ {
@@ -287,7 +287,7 @@ func TestWebhookBeforeOrder(t *testing.T) {
 		want(t, "order the webhook was for", c.order(h), http.StatusCreated, paid)
 		want(t, "GET it", c.getOrder(next), http.StatusOK, paid)
 		want(t, "repeat after", c.webhook("pay_early", next, "success"), http.StatusOK, paymentRaw(next, "paid", "pay_early"))
-		if p, _ := c.payment("pay_early"); p.Pending || p.Result != actors.OrderPaid {
+		if p, _ := c.payment("pay_early"); p.Pending || p.Result != flashsale.OrderPaid {
 			t.Fatalf("early payment now %+v; want applied with result paid", p)
 		}
 		c.expect(pid, books{Awaiting: 1, Paid: 2, Available: 7})
@@ -474,7 +474,7 @@ func TestFailureAndLateSuccess(t *testing.T) {
 		if got := c.orderStatus(a); got != "cancelled" {
 			t.Fatalf("order %d is %s after a failure; want cancelled", a, got)
 		}
-		if o := c.dbOrder(a); o.CancelReason != actors.CancelledByWebhook {
+		if o := c.dbOrder(a); o.CancelReason != flashsale.CancelledByWebhook {
 			t.Fatalf("order %d cancel reason %q; want webhook", a, o.CancelReason)
 		}
 		c.expect(pid, books{Available: 2})
@@ -599,10 +599,10 @@ func TestPaymentWindow(t *testing.T) {
 			t.Fatalf("available %d at the end of the window; want 4", got)
 		}
 		waitFor(t, 2*time.Second, "cancellations written", func() bool {
-			return c.dbOrder(a).Status == actors.OrderCancelled && c.dbOrder(b).Status == actors.OrderCancelled
+			return c.dbOrder(a).Status == flashsale.OrderCancelled && c.dbOrder(b).Status == flashsale.OrderCancelled
 		})
 		for _, id := range []int64{a, b} {
-			if o := c.dbOrder(id); o.CancelReason != actors.CancelledByPaymentWindow {
+			if o := c.dbOrder(id); o.CancelReason != flashsale.CancelledByPaymentWindow {
 				t.Fatalf("order %d cancel reason %q; want payment_window", id, o.CancelReason)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"io"
 	"net/http"
 	"strconv"
@@ -11,8 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
-
-	"flashsale/actors"
 )
 
 // readObject reads a request body that must be one JSON object, whatever
@@ -126,7 +125,7 @@ func stringField(obj map[string]json.RawMessage, name string, max int, v *valida
 }
 
 // moneyField reads a required amount given as a decimal string or number.
-func moneyField(obj map[string]json.RawMessage, name string, v *validationError) actors.Money {
+func moneyField(obj map[string]json.RawMessage, name string, v *validationError) flashsale.Money {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
@@ -139,7 +138,7 @@ func moneyField(obj map[string]json.RawMessage, name string, v *validationError)
 			return 0
 		}
 	}
-	m, err := actors.ParseMoney(strings.TrimSpace(text))
+	m, err := flashsale.ParseMoney(strings.TrimSpace(text))
 	if err != nil {
 		v.add(name, "The %s field must be a non-negative amount with at most two decimal places.", name)
 		return 0

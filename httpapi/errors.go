@@ -2,14 +2,13 @@ package httpapi
 
 import (
 	"errors"
+	"flashsale"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 
 	"github.com/rs/zerolog"
-
-	"flashsale/actors"
 )
 
 // Errors of the HTTP layer itself.
@@ -30,21 +29,21 @@ var statusOf = []struct {
 	status  int
 	message string
 }{
-	{actors.ErrProductNotFound, http.StatusNotFound, "Product not found"},
-	{actors.ErrHoldNotFound, http.StatusNotFound, "Hold not found"},
-	{actors.ErrOrderNotFound, http.StatusNotFound, "Order not found"},
+	{flashsale.ErrProductNotFound, http.StatusNotFound, "Product not found"},
+	{flashsale.ErrHoldNotFound, http.StatusNotFound, "Hold not found"},
+	{flashsale.ErrOrderNotFound, http.StatusNotFound, "Order not found"},
 	{errRouteNotFound, http.StatusNotFound, "Not found"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed"},
 	{errUnauthorized, http.StatusUnauthorized, "Unauthenticated"},
 	{errBadSignature, http.StatusUnauthorized, "Invalid signature"},
 	{errAdminDisabled, http.StatusForbidden, "Admin API disabled: no admin token is configured"},
 	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "Request body too large"},
-	{actors.ErrInsufficientStock, http.StatusConflict, "Insufficient stock"},
-	{actors.ErrHoldExpired, http.StatusConflict, "Hold expired"},
-	{actors.ErrHoldUsed, http.StatusConflict, "Hold already used"},
-	{actors.ErrIdempotencyConflict, http.StatusConflict, "Idempotency key reused with a different payload"},
-	{actors.ErrStockBelowCommitted, http.StatusConflict, "Stock cannot be set below the units already held or ordered"},
-	{actors.ErrUnavailable, http.StatusServiceUnavailable, "Service unavailable, try again shortly"},
+	{flashsale.ErrInsufficientStock, http.StatusConflict, "Insufficient stock"},
+	{flashsale.ErrHoldExpired, http.StatusConflict, "Hold expired"},
+	{flashsale.ErrHoldUsed, http.StatusConflict, "Hold already used"},
+	{flashsale.ErrIdempotencyConflict, http.StatusConflict, "Idempotency key reused with a different payload"},
+	{flashsale.ErrStockBelowCommitted, http.StatusConflict, "Stock cannot be set below the units already held or ordered"},
+	{flashsale.ErrUnavailable, http.StatusServiceUnavailable, "Service unavailable, try again shortly"},
 }
 
 // badRequestError is a request that could not be read: 400.
@@ -94,7 +93,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		bad     *badRequestError
 		invalid *validationError
-		used    *actors.HoldUsedError
+		used    *flashsale.HoldUsedError
 	)
 	status, body := http.StatusInternalServerError, errorBody{Message: "Internal server error"}
 	switch {

@@ -1,10 +1,9 @@
 package httpapi
 
 import (
+	"flashsale"
 	"net/http"
 	"strconv"
-
-	"flashsale/actors"
 )
 
 // Bounds of GET /api/admin/products/{id}/events.
@@ -32,7 +31,7 @@ type EventJSON struct {
 }
 
 // EventBody shapes an event for JSON.
-func EventBody(e actors.Event) EventJSON {
+func EventBody(e flashsale.Event) EventJSON {
 	return EventJSON{
 		Seq: e.Seq, Kind: string(e.Kind), At: e.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		HoldID: e.HoldID, OrderID: e.OrderID, IdempotencyKey: e.IdempotencyKey, Qty: e.Qty, Reason: e.Reason,
@@ -48,7 +47,7 @@ type eventsJSON struct {
 
 // productEvents is GET /api/admin/products/{id}/events?after=SEQ&limit=N.
 func (s *Server) productEvents(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, actors.ErrProductNotFound)
+	id, err := pathID(r, flashsale.ErrProductNotFound)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,10 @@
 package httpapi
 
 import (
+	"flashsale"
 	"net/http"
 	"time"
 	"unicode/utf8"
-
-	"flashsale/actors"
 )
 
 // maxKeyLength bounds an Idempotency-Key header.
@@ -19,7 +18,7 @@ type holdJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func holdBody(h actors.Hold, status actors.HoldStatus) holdJSON {
+func holdBody(h flashsale.Hold, status flashsale.HoldStatus) holdJSON {
 	return holdJSON{
 		HoldID:    h.ID,
 		ProductID: h.ProductID,
@@ -56,7 +55,7 @@ func (s *Server) createHold(w http.ResponseWriter, r *http.Request) error {
 // getHold is GET /api/holds/{id}. It reads the committed row; a hold past
 // its expiry shows as expired even before its release is written.
 func (s *Server) getHold(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, actors.ErrHoldNotFound)
+	id, err := pathID(r, flashsale.ErrHoldNotFound)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flashsale"
 	"fmt"
 	"io"
 	"net/http"
@@ -412,7 +413,7 @@ func assertJournal(t *testing.T, s *journalServer, p int64, want []wantEvent, st
 		t.Fatal(err)
 	}
 	last := got[len(got)-1]
-	if row := actors.CountersOf(st.Product); row != (actors.Counters{Stock: last.Stock, Held: last.Held, AwaitingPayment: last.AwaitingPayment, Paid: last.Paid}) {
+	if row := st.Product.Counters; row != (flashsale.Counters{Stock: last.Stock, Held: last.Held, AwaitingPayment: last.AwaitingPayment, Paid: last.Paid}) {
 		t.Errorf("last event's counters %+v; the row %+v", last, row)
 	}
 }

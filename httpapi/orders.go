@@ -1,10 +1,9 @@
 package httpapi
 
 import (
+	"flashsale"
 	"net/http"
 	"time"
-
-	"flashsale/actors"
 )
 
 type orderJSON struct {
@@ -16,7 +15,7 @@ type orderJSON struct {
 	Status    string `json:"status"`
 }
 
-func orderBody(o actors.Order, status actors.OrderStatus) orderJSON {
+func orderBody(o flashsale.Order, status flashsale.OrderStatus) orderJSON {
 	return orderJSON{OrderID: o.ID, HoldID: o.HoldID, ProductID: o.ProductID, Qty: o.Qty,
 		Amount: o.Amount.String(), Status: string(status)}
 }
@@ -47,7 +46,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 // getOrder is GET /api/orders/{id}. An order past its payment window shows
 // as cancelled even before its cancellation is written.
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, actors.ErrOrderNotFound)
+	id, err := pathID(r, flashsale.ErrOrderNotFound)
 	if err != nil {
 		return err
 	}

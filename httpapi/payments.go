@@ -7,12 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
-
-	"flashsale/actors"
 )
 
 // signaturePrefix starts the X-Signature header: sha256=<lowercase hex>.
@@ -53,8 +52,8 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
 	var invalid validationError
 	key := keyField(obj, "idempotency_key", &invalid)
 	orderID := intField(obj, "order_id", 1, &invalid)
-	status := actors.PaymentStatus(enumField(obj, "status", &invalid,
-		string(actors.PaymentSuccess), string(actors.PaymentFailed), string(actors.PaymentCancelled)))
+	status := flashsale.PaymentStatus(enumField(obj, "status", &invalid,
+		string(flashsale.PaymentSuccess), string(flashsale.PaymentFailed), string(flashsale.PaymentCancelled)))
 	if err := invalid.err(); err != nil {
 		return err
 	}

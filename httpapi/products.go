@@ -1,9 +1,8 @@
 package httpapi
 
 import (
+	"flashsale"
 	"net/http"
-
-	"flashsale/actors"
 )
 
 type productJSON struct {
@@ -14,12 +13,12 @@ type productJSON struct {
 	AvailableStock int64  `json:"available_stock"`
 }
 
-func productBody(p actors.Product) productJSON {
+func productBody(p flashsale.Product) productJSON {
 	return productJSON{ID: p.ID, Name: p.Name, Price: p.Price.String(), Stock: p.Stock, AvailableStock: p.Available()}
 }
 
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, actors.ErrProductNotFound)
+	id, err := pathID(r, flashsale.ErrProductNotFound)
 	if err != nil {
 		return err
 	}
@@ -38,7 +37,7 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var invalid validationError
-	np := actors.NewProduct{
+	np := flashsale.NewProduct{
 		Name:  stringField(obj, "name", 255, &invalid),
 		Price: moneyField(obj, "price", &invalid),
 		Stock: intField(obj, "stock", 0, &invalid),
@@ -57,7 +56,7 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) error {
 // patchProduct is PATCH /api/admin/products/{id}: a restock or a cut,
 // made by the product's actor like every other change.
 func (s *Server) patchProduct(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, actors.ErrProductNotFound)
+	id, err := pathID(r, flashsale.ErrProductNotFound)
 	if err != nil {
 		return err
 	}

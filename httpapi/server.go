@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"flashsale"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -18,20 +19,20 @@ import (
 
 // Products is what the API needs of the product actors.
 type Products interface {
-	Product(ctx context.Context, id int64) (actors.Product, error)
-	PlaceHold(ctx context.Context, productID, qty int64, idempotencyKey string) (actors.Hold, error)
-	SetStock(ctx context.Context, productID, stock int64) (actors.Product, error)
-	CreateOrder(ctx context.Context, holdID int64, idempotencyKey string) (actors.Order, error)
-	ApplyPayment(ctx context.Context, key string, orderID int64, status actors.PaymentStatus) (actors.PaymentResult, error)
+	Product(ctx context.Context, id int64) (flashsale.Product, error)
+	PlaceHold(ctx context.Context, productID, qty int64, idempotencyKey string) (flashsale.Hold, error)
+	SetStock(ctx context.Context, productID, stock int64) (flashsale.Product, error)
+	CreateOrder(ctx context.Context, holdID int64, idempotencyKey string) (flashsale.Order, error)
+	ApplyPayment(ctx context.Context, key string, orderID int64, status flashsale.PaymentStatus) (flashsale.PaymentResult, error)
 }
 
 // Store is what the API reads and writes without going through an actor:
 // reads of committed rows, and products that have no actor yet.
 type Store interface {
-	Hold(ctx context.Context, id int64) (actors.Hold, error)
-	Order(ctx context.Context, id int64) (actors.Order, error)
-	CreateProduct(ctx context.Context, p actors.NewProduct) (actors.Product, error)
-	Events(ctx context.Context, productID, after int64, limit int) ([]actors.Event, error)
+	Hold(ctx context.Context, id int64) (flashsale.Hold, error)
+	Order(ctx context.Context, id int64) (flashsale.Order, error)
+	CreateProduct(ctx context.Context, p flashsale.NewProduct) (flashsale.Product, error)
+	Events(ctx context.Context, productID, after int64, limit int) ([]flashsale.Event, error)
 	Ping(ctx context.Context) error
 }
 

@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flashsale"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -147,7 +148,7 @@ func createDatabase(ctx context.Context, cfg *mysql.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"`"); err != nil {
-		return fmt.Errorf("%w: create database %q: %v", actors.ErrUnavailable, cfg.DBName, err)
+		return fmt.Errorf("%w: create database %q: %v", flashsale.ErrUnavailable, cfg.DBName, err)
 	}
 	return nil
 }
@@ -155,7 +156,7 @@ func createDatabase(ctx context.Context, cfg *mysql.Config) error {
 // Ping reports whether the database answers.
 func (d *DB) Ping(ctx context.Context) error {
 	if err := d.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("%w: %v", actors.ErrUnavailable, err)
+		return fmt.Errorf("%w: %v", flashsale.ErrUnavailable, err)
 	}
 	return nil
 }
@@ -243,3 +244,6 @@ func (d *DB) transactOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	}
 	return tx.Commit()
 }
+
+// unixMilli converts stored milliseconds to a UTC time.
+func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

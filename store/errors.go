@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"flashsale"
 	"fmt"
 	"io"
 	"net"
@@ -12,8 +13,6 @@ import (
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
-
-	"flashsale/actors"
 )
 
 // MySQL server error numbers this package acts on.
@@ -36,7 +35,7 @@ func retryable(err error) bool {
 }
 
 // translate turns driver errors into domain errors. Domain errors pass
-// through; connection trouble becomes actors.ErrUnavailable so that the
+// through; connection trouble becomes flashsale.ErrUnavailable so that the
 // client hears 503 and may retry. What is left is a bug and stays as it is.
 func translate(err error) error {
 	if err == nil {
@@ -46,7 +45,7 @@ func translate(err error) error {
 		return err
 	}
 	if isUnavailable(err) {
-		return fmt.Errorf("%w: %v", actors.ErrUnavailable, err)
+		return fmt.Errorf("%w: %v", flashsale.ErrUnavailable, err)
 	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && (me.Number == mysqlCheckViolated || me.Number == mysqlCheckViolated8) {
@@ -60,9 +59,9 @@ func translate(err error) error {
 
 func isDomain(err error) bool {
 	for _, d := range []error{
-		actors.ErrProductNotFound, actors.ErrHoldNotFound, actors.ErrInsufficientStock,
-		actors.ErrIdempotencyConflict, actors.ErrStockBelowCommitted,
-		actors.ErrUnavailable, actors.ErrVersionConflict,
+		flashsale.ErrProductNotFound, flashsale.ErrHoldNotFound, flashsale.ErrInsufficientStock,
+		flashsale.ErrIdempotencyConflict, flashsale.ErrStockBelowCommitted,
+		flashsale.ErrUnavailable, flashsale.ErrVersionConflict,
 	} {
 		if errors.Is(err, d) {
 			return true
@@ -105,5 +104,5 @@ func isDuplicate(err error) bool {
 
 // versionConflict marks err as another writer's doing: the actor reloads.
 func versionConflict(err error) error {
-	return fmt.Errorf("%w: %v", actors.ErrVersionConflict, err)
+	return fmt.Errorf("%w: %v", flashsale.ErrVersionConflict, err)
 }

@@ -3,9 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"flashsale"
 	"time"
-
-	"flashsale/actors"
 )
 
 const eventColumns = "product_id, seq, kind, at, hold_id, order_id, idempotency_key, qty, reason, " +
@@ -13,17 +12,17 @@ const eventColumns = "product_id, seq, kind, at, hold_id, order_id, idempotency_
 
 // Events reads a product's journal after a seq, oldest first, at most
 // limit events.
-func (d *DB) Events(ctx context.Context, productID, after int64, limit int) ([]actors.Event, error) {
+func (d *DB) Events(ctx context.Context, productID, after int64, limit int) ([]flashsale.Event, error) {
 	rows, err := d.db.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE product_id = ? AND seq > ? ORDER BY seq LIMIT ?",
 		productID, after, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var events []actors.Event
+	var events []flashsale.Event
 	for rows.Next() {
 		var (
-			e               actors.Event
+			e               flashsale.Event
 			at, available   int64
 			holdID, orderID sql.NullInt64
 			key, reason     sql.NullString
@@ -33,15 +32,15 @@ func (d *DB) Events(ctx context.Context, productID, after int64, limit int) ([]a
 			&e.Stock, &available, &e.Held, &e.AwaitingPayment, &e.Paid); err != nil {
 			return nil, translate(err)
 		}
-		e.Kind, e.At = actors.EventKind(kind), actors.UnixMilli(at)
+		e.Kind, e.At = flashsale.EventKind(kind), unixMilli(at)
 		e.HoldID, e.OrderID, e.IdempotencyKey, e.Reason = holdID.Int64, orderID.Int64, key.String, reason.String
 		events = append(events, e)
 	}
 	return events, translate(rows.Err())
 }
 
-func insertEvents(ctx context.Context, tx *sql.Tx, events []actors.Event) error {
-	return insertRows(ctx, tx, "events", eventColumns, events, func(e actors.Event) []any {
+func insertEvents(ctx context.Context, tx *sql.Tx, events []flashsale.Event) error {
+	return insertRows(ctx, tx, "events", eventColumns, events, func(e flashsale.Event) []any {
 		return []any{e.ProductID, e.Seq, string(e.Kind), e.At.UnixMilli(), nullID(e.HoldID), nullID(e.OrderID),
 			nullable(e.IdempotencyKey), e.Qty, nullable(e.Reason), e.Stock, e.Available(), e.Held, e.AwaitingPayment, e.Paid}
 	})
@@ -63,7 +62,7 @@ func (d *DB) ProductIDs(ctx context.Context) ([]int64, error) {
 // Tally is a product's counters as its holds and orders tables sum them,
 // beside the counters its row keeps.
 type Tally struct {
-	Row, Tables actors.Counters
+	Row, Tables flashsale.Counters
 }
 
 // Tally sums a product's active holds and its orders by status in one

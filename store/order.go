@@ -3,46 +3,45 @@ package store
 import (
 	"context"
 	"database/sql"
+	"flashsale"
 	"fmt"
 	"time"
-
-	"flashsale/actors"
 )
 
 const orderColumns = "id, hold_id, product_id, qty, amount_cents, status, initial_status, cancel_reason, " +
 	"expires_at, created_at, idempotency_key, request_hash"
 
 // Order reads one order.
-func (d *DB) Order(ctx context.Context, id int64) (actors.Order, error) {
+func (d *DB) Order(ctx context.Context, id int64) (flashsale.Order, error) {
 	return d.oneOrder(ctx, "WHERE id = ?", id)
 }
 
 // OrderByKey finds the order first created with an Idempotency-Key.
-func (d *DB) OrderByKey(ctx context.Context, key string) (actors.Order, error) {
+func (d *DB) OrderByKey(ctx context.Context, key string) (flashsale.Order, error) {
 	return d.oneOrder(ctx, "WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
 }
 
 // OrderByHold finds the order a hold became.
-func (d *DB) OrderByHold(ctx context.Context, holdID int64) (actors.Order, error) {
+func (d *DB) OrderByHold(ctx context.Context, holdID int64) (flashsale.Order, error) {
 	return d.oneOrder(ctx, "WHERE hold_id = ?", holdID)
 }
 
-func (d *DB) oneOrder(ctx context.Context, where string, args ...any) (actors.Order, error) {
+func (d *DB) oneOrder(ctx context.Context, where string, args ...any) (flashsale.Order, error) {
 	rows, err := d.db.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders "+where, args...)
 	if err != nil {
-		return actors.Order{}, translate(err)
+		return flashsale.Order{}, translate(err)
 	}
 	orders, err := scanOrders(rows)
 	if err != nil {
-		return actors.Order{}, translate(err)
+		return flashsale.Order{}, translate(err)
 	}
 	if len(orders) == 0 {
-		return actors.Order{}, actors.ErrOrderNotFound
+		return flashsale.Order{}, flashsale.ErrOrderNotFound
 	}
 	return orders[0], nil
 }
 
-func queryOrders(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]actors.Order, error) {
+func queryOrders(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]flashsale.Order, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders "+where, args...)
 	if err != nil {
 		return nil, err
@@ -50,12 +49,12 @@ func queryOrders(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]
 	return scanOrders(rows)
 }
 
-func scanOrders(rows *sql.Rows) ([]actors.Order, error) {
+func scanOrders(rows *sql.Rows) ([]flashsale.Order, error) {
 	defer rows.Close()
-	var orders []actors.Order
+	var orders []flashsale.Order
 	for rows.Next() {
 		var (
-			o                        actors.Order
+			o                        flashsale.Order
 			amount, expires, created int64
 			status, initial          string
 			reason, key, requestHash sql.NullString
@@ -64,10 +63,10 @@ func scanOrders(rows *sql.Rows) ([]actors.Order, error) {
 			&expires, &created, &key, &requestHash); err != nil {
 			return nil, err
 		}
-		o.Amount = actors.Money(amount)
-		o.Status, o.InitialStatus = actors.OrderStatus(status), actors.OrderStatus(initial)
-		o.CancelReason = actors.CancelReason(reason.String)
-		o.ExpiresAt, o.CreatedAt = actors.UnixMilli(expires), actors.UnixMilli(created)
+		o.Amount = flashsale.Money(amount)
+		o.Status, o.InitialStatus = flashsale.OrderStatus(status), flashsale.OrderStatus(initial)
+		o.CancelReason = flashsale.CancelReason(reason.String)
+		o.ExpiresAt, o.CreatedAt = unixMilli(expires), unixMilli(created)
 		o.IdempotencyKey, o.RequestHash = key.String, requestHash.String
 		orders = append(orders, o)
 	}
@@ -78,7 +77,7 @@ func scanOrders(rows *sql.Rows) ([]actors.Order, error) {
 // these order ids before the orders existed: every one of them must be in
 // the batch, applied. One that is not means the actor did not know of it,
 // and the batch is refused with the payments so that it can decide again.
-func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order, payments []actors.Payment) error {
+func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Order, payments []flashsale.Payment) error {
 	if len(orders) == 0 {
 		return nil
 	}
@@ -88,7 +87,7 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order
 			applied[p.Key] = true
 		}
 	}
-	err := insertRows(ctx, tx, "orders", orderColumns+", updated_at", orders, func(o actors.Order) []any {
+	err := insertRows(ctx, tx, "orders", orderColumns+", updated_at", orders, func(o flashsale.Order) []any {
 		return []any{o.ID, o.HoldID, o.ProductID, o.Qty, int64(o.Amount), string(o.Status),
 			string(o.InitialStatus), nullable(string(o.CancelReason)), o.ExpiresAt.UnixMilli(),
 			o.CreatedAt.UnixMilli(), nullable(o.IdempotencyKey), nullable(o.RequestHash), o.CreatedAt.UnixMilli()}
@@ -105,14 +104,14 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order
 		if err != nil {
 			return err
 		}
-		var unknown []actors.Payment
+		var unknown []flashsale.Payment
 		for _, p := range early {
 			if !applied[p.Key] {
 				unknown = append(unknown, p)
 			}
 		}
 		if len(unknown) > 0 {
-			return &actors.EarlyPaymentsError{Payments: unknown}
+			return &flashsale.EarlyPaymentsError{Payments: unknown}
 		}
 	}
 	return nil
@@ -120,7 +119,7 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []actors.Order
 
 // changeOrders moves orders between statuses, each only from the status
 // the actor believes it has.
-func changeOrders(ctx context.Context, tx *sql.Tx, changes []actors.OrderChange, at time.Time) error {
+func changeOrders(ctx context.Context, tx *sql.Tx, changes []flashsale.OrderChange, at time.Time) error {
 	for _, c := range changes {
 		res, err := tx.ExecContext(ctx,
 			"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
@@ -131,7 +130,7 @@ func changeOrders(ctx context.Context, tx *sql.Tx, changes []actors.OrderChange,
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n != 1 {
-			return fmt.Errorf("%w: order %d was not %s", actors.ErrVersionConflict, c.OrderID, c.From)
+			return fmt.Errorf("%w: order %d was not %s", flashsale.ErrVersionConflict, c.OrderID, c.From)
 		}
 	}
 	return nil

@@ -4,26 +4,25 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flashsale"
 	"fmt"
 	"time"
-
-	"flashsale/actors"
 )
 
 const paymentColumns = "idempotency_key, order_id, status, payload_hash, state, result_status, created_at"
 
 // PaymentByKey reads the webhook recorded under an idempotency key.
-func (d *DB) PaymentByKey(ctx context.Context, key string) (actors.Payment, error) {
+func (d *DB) PaymentByKey(ctx context.Context, key string) (flashsale.Payment, error) {
 	rows, err := d.db.QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE idempotency_key = ?", key)
 	if err != nil {
-		return actors.Payment{}, translate(err)
+		return flashsale.Payment{}, translate(err)
 	}
 	payments, err := scanPayments(rows)
 	if err != nil {
-		return actors.Payment{}, translate(err)
+		return flashsale.Payment{}, translate(err)
 	}
 	if len(payments) == 0 {
-		return actors.Payment{}, actors.ErrPaymentNotFound
+		return flashsale.Payment{}, flashsale.ErrPaymentNotFound
 	}
 	return payments[0], nil
 }
@@ -34,9 +33,9 @@ func (d *DB) PaymentByKey(ctx context.Context, key string) (actors.Payment, erro
 // pending, to be applied when the order is created. The order row is read
 // with FOR UPDATE, so that an order being created at this moment is either
 // seen here or sees this payment in its own transaction.
-func (d *DB) RecordEarlyPayment(ctx context.Context, p actors.Payment) (productID int64, recorded actors.Payment, err error) {
+func (d *DB) RecordEarlyPayment(ctx context.Context, p flashsale.Payment) (productID int64, recorded flashsale.Payment, err error) {
 	err = d.transact(ctx, func(tx *sql.Tx) error {
-		productID, recorded = 0, actors.Payment{}
+		productID, recorded = 0, flashsale.Payment{}
 		err := tx.QueryRowContext(ctx, "SELECT product_id FROM orders WHERE id = ?"+d.forUpdate(), p.OrderID).Scan(&productID)
 		if err == nil {
 			return nil
@@ -65,7 +64,7 @@ func (d *DB) RecordEarlyPayment(ctx context.Context, p actors.Payment) (productI
 	return productID, recorded, err
 }
 
-func queryPayments(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]actors.Payment, error) {
+func queryPayments(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]flashsale.Payment, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments "+where, args...)
 	if err != nil {
 		return nil, err
@@ -73,12 +72,12 @@ func queryPayments(ctx context.Context, tx *sql.Tx, where string, args ...any) (
 	return scanPayments(rows)
 }
 
-func scanPayments(rows *sql.Rows) ([]actors.Payment, error) {
+func scanPayments(rows *sql.Rows) ([]flashsale.Payment, error) {
 	defer rows.Close()
-	var payments []actors.Payment
+	var payments []flashsale.Payment
 	for rows.Next() {
 		var (
-			p             actors.Payment
+			p             flashsale.Payment
 			status, state string
 			result        sql.NullString
 			created       int64
@@ -86,8 +85,8 @@ func scanPayments(rows *sql.Rows) ([]actors.Payment, error) {
 		if err := rows.Scan(&p.Key, &p.OrderID, &status, &p.Hash, &state, &result, &created); err != nil {
 			return nil, err
 		}
-		p.Status, p.Pending, p.Result = actors.PaymentStatus(status), state == "pending", actors.OrderStatus(result.String)
-		p.CreatedAt = actors.UnixMilli(created)
+		p.Status, p.Pending, p.Result = flashsale.PaymentStatus(status), state == "pending", flashsale.OrderStatus(result.String)
+		p.CreatedAt = unixMilli(created)
 		payments = append(payments, p)
 	}
 	return payments, rows.Err()
@@ -96,8 +95,8 @@ func scanPayments(rows *sql.Rows) ([]actors.Payment, error) {
 // insertPayments records a batch's payments as applied: new ones as
 // inserts, and early ones (Pending, recorded before their order existed)
 // by marking them applied.
-func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, at time.Time) error {
-	var fresh []actors.Payment
+func insertPayments(ctx context.Context, tx *sql.Tx, payments []flashsale.Payment, at time.Time) error {
+	var fresh []flashsale.Payment
 	for _, p := range payments {
 		if !p.Pending {
 			fresh = append(fresh, p)
@@ -112,10 +111,10 @@ func insertPayments(ctx context.Context, tx *sql.Tx, payments []actors.Payment, 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n != 1 {
-			return fmt.Errorf("%w: payment %q was no longer pending", actors.ErrVersionConflict, p.Key)
+			return fmt.Errorf("%w: payment %q was no longer pending", flashsale.ErrVersionConflict, p.Key)
 		}
 	}
-	return insertRows(ctx, tx, "payments", paymentColumns+", applied_at", fresh, func(p actors.Payment) []any {
+	return insertRows(ctx, tx, "payments", paymentColumns+", applied_at", fresh, func(p flashsale.Payment) []any {
 		return []any{p.Key, p.OrderID, string(p.Status), p.Hash, "applied", nullable(string(p.Result)),
 			p.CreatedAt.UnixMilli(), at.UnixMilli()}
 	})

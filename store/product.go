@@ -4,17 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flashsale"
 	"fmt"
 	"strings"
 	"time"
-
-	"flashsale/actors"
 )
 
 // Seed product, created when the database holds no product at all.
 const (
 	seedName  = "Flash Sale Item"
-	seedPrice = actors.Money(4999)
+	seedPrice = flashsale.Money(4999)
 	seedStock = 50
 )
 
@@ -38,14 +37,14 @@ func (d *DB) Seed(ctx context.Context) (bool, error) {
 			return err
 		}
 		created = true
-		return insertEvents(ctx, tx, []actors.Event{createdEvent(1, seedStock, now)})
+		return insertEvents(ctx, tx, []flashsale.Event{createdEvent(1, seedStock, now)})
 	})
 	return created, err
 }
 
 // CreateProduct inserts a product with nothing held or ordered.
-func (d *DB) CreateProduct(ctx context.Context, np actors.NewProduct) (actors.Product, error) {
-	p := actors.Product{Name: np.Name, Price: np.Price, Stock: np.Stock}
+func (d *DB) CreateProduct(ctx context.Context, np flashsale.NewProduct) (flashsale.Product, error) {
+	p := flashsale.Product{Name: np.Name, Price: np.Price, Counters: flashsale.Counters{Stock: np.Stock}}
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		now := time.Now()
 		res, err := tx.ExecContext(ctx,
@@ -57,21 +56,21 @@ func (d *DB) CreateProduct(ctx context.Context, np actors.NewProduct) (actors.Pr
 		if p.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		return insertEvents(ctx, tx, []actors.Event{createdEvent(p.ID, np.Stock, now)})
+		return insertEvents(ctx, tx, []flashsale.Event{createdEvent(p.ID, np.Stock, now)})
 	})
 	return p, err
 }
 
 // createdEvent starts a new product's journal.
-func createdEvent(id, stock int64, at time.Time) actors.Event {
-	return actors.Event{ProductID: id, Seq: 1, Kind: actors.EventProductCreated, At: at.UTC().Truncate(time.Millisecond),
-		Qty: stock, Stock: stock}
+func createdEvent(id, stock int64, at time.Time) flashsale.Event {
+	return flashsale.Event{ProductID: id, Seq: 1, Kind: flashsale.EventProductCreated, At: at.UTC().Truncate(time.Millisecond),
+		Qty: stock, Counters: flashsale.Counters{Stock: stock}}
 }
 
 // LoadProduct reads a product, its version and its active holds in one
 // transaction, so that they agree with each other.
-func (d *DB) LoadProduct(ctx context.Context, id int64) (actors.ProductState, error) {
-	var st actors.ProductState
+func (d *DB) LoadProduct(ctx context.Context, id int64) (flashsale.ProductState, error) {
+	var st flashsale.ProductState
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		var err error
 		st, err = loadProduct(ctx, tx, id)
@@ -80,27 +79,27 @@ func (d *DB) LoadProduct(ctx context.Context, id int64) (actors.ProductState, er
 	return st, err
 }
 
-func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (actors.ProductState, error) {
-	st := actors.ProductState{}
+func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (flashsale.ProductState, error) {
+	st := flashsale.ProductState{}
 	p := &st.Product
 	var price int64
 	err := tx.QueryRowContext(ctx,
 		"SELECT id, name, price_cents, stock, held, awaiting_payment, paid, version FROM products WHERE id = ?", id).
 		Scan(&p.ID, &p.Name, &price, &p.Stock, &p.Held, &p.AwaitingPayment, &p.Paid, &st.Version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return st, actors.ErrProductNotFound
+		return st, flashsale.ErrProductNotFound
 	}
 	if err != nil {
 		return st, err
 	}
-	p.Price = actors.Money(price)
+	p.Price = flashsale.Money(price)
 	st.ActiveHolds, err = queryHolds(ctx, tx,
-		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(actors.HoldActive))
+		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(flashsale.HoldActive))
 	if err != nil {
 		return st, err
 	}
 	st.PendingOrders, err = queryOrders(ctx, tx,
-		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(actors.OrderPendingPayment))
+		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(flashsale.OrderPendingPayment))
 	if err != nil {
 		return st, err
 	}
@@ -112,10 +111,10 @@ func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (actors.ProductState
 // the product row and compares its version with the one the actor holds:
 // a difference means another writer (a second process, an operator
 // command) changed the product, and the batch is refused with
-// actors.ErrVersionConflict so that the actor reloads. The counters are
+// flashsale.ErrVersionConflict so that the actor reloads. The counters are
 // also checked against the stock here and by the table's CHECK constraint.
-func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
-	return d.CommitBatches(ctx, []*actors.Batch{b})[0]
+func (d *DB) CommitBatch(ctx context.Context, b *flashsale.Batch) error {
+	return d.CommitBatches(ctx, []*flashsale.Batch{b})[0]
 }
 
 // CommitBatches writes the batches of several products' actors in one
@@ -128,7 +127,7 @@ func (d *DB) CommitBatch(ctx context.Context, b *actors.Batch) error {
 // its batches, so that its round trips do not grow with its size. Should
 // a check fail past the versions, which one batch alone may cause, the
 // group is written again batch by batch, each in a savepoint.
-func (d *DB) CommitBatches(ctx context.Context, batches []*actors.Batch) []error {
+func (d *DB) CommitBatches(ctx context.Context, batches []*flashsale.Batch) []error {
 	if len(batches) > 1 {
 		errs, err := d.commitTogether(ctx, batches)
 		if !errors.Is(err, errOneByOne) {
@@ -146,7 +145,7 @@ func (d *DB) CommitBatches(ctx context.Context, batches []*actors.Batch) []error
 // errOneByOne abandons writing a group at once for writing it batch by batch.
 var errOneByOne = errors.New("a batch of the group was refused past its version check")
 
-func (d *DB) commitTogether(ctx context.Context, batches []*actors.Batch) ([]error, error) {
+func (d *DB) commitTogether(ctx context.Context, batches []*flashsale.Batch) ([]error, error) {
 	errs := make([]error, len(batches))
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		clear(errs)
@@ -157,7 +156,7 @@ func (d *DB) commitTogether(ctx context.Context, batches []*actors.Batch) ([]err
 		if err := setCounters(ctx, tx, ok); err != nil {
 			return err
 		}
-		var all actors.Batch
+		var all flashsale.Batch
 		for _, b := range ok {
 			all.NewHolds = append(all.NewHolds, b.NewHolds...)
 			all.ExpiredHolds = append(all.ExpiredHolds, b.ExpiredHolds...)
@@ -169,7 +168,7 @@ func (d *DB) commitTogether(ctx context.Context, batches []*actors.Batch) ([]err
 		}
 		all.At = ok[0].At
 		err = d.writeRows(ctx, tx, 0, &all)
-		if errors.Is(err, actors.ErrVersionConflict) {
+		if errors.Is(err, flashsale.ErrVersionConflict) {
 			return fmt.Errorf("%w: %v", errOneByOne, err)
 		}
 		return err
@@ -179,7 +178,7 @@ func (d *DB) commitTogether(ctx context.Context, batches []*actors.Batch) ([]err
 
 // lockVersions locks the group's product rows and checks each batch's
 // version and counters. It reports the refused in errs and returns the rest.
-func (d *DB) lockVersions(ctx context.Context, tx *sql.Tx, batches []*actors.Batch, errs []error) ([]*actors.Batch, error) {
+func (d *DB) lockVersions(ctx context.Context, tx *sql.Tx, batches []*flashsale.Batch, errs []error) ([]*flashsale.Batch, error) {
 	ids := make([]any, len(batches))
 	for i, b := range batches {
 		ids[i] = b.ProductID
@@ -201,14 +200,14 @@ func (d *DB) lockVersions(ctx context.Context, tx *sql.Tx, batches []*actors.Bat
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var ok []*actors.Batch
+	var ok []*flashsale.Batch
 	for i, b := range batches {
 		version, found := versions[b.ProductID]
 		switch {
 		case !found:
-			errs[i] = actors.ErrProductNotFound
+			errs[i] = flashsale.ErrProductNotFound
 		case version != b.Version:
-			errs[i] = fmt.Errorf("%w: product %d is at version %d, the actor holds %d", actors.ErrVersionConflict, b.ProductID, version, b.Version)
+			errs[i] = fmt.Errorf("%w: product %d is at version %d, the actor holds %d", flashsale.ErrVersionConflict, b.ProductID, version, b.Version)
 		default:
 			errs[i] = checkCounters(b)
 		}
@@ -220,7 +219,7 @@ func (d *DB) lockVersions(ctx context.Context, tx *sql.Tx, batches []*actors.Bat
 }
 
 // setCounters writes the counters of several products in one statement.
-func setCounters(ctx context.Context, tx *sql.Tx, batches []*actors.Batch) error {
+func setCounters(ctx context.Context, tx *sql.Tx, batches []*flashsale.Batch) error {
 	var q strings.Builder
 	var args []any
 	q.WriteString("UPDATE products SET ")
@@ -244,9 +243,9 @@ func setCounters(ctx context.Context, tx *sql.Tx, batches []*actors.Batch) error
 	return err
 }
 
-func checkCounters(b *actors.Batch) error {
+func checkCounters(b *flashsale.Batch) error {
 	if b.Held < 0 || b.AwaitingPayment < 0 || b.Paid < 0 || b.Held+b.AwaitingPayment+b.Paid > b.Stock {
-		return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", actors.ErrVersionConflict,
+		return fmt.Errorf("%w: counters %d+%d+%d exceed stock %d", flashsale.ErrVersionConflict,
 			b.Held, b.AwaitingPayment, b.Paid, b.Stock)
 	}
 	return nil
@@ -254,7 +253,7 @@ func checkCounters(b *actors.Batch) error {
 
 // commitOneByOne writes a group batch by batch, each in a savepoint, so
 // that a batch refused by any of its checks is rolled back alone.
-func (d *DB) commitOneByOne(ctx context.Context, batches []*actors.Batch) []error {
+func (d *DB) commitOneByOne(ctx context.Context, batches []*flashsale.Batch) []error {
 	errs := make([]error, len(batches))
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		clear(errs)
@@ -270,7 +269,7 @@ func (d *DB) commitOneByOne(ctx context.Context, batches []*actors.Batch) []erro
 			if err == nil {
 				continue
 			}
-			if !errors.Is(err, actors.ErrVersionConflict) && !errors.Is(err, actors.ErrProductNotFound) {
+			if !errors.Is(err, flashsale.ErrVersionConflict) && !errors.Is(err, flashsale.ErrProductNotFound) {
 				return err
 			}
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
@@ -289,7 +288,7 @@ func (d *DB) commitOneByOne(ctx context.Context, batches []*actors.Batch) []erro
 }
 
 // writeBatch writes one product's batch inside a transaction.
-func (d *DB) writeBatch(ctx context.Context, tx *sql.Tx, b *actors.Batch) error {
+func (d *DB) writeBatch(ctx context.Context, tx *sql.Tx, b *flashsale.Batch) error {
 	if err := d.lockVersion(ctx, tx, b.ProductID, b.Version); err != nil {
 		return err
 	}
@@ -306,14 +305,14 @@ func (d *DB) writeBatch(ctx context.Context, tx *sql.Tx, b *actors.Batch) error 
 
 // writeRows writes a batch's holds, orders, payments and events. With a
 // product id, the holds it moves must be that product's.
-func (d *DB) writeRows(ctx context.Context, tx *sql.Tx, productID int64, b *actors.Batch) error {
+func (d *DB) writeRows(ctx context.Context, tx *sql.Tx, productID int64, b *flashsale.Batch) error {
 	if err := insertHolds(ctx, tx, b.NewHolds); err != nil {
 		return err
 	}
-	if err := setHoldStatus(ctx, tx, productID, b.ExpiredHolds, actors.HoldActive, actors.HoldExpired); err != nil {
+	if err := setHoldStatus(ctx, tx, productID, b.ExpiredHolds, flashsale.HoldActive, flashsale.HoldExpired); err != nil {
 		return err
 	}
-	if err := setHoldStatus(ctx, tx, productID, b.ConvertedHolds, actors.HoldActive, actors.HoldConverted); err != nil {
+	if err := setHoldStatus(ctx, tx, productID, b.ConvertedHolds, flashsale.HoldActive, flashsale.HoldConverted); err != nil {
 		return err
 	}
 	if err := d.insertOrders(ctx, tx, b.NewOrders, b.Payments); err != nil {
@@ -332,13 +331,13 @@ func (d *DB) lockVersion(ctx context.Context, tx *sql.Tx, productID, want int64)
 	var version int64
 	err := tx.QueryRowContext(ctx, "SELECT version FROM products WHERE id = ?"+d.forUpdate(), productID).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return actors.ErrProductNotFound
+		return flashsale.ErrProductNotFound
 	}
 	if err != nil {
 		return err
 	}
 	if version != want {
-		return fmt.Errorf("%w: product %d is at version %d, the actor holds %d", actors.ErrVersionConflict, productID, version, want)
+		return fmt.Errorf("%w: product %d is at version %d, the actor holds %d", flashsale.ErrVersionConflict, productID, version, want)
 	}
 	return nil
 }

@@ -3,12 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
+	"flashsale"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"flashsale/actors"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -27,7 +27,7 @@ func TestSeedCreatesProductOneOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := actors.Product{ID: 1, Name: "Flash Sale Item", Price: 4999, Stock: 50}
+		want := flashsale.Product{ID: 1, Name: "Flash Sale Item", Price: 4999, Counters: flashsale.Counters{Stock: 50}}
 		if st.Product != want || st.Version != 0 || len(st.ActiveHolds) != 0 {
 			t.Fatalf("seeded %+v version %d holds %d; want %+v", st.Product, st.Version, len(st.ActiveHolds), want)
 		}
@@ -38,7 +38,7 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "Widget", Price: 1999, Stock: 10})
+		p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "Widget", Price: 1999, Stock: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,11 +47,11 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		holds := []actors.Hold{
-			{ID: first, ProductID: p.ID, Qty: 3, Status: actors.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now, IdempotencyKey: "k1", RequestHash: "h1"},
-			{ID: first + 1, ProductID: p.ID, Qty: 2, Status: actors.HoldActive, ExpiresAt: now.Add(2 * time.Minute), CreatedAt: now},
+		holds := []flashsale.Hold{
+			{ID: first, ProductID: p.ID, Qty: 3, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now, IdempotencyKey: "k1", RequestHash: "h1"},
+			{ID: first + 1, ProductID: p.ID, Qty: 2, Status: flashsale.HoldActive, ExpiresAt: now.Add(2 * time.Minute), CreatedAt: now},
 		}
-		b := &actors.Batch{ProductID: p.ID, Version: 0, Stock: 10, Held: 5, NewHolds: holds, At: now}
+		b := &flashsale.Batch{ProductID: p.ID, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 5}, NewHolds: holds, At: now}
 		if err := db.CommitBatch(ctx, b); err != nil {
 			t.Fatal(err)
 		}
@@ -71,26 +71,26 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 		}
 
 		// The same version again is a second writer: refused, nothing written.
-		stale := &actors.Batch{ProductID: p.ID, Version: 0, Stock: 10, Held: 0, ExpiredHolds: []int64{first}, At: now}
-		if err := db.CommitBatch(ctx, stale); !errors.Is(err, actors.ErrVersionConflict) {
+		stale := &flashsale.Batch{ProductID: p.ID, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 0}, ExpiredHolds: []int64{first}, At: now}
+		if err := db.CommitBatch(ctx, stale); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("stale batch: %v; want ErrVersionConflict", err)
 		}
 		// Counters beyond the stock are refused even at the right version.
-		over := &actors.Batch{ProductID: p.ID, Version: 1, Stock: 10, Held: 11, At: now}
-		if err := db.CommitBatch(ctx, over); !errors.Is(err, actors.ErrVersionConflict) {
+		over := &flashsale.Batch{ProductID: p.ID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 11}, At: now}
+		if err := db.CommitBatch(ctx, over); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("oversold batch: %v; want ErrVersionConflict", err)
 		}
-		expire := &actors.Batch{ProductID: p.ID, Version: 1, Stock: 10, Held: 2, ExpiredHolds: []int64{first}, At: now}
+		expire := &flashsale.Batch{ProductID: p.ID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
 		if err := db.CommitBatch(ctx, expire); err != nil {
 			t.Fatal(err)
 		}
 		h, err := db.Hold(ctx, first)
-		if err != nil || h.Status != actors.HoldExpired {
+		if err != nil || h.Status != flashsale.HoldExpired {
 			t.Fatalf("Hold = %+v, %v; want expired", h, err)
 		}
 		// Expiring it twice means someone else already did: refused.
-		again := &actors.Batch{ProductID: p.ID, Version: 2, Stock: 10, Held: 2, ExpiredHolds: []int64{first}, At: now}
-		if err := db.CommitBatch(ctx, again); !errors.Is(err, actors.ErrVersionConflict) {
+		again := &flashsale.Batch{ProductID: p.ID, Version: 2, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
+		if err := db.CommitBatch(ctx, again); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("double expiry: %v; want ErrVersionConflict", err)
 		}
 	})
@@ -100,13 +100,13 @@ func TestNotFound(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		if _, err := db.LoadProduct(ctx, 42); !errors.Is(err, actors.ErrProductNotFound) {
+		if _, err := db.LoadProduct(ctx, 42); !errors.Is(err, flashsale.ErrProductNotFound) {
 			t.Fatalf("LoadProduct: %v; want ErrProductNotFound", err)
 		}
-		if _, err := db.Hold(ctx, 42); !errors.Is(err, actors.ErrHoldNotFound) {
+		if _, err := db.Hold(ctx, 42); !errors.Is(err, flashsale.ErrHoldNotFound) {
 			t.Fatalf("Hold: %v; want ErrHoldNotFound", err)
 		}
-		if _, err := db.HoldByKey(ctx, "nope"); !errors.Is(err, actors.ErrHoldNotFound) {
+		if _, err := db.HoldByKey(ctx, "nope"); !errors.Is(err, flashsale.ErrHoldNotFound) {
 			t.Fatalf("HoldByKey: %v; want ErrHoldNotFound", err)
 		}
 	})
@@ -135,7 +135,7 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "odd #1?x=y.db")
 	db := storetest.OpenURL(t, "sqlite://"+path)
-	if _, err := db.CreateProduct(ctx, actors.NewProduct{Name: "p", Price: 1, Stock: 1}); err != nil {
+	if _, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "p", Price: 1, Stock: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -147,24 +147,24 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "p", Price: 100, Stock: 10})
+		p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		old := now.Add(-48 * time.Hour)
-		hold := func(id int64, key string, at time.Time) actors.Hold {
-			return actors.Hold{ID: id, ProductID: p.ID, Qty: 1, Status: actors.HoldExpired, ExpiresAt: at.Add(time.Minute),
+		hold := func(id int64, key string, at time.Time) flashsale.Hold {
+			return flashsale.Hold{ID: id, ProductID: p.ID, Qty: 1, Status: flashsale.HoldExpired, ExpiresAt: at.Add(time.Minute),
 				CreatedAt: at, IdempotencyKey: key, RequestHash: "h"}
 		}
-		b := &actors.Batch{ProductID: p.ID, Stock: 10, At: now,
-			NewHolds: []actors.Hold{hold(1, "old-hold", old), hold(2, "new-hold", now)}}
+		b := &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10}, At: now,
+			NewHolds: []flashsale.Hold{hold(1, "old-hold", old), hold(2, "new-hold", now)}}
 		if err := db.CommitBatch(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		for _, pay := range []actors.Payment{
-			{Key: "old-early", OrderID: 500, Status: actors.PaymentSuccess, Hash: "x", CreatedAt: old},
-			{Key: "new-early", OrderID: 501, Status: actors.PaymentSuccess, Hash: "y", CreatedAt: now},
+		for _, pay := range []flashsale.Payment{
+			{Key: "old-early", OrderID: 500, Status: flashsale.PaymentSuccess, Hash: "x", CreatedAt: old},
+			{Key: "new-early", OrderID: 501, Status: flashsale.PaymentSuccess, Hash: "y", CreatedAt: now},
 		} {
 			if _, _, err := db.RecordEarlyPayment(ctx, pay); err != nil {
 				t.Fatal(err)
@@ -177,7 +177,7 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 		if c != (store.Cleaned{EarlyWebhooks: 1, HoldKeys: 1}) {
 			t.Fatalf("Clean = %+v; want one early webhook and one hold key", c)
 		}
-		if _, err := db.HoldByKey(ctx, "old-hold"); !errors.Is(err, actors.ErrHoldNotFound) {
+		if _, err := db.HoldByKey(ctx, "old-hold"); !errors.Is(err, flashsale.ErrHoldNotFound) {
 			t.Fatalf("old hold key: %v; want it gone", err)
 		}
 		if h, err := db.Hold(ctx, 1); err != nil || h.Qty != 1 {
@@ -186,7 +186,7 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 		if _, err := db.HoldByKey(ctx, "new-hold"); err != nil {
 			t.Fatalf("new hold key: %v; want it kept", err)
 		}
-		if _, err := db.PaymentByKey(ctx, "old-early"); !errors.Is(err, actors.ErrPaymentNotFound) {
+		if _, err := db.PaymentByKey(ctx, "old-early"); !errors.Is(err, flashsale.ErrPaymentNotFound) {
 			t.Fatalf("old early webhook: %v; want it dropped", err)
 		}
 		if _, err := db.PaymentByKey(ctx, "new-early"); err != nil {
@@ -202,33 +202,33 @@ func TestCommitBatchesRefusesOneAndCommitsTheRest(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		var batches []*actors.Batch
+		var batches []*flashsale.Batch
 		for i := range 3 {
-			p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "p", Price: 100, Stock: 10})
+			p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
 			id := int64(100 + i)
-			batches = append(batches, &actors.Batch{ProductID: p.ID, Stock: 10, Held: 1, At: now,
-				NewHolds: []actors.Hold{{ID: id, ProductID: p.ID, Qty: 1, Status: actors.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}},
-				Events:   []actors.Event{{ProductID: p.ID, Seq: 2, Kind: actors.EventHoldCreated, At: now, HoldID: id, Qty: 1, Stock: 10, Held: 1}}})
+			batches = append(batches, &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10, Held: 1}, At: now,
+				NewHolds: []flashsale.Hold{{ID: id, ProductID: p.ID, Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}},
+				Events:   []flashsale.Event{{ProductID: p.ID, Seq: 2, Kind: flashsale.EventHoldCreated, At: now, HoldID: id, Qty: 1, Counters: flashsale.Counters{Stock: 10, Held: 1}}}})
 		}
 		batches[1].Version = 7 // another writer's version: refused
 		errs := db.CommitBatches(ctx, batches)
-		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], actors.ErrVersionConflict) {
+		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], flashsale.ErrVersionConflict) {
 			t.Fatalf("CommitBatches = %v; want only the second refused", errs)
 		}
 		// A refusal found past the versions (a hold that is not active)
 		// is found batch by batch: only its batch is left out.
-		next := []*actors.Batch{
-			{ProductID: batches[0].ProductID, Version: 1, Stock: 10, Held: 1, At: now, ExpiredHolds: []int64{999}},
-			{ProductID: batches[2].ProductID, Version: 1, Stock: 10, Held: 0, At: now, ExpiredHolds: []int64{102},
-				Events: []actors.Event{{ProductID: batches[2].ProductID, Seq: 3, Kind: actors.EventHoldExpired, At: now, HoldID: 102, Qty: 1, Stock: 10}}},
+		next := []*flashsale.Batch{
+			{ProductID: batches[0].ProductID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 1}, At: now, ExpiredHolds: []int64{999}},
+			{ProductID: batches[2].ProductID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 0}, At: now, ExpiredHolds: []int64{102},
+				Events: []flashsale.Event{{ProductID: batches[2].ProductID, Seq: 3, Kind: flashsale.EventHoldExpired, At: now, HoldID: 102, Qty: 1, Counters: flashsale.Counters{Stock: 10}}}},
 		}
-		if errs := db.CommitBatches(ctx, next); !errors.Is(errs[0], actors.ErrVersionConflict) || errs[1] != nil {
+		if errs := db.CommitBatches(ctx, next); !errors.Is(errs[0], flashsale.ErrVersionConflict) || errs[1] != nil {
 			t.Fatalf("CommitBatches = %v; want only the first refused", errs)
 		}
-		if h, err := db.Hold(ctx, 102); err != nil || h.Status != actors.HoldExpired {
+		if h, err := db.Hold(ctx, 102); err != nil || h.Status != flashsale.HoldExpired {
 			t.Fatalf("hold 102 = %+v, %v; want expired", h, err)
 		}
 		batches[2].Held, batches[2].NewHolds = 0, nil // for the checks below

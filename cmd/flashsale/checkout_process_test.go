@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -18,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/actors"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -384,7 +384,7 @@ func each[T any](items []T, f func(T)) {
 	wg.Wait()
 }
 
-func sumOrderQty(orders []actors.Order) int64 {
+func sumOrderQty(orders []flashsale.Order) int64 {
 	var n int64
 	for _, o := range orders {
 		n += o.Qty
@@ -392,7 +392,7 @@ func sumOrderQty(orders []actors.Order) int64 {
 	return n
 }
 
-func loadProductState(t *testing.T, db *store.DB, productID int64) actors.ProductState {
+func loadProductState(t *testing.T, db *store.DB, productID int64) flashsale.ProductState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -405,7 +405,7 @@ func loadProductState(t *testing.T, db *store.DB, productID int64) actors.Produc
 
 // checkBooks requires the product's counters in the database to agree
 // with its rows and with what the API serves.
-func checkBooks(t *testing.T, when string, st actors.ProductState, served productJSON, stock int64) {
+func checkBooks(t *testing.T, when string, st flashsale.ProductState, served productJSON, stock int64) {
 	t.Helper()
 	p := st.Product
 	if held := sumQty(st.ActiveHolds); p.Held != held {
@@ -471,7 +471,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 		t.Errorf("paid counter %d; acknowledged paid orders take %d units, orders served as paid %d",
 			st.Product.Paid, ackedPaid, servedPaid)
 	}
-	pending := map[int64]actors.Order{}
+	pending := map[int64]flashsale.Order{}
 	for _, o := range st.PendingOrders {
 		pending[o.ID] = o
 	}
@@ -493,7 +493,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 
 	// Every acknowledged hold is there as acknowledged: converted when it
 	// became a known order, active when its order was never asked for.
-	active := map[int64]actors.Hold{}
+	active := map[int64]flashsale.Hold{}
 	for _, h := range st.ActiveHolds {
 		active[h.ID] = h
 	}
@@ -591,7 +591,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	l.report(t, "after resolving")
 }
 
-func countKnown(holds []actors.Hold, known map[int64]holdJSON) int {
+func countKnown(holds []flashsale.Hold, known map[int64]holdJSON) int {
 	n := 0
 	for _, h := range holds {
 		if _, ok := known[h.ID]; ok {
@@ -673,7 +673,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		switch pay, err := db.PaymentByKey(ctx, w.key); {
-		case errors.Is(err, actors.ErrPaymentNotFound):
+		case errors.Is(err, flashsale.ErrPaymentNotFound):
 		case err != nil:
 			l.problem("PaymentByKey(%s): %v", w.key, err)
 		case pay.OrderID != w.orderID || string(pay.Status) != w.status || pay.Pending || string(pay.Result) != w.wantAnswer().Status:

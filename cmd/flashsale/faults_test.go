@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flashsale"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/actors"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -521,7 +521,7 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 			return fmt.Sprintf("product %+v with %d active holds", st.Product, len(st.ActiveHolds))
 		}
 		for _, h := range holds {
-			if got, err := s.db.Hold(ctx, h.HoldID); err != nil || got.Status != actors.HoldExpired {
+			if got, err := s.db.Hold(ctx, h.HoldID); err != nil || got.Status != flashsale.HoldExpired {
 				return fmt.Sprintf("hold %d is %q (%v)", h.HoldID, got.Status, err)
 			}
 		}
@@ -534,9 +534,9 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 	created, expired := map[int64]int{}, map[int64]int{}
 	for _, e := range journalOfProduct(t, s.db, 1) {
 		switch e.Kind {
-		case actors.EventHoldCreated:
+		case flashsale.EventHoldCreated:
 			created[e.HoldID]++
-		case actors.EventHoldExpired:
+		case flashsale.EventHoldExpired:
 			expired[e.HoldID]++
 		}
 	}

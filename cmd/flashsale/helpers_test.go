@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -20,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/actors"
 	"flashsale/store"
 )
 
@@ -478,7 +478,7 @@ func holdWorker(c *http.Client, base string, productID, maxQty int64, stop <-cha
 }
 
 // sumQty is the units held by the holds.
-func sumQty(holds []actors.Hold) int64 {
+func sumQty(holds []flashsale.Hold) int64 {
 	var n int64
 	for _, h := range holds {
 		n += h.Qty
@@ -490,7 +490,7 @@ func sumQty(holds []actors.Hold) int64 {
 // counters agree with its active holds, that it is not oversold, and that
 // every acknowledged hold is there, active, with its quantity. It returns
 // what it read.
-func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON) actors.ProductState {
+func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON) flashsale.ProductState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -505,7 +505,7 @@ func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON
 	if p.Taken() > p.Stock || p.Available() < 0 {
 		t.Errorf("product %d oversold: %+v", productID, p)
 	}
-	active := make(map[int64]actors.Hold, len(st.ActiveHolds))
+	active := make(map[int64]flashsale.Hold, len(st.ActiveHolds))
 	for _, h := range st.ActiveHolds {
 		active[h.ID] = h
 	}

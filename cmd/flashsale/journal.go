@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"fmt"
 	"io"
 	"strings"
@@ -37,7 +38,7 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 	}
 	defer db.Close()
 	after := cfg.From - 1
-	var before *actors.Event
+	var before *flashsale.Event
 	if after > 0 {
 		prev, err := db.Events(ctx, cfg.Product, after-1, 1)
 		if err != nil {
@@ -144,12 +145,12 @@ var (
 
 // eventLine formats an event in the columns of eventHeader, counters as
 // before→after. fmt pads by characters, so keys in any script line up.
-func eventLine(before *actors.Event, e actors.Event) string {
-	var b actors.Counters
+func eventLine(before *flashsale.Event, e flashsale.Event) string {
+	var b flashsale.Counters
 	if before != nil {
-		b = actors.Counters{Stock: before.Stock, Held: before.Held, AwaitingPayment: before.AwaitingPayment, Paid: before.Paid}
+		b = before.Counters
 	}
-	a := actors.Counters{Stock: e.Stock, Held: e.Held, AwaitingPayment: e.AwaitingPayment, Paid: e.Paid}
+	a := e.Counters
 	change := func(from, to int64) string {
 		if before == nil {
 			return fmt.Sprintf("→%d", to)
@@ -220,7 +221,7 @@ func check(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 
 // checkProduct lists what disagrees for one product.
 func checkProduct(ctx context.Context, db *store.DB, id int64) (problems []string, events int, err error) {
-	var journal []actors.Event
+	var journal []flashsale.Event
 	for after := int64(0); ; {
 		page, err := db.Events(ctx, id, after, 1000)
 		if err != nil {
@@ -232,7 +233,7 @@ func checkProduct(ctx context.Context, db *store.DB, id int64) (problems []strin
 		journal = append(journal, page...)
 		after = page[len(page)-1].Seq
 	}
-	replayed, problems := actors.Replay(journal)
+	replayed, problems := flashsale.Replay(journal)
 	tally, err := db.Tally(ctx, id)
 	if err != nil {
 		return nil, 0, err
@@ -281,7 +282,7 @@ func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, stdout 
 		return err
 	}
 	fmt.Fprintf(stdout, "released %d holds and %d unpaid orders in %d products\n",
-		counted(metrics.HoldsExpired), counted(metrics.OrdersCancelled.WithLabelValues(string(actors.CancelledByPaymentWindow))), len(ids))
+		counted(metrics.HoldsExpired), counted(metrics.OrdersCancelled.WithLabelValues(string(flashsale.CancelledByPaymentWindow))), len(ids))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"fmt"
 	"io"
 	"net/http"
@@ -127,10 +128,10 @@ type journalFixture struct {
 	url     string
 	db      *store.DB
 	product int64
-	hold1   actors.Hold
-	hold2   actors.Hold
-	order   actors.Order
-	events  []actors.Event
+	hold1   flashsale.Hold
+	hold2   flashsale.Hold
+	order   flashsale.Order
+	events  []flashsale.Event
 }
 
 func newJournalFixture(t *testing.T, dialect string) *journalFixture {
@@ -138,7 +139,7 @@ func newJournalFixture(t *testing.T, dialect string) *journalFixture {
 	ctx := context.Background()
 	f := &journalFixture{url: storetest.URL(t, dialect)}
 	f.db = storetest.OpenURL(t, f.url)
-	p, err := f.db.CreateProduct(ctx, actors.NewProduct{Name: "Journal", Price: 500, Stock: 20})
+	p, err := f.db.CreateProduct(ctx, flashsale.NewProduct{Name: "Journal", Price: 500, Stock: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func newJournalFixture(t *testing.T, dialect string) *journalFixture {
 	if f.order, err = r.CreateOrder(ctx, f.hold1.ID, "order-1"); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := r.ApplyPayment(ctx, "pay-1", f.order.ID, actors.PaymentSuccess); err != nil || res.Status != actors.OrderPaid {
+	if res, err := r.ApplyPayment(ctx, "pay-1", f.order.ID, flashsale.PaymentSuccess); err != nil || res.Status != flashsale.OrderPaid {
 		t.Fatalf("payment: %+v, %v", res, err)
 	}
 	if _, err := r.SetStock(ctx, p.ID, 25); err != nil {
@@ -171,7 +172,7 @@ func newJournalFixture(t *testing.T, dialect string) *journalFixture {
 	return f
 }
 
-func (f *journalFixture) journal(t *testing.T) []actors.Event {
+func (f *journalFixture) journal(t *testing.T) []flashsale.Event {
 	t.Helper()
 	events, err := f.db.Events(context.Background(), f.product, 0, 1000)
 	if err != nil {
@@ -220,7 +221,7 @@ var (
 )
 
 // wantColumns is what a line must say of an event, given the one before.
-func wantColumns(before *actors.Event, e actors.Event) []string {
+func wantColumns(before *flashsale.Event, e flashsale.Event) []string {
 	dash := func(s string) string {
 		if s == "" || s == "0" {
 			return "-"
@@ -233,7 +234,7 @@ func wantColumns(before *actors.Event, e actors.Event) []string {
 		}
 		return fmt.Sprintf("%d→%d", from, to)
 	}
-	var b actors.Event
+	var b flashsale.Event
 	if before != nil {
 		b = *before
 	}
@@ -250,7 +251,7 @@ func wantColumns(before *actors.Event, e actors.Event) []string {
 // wantColumns says, and the lines aligned with each other: left-aligned
 // columns start, right-aligned ones end, at the same place on every line;
 // SEQ and KIND sit under their header.
-func checkEventLines(t *testing.T, out string, before *actors.Event, events []actors.Event) {
+func checkEventLines(t *testing.T, out string, before *flashsale.Event, events []flashsale.Event) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if !strings.HasSuffix(out, "\n") || len(lines) != len(events)+1 {
@@ -327,7 +328,7 @@ func TestEventsCommandPrintsTheJournal(t *testing.T) {
 				t.Errorf("events %q: %v; want a bad setting", bad, err)
 			}
 		}
-		if _, err := command(t, "", "events", "--product", "999999", "--db", f.url); !errors.Is(err, actors.ErrProductNotFound) {
+		if _, err := command(t, "", "events", "--product", "999999", "--db", f.url); !errors.Is(err, flashsale.ErrProductNotFound) {
 			t.Errorf("events of an unknown product: %v; want product not found", err)
 		}
 	})
@@ -348,7 +349,7 @@ func TestEventsCommandColumnsStayAligned(t *testing.T) {
 	})
 	t.Run("large stock and long keys", func(t *testing.T) {
 		ctx := context.Background()
-		p, err := f.db.CreateProduct(ctx, actors.NewProduct{Name: "Big sale", Price: 100, Stock: 250_000})
+		p, err := f.db.CreateProduct(ctx, flashsale.NewProduct{Name: "Big sale", Price: 100, Stock: 250_000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -612,7 +613,7 @@ func TestEventsCommandFollows(t *testing.T) {
 			case err := <-done:
 				// Stopped while it queried rather than while it waited, it
 				// reports the interrupted query.
-				if err != nil && !(errors.Is(err, actors.ErrUnavailable) && strings.Contains(err.Error(), "context canceled")) {
+				if err != nil && !(errors.Is(err, flashsale.ErrUnavailable) && strings.Contains(err.Error(), "context canceled")) {
 					t.Errorf("%q after the interrupt: %v", args, err)
 				}
 			case <-time.After(5 * time.Second):
@@ -660,7 +661,7 @@ func TestCheckCommand(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		f := newJournalFixture(t, dialect)
-		other, err := f.db.CreateProduct(context.Background(), actors.NewProduct{Name: "Untouched", Price: 1, Stock: 3})
+		other, err := f.db.CreateProduct(context.Background(), flashsale.NewProduct{Name: "Untouched", Price: 1, Stock: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -735,11 +736,11 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		ctx := context.Background()
 		url := storetest.URL(t, dialect)
 		dbA := storetest.OpenURL(t, url)
-		prod, err := dbA.CreateProduct(ctx, actors.NewProduct{Name: "Released", Price: 100, Stock: 10})
+		prod, err := dbA.CreateProduct(ctx, flashsale.NewProduct{Name: "Released", Price: 100, Stock: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		idle, err := dbA.CreateProduct(ctx, actors.NewProduct{Name: "Idle", Price: 100, Stock: 5})
+		idle, err := dbA.CreateProduct(ctx, flashsale.NewProduct{Name: "Idle", Price: 100, Stock: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -762,7 +763,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		dbB := storetest.OpenURL(t, url)
 		regB, drainB := startRegistry(t, dbB, time.Second, nil)
 		var due time.Time
-		var holds []actors.Hold
+		var holds []flashsale.Hold
 		for _, qty := range []int64{2, 3, 1} {
 			h, err := regB.PlaceHold(ctx, prod.ID, qty, "")
 			if err != nil {
@@ -800,20 +801,20 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 				st.Product, len(st.ActiveHolds), len(st.PendingOrders), err)
 		}
 		for _, h := range holds[:2] {
-			if got, err := dbA.Hold(ctx, h.ID); err != nil || got.Status != actors.HoldExpired {
+			if got, err := dbA.Hold(ctx, h.ID); err != nil || got.Status != flashsale.HoldExpired {
 				t.Errorf("hold %d is %+v (%v); want expired", h.ID, got, err)
 			}
 		}
-		if got, err := dbA.Order(ctx, order.ID); err != nil || got.Status != actors.OrderCancelled || got.CancelReason != actors.CancelledByPaymentWindow {
+		if got, err := dbA.Order(ctx, order.ID); err != nil || got.Status != flashsale.OrderCancelled || got.CancelReason != flashsale.CancelledByPaymentWindow {
 			t.Errorf("order %d is %+v (%v); want cancelled by its payment window", order.ID, got, err)
 		}
 		events := journalOfProduct(t, dbA, prod.ID)
 		released := map[string]int64{}
 		for _, e := range events[journalled:] {
 			switch {
-			case e.Kind == actors.EventHoldExpired && (e.HoldID == holds[0].ID || e.HoldID == holds[1].ID):
+			case e.Kind == flashsale.EventHoldExpired && (e.HoldID == holds[0].ID || e.HoldID == holds[1].ID):
 				released[fmt.Sprint("hold ", e.HoldID)] = e.Qty
-			case e.Kind == actors.EventOrderCancelled && e.OrderID == order.ID && e.Reason == string(actors.CancelledByPaymentWindow):
+			case e.Kind == flashsale.EventOrderCancelled && e.OrderID == order.ID && e.Reason == string(flashsale.CancelledByPaymentWindow):
 				released[fmt.Sprint("order ", e.OrderID)] = e.Qty
 			default:
 				t.Errorf("release-expired journalled %+v", e)
@@ -843,7 +844,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 			t.Errorf("after A's hold: %+v with holds %+v (%v); want hold %d of 4 alone", st.Product, st.ActiveHolds, err, h.HoldID)
 		}
 		last := journalOfProduct(t, dbA, prod.ID)
-		if e := last[len(last)-1]; len(last) != len(events)+1 || e.Kind != actors.EventHoldCreated || e.HoldID != h.HoldID || e.Held != 4 {
+		if e := last[len(last)-1]; len(last) != len(events)+1 || e.Kind != flashsale.EventHoldCreated || e.HoldID != h.HoldID || e.Held != 4 {
 			t.Errorf("A's hold journalled as %+v (%d events, %d before)", e, len(last), len(events))
 		}
 		if st, _ := dbA.LoadProduct(ctx, idle.ID); st.Product.Available() != 5 {
@@ -853,7 +854,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 	})
 }
 
-func journalOfProduct(t *testing.T, db *store.DB, id int64) []actors.Event {
+func journalOfProduct(t *testing.T, db *store.DB, id int64) []flashsale.Event {
 	t.Helper()
 	events, err := db.Events(context.Background(), id, 0, 1000)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flashsale"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"flashsale/actors"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -96,7 +96,7 @@ func TestMigrateCommandMigratesAndExits(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := db.CreateProduct(ctx, actors.NewProduct{Name: "Early", Price: 100, Stock: 1}); err == nil {
+		if _, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "Early", Price: 100, Stock: 1}); err == nil {
 			t.Fatal("a product was created before migrating: the database is not fresh")
 		}
 
@@ -114,7 +114,7 @@ func TestMigrateCommandMigratesAndExits(t *testing.T) {
 			}
 		}
 
-		p, err := db.CreateProduct(ctx, actors.NewProduct{Name: "Migrated", Price: 1999, Stock: 7})
+		p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "Migrated", Price: 1999, Stock: 7})
 		if err != nil {
 			t.Fatalf("CreateProduct after migrate: %v", err)
 		}
@@ -154,7 +154,7 @@ func TestServeAndBareCommandServeTheSeededProduct(t *testing.T) {
 		mustCall(t, c, http.MethodGet, p.base+"/api/products/1", "", nil, http.StatusNotFound, nil)
 		p.terminate(t)
 		db := storetest.OpenURL(t, url)
-		if _, err := db.LoadProduct(context.Background(), 1); !errors.Is(err, actors.ErrProductNotFound) {
+		if _, err := db.LoadProduct(context.Background(), 1); !errors.Is(err, flashsale.ErrProductNotFound) {
 			t.Fatalf("LoadProduct(1) after --seed=false: %v; want ErrProductNotFound", err)
 		}
 	})
@@ -449,8 +449,8 @@ func TestHoldExpiresOnTime(t *testing.T) {
 		// reads the product (a read past the expiry releases it as well).
 		db := storetest.OpenURL(t, url)
 		var (
-			st   actors.ProductState
-			hold actors.Hold
+			st   flashsale.ProductState
+			hold flashsale.Hold
 		)
 		for deadline := time.Now().Add(5 * time.Second); ; {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -462,7 +462,7 @@ func TestHoldExpiresOnTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hold.Status == actors.HoldExpired && st.Product.Held == 0 && len(st.ActiveHolds) == 0 {
+			if hold.Status == flashsale.HoldExpired && st.Product.Held == 0 && len(st.ActiveHolds) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {

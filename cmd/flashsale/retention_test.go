@@ -2,11 +2,11 @@ package main
 
 import (
 	"errors"
+	"flashsale"
 	"net/http"
 	"testing"
 	"time"
 
-	"flashsale/actors"
 	"flashsale/store/storetest"
 )
 
@@ -38,7 +38,7 @@ func TestServiceLetsGoOfEarlyWebhooks(t *testing.T) {
 		db := storetest.OpenURL(t, url)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if _, err := db.PaymentByKey(t.Context(), "pay-never"); errors.Is(err, actors.ErrPaymentNotFound) {
+			if _, err := db.PaymentByKey(t.Context(), "pay-never"); errors.Is(err, flashsale.ErrPaymentNotFound) {
 				break
 			}
 			if time.Now().After(deadline) {

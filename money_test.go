@@ -1,9 +1,9 @@
-package actors_test
+package flashsale_test
 
 import (
 	"testing"
 
-	"flashsale/actors"
+	"flashsale"
 )
 
 // FuzzParseMoney: an accepted amount is non-negative, bounded, and reads
@@ -13,14 +13,14 @@ func FuzzParseMoney(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := actors.ParseMoney(s)
+		m, err := flashsale.ParseMoney(s)
 		if err != nil {
 			return
 		}
 		if m < 0 {
 			t.Fatalf("ParseMoney(%q) = %d, negative", s, m)
 		}
-		again, err := actors.ParseMoney(m.String())
+		again, err := flashsale.ParseMoney(m.String())
 		if err != nil || again != m {
 			t.Fatalf("ParseMoney(%q) = %s, which reads back as %d, %v", s, m, again, err)
 		}

@@ -1,12 +1,18 @@
-package actors
+// Package flashsale is the domain of a flash sale: products and their
+// stock counters, holds, orders, payments, money, the journal's events, the
+// sentinel errors, and the contract between a product's actor and the store
+// (ProductState, Batch). It imports nothing of the project; every other
+// package imports it.
+//
+//	cmd/flashsale → httpapi → actors → flashsale
+//	             ↘  store  ──────────↗
+package flashsale
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -34,71 +40,28 @@ var (
 	ErrVersionConflict = errors.New("product version conflict")
 )
 
-// Money is an amount in cents. Money never passes through a float.
-type Money int64
-
-// maxMoney bounds prices so that qty × price cannot overflow int64.
-const maxMoney = Money(1_000_000_000_00)
-
-// ParseMoney reads a non-negative decimal amount with at most two places,
-// such as "19.99", "5" or "0.5".
-func ParseMoney(s string) (Money, error) {
-	whole, frac, hasDot := strings.Cut(s, ".")
-	if whole == "" || (hasDot && (frac == "" || len(frac) > 2)) || !digits(whole) || !digits(frac) {
-		return 0, fmt.Errorf("%q is not an amount with at most two decimal places", s)
-	}
-	if len(whole) > 10 {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	w, _ := strconv.ParseInt(whole, 10, 64)
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	f, _ := strconv.ParseInt(frac, 10, 64)
-	m := Money(w*100 + f)
-	if m > maxMoney {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return m, nil
-}
-
-func digits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// String formats the amount with two decimal places: 4999 is "49.99".
-func (m Money) String() string {
-	sign := ""
-	if m < 0 {
-		sign, m = "-", -m
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, m/100, m%100)
-}
-
-// Product is a product and its counters. Stock is the total; every unit is
-// in exactly one of available, held, awaiting payment or paid.
-type Product struct {
-	ID              int64
-	Name            string
-	Price           Money
-	Stock           int64
+// Counters are where a product's stock is: every unit of Stock is in
+// exactly one of available, held, awaiting payment or paid.
+type Counters struct {
+	Stock           int64 // the total
 	Held            int64 // units in active holds
 	AwaitingPayment int64 // units in orders awaiting payment
 	Paid            int64 // units in paid orders
 }
 
 // Available is the stock not taken by holds or orders.
-func (p Product) Available() int64 {
-	return p.Stock - p.Held - p.AwaitingPayment - p.Paid
-}
+func (c Counters) Available() int64 { return c.Stock - c.Taken() }
 
 // Taken is the stock held or ordered.
-func (p Product) Taken() int64 { return p.Held + p.AwaitingPayment + p.Paid }
+func (c Counters) Taken() int64 { return c.Held + c.AwaitingPayment + c.Paid }
+
+// Product is a product and its counters.
+type Product struct {
+	ID    int64
+	Name  string
+	Price Money
+	Counters
+}
 
 // NewProduct is what an operator gives to create a product.
 type NewProduct struct {
@@ -147,46 +110,6 @@ func HoldRequestHash(productID, qty int64) string {
 func hashOf(canonical string) string {
 	sum := sha256.Sum256([]byte(canonical))
 	return hex.EncodeToString(sum[:])
-}
-
-// ProductState is what an actor loads before it handles any message.
-type ProductState struct {
-	Product       Product
-	Version       int64
-	ActiveHolds   []Hold
-	PendingOrders []Order // orders awaiting payment
-	LastSeq       int64   // seq of the product's last journal event
-}
-
-// Batch is one group commit of a product's actor: everything it decided
-// while the previous transaction was in flight.
-type Batch struct {
-	ProductID int64
-	// Version is the version the actor last read or wrote; the commit
-	// fails with ErrVersionConflict when the row has another, and bumps it.
-	Version int64
-	// Counters after the batch, written as they are.
-	Stock, Held, AwaitingPayment, Paid int64
-	NewHolds                           []Hold
-	ExpiredHolds                       []int64
-	ConvertedHolds                     []int64 // active → converted, each by one of NewOrders
-	NewOrders                          []Order
-	OrderChanges                       []OrderChange
-	// Payments are webhooks recorded as applied. Those with Pending set
-	// were recorded early, before their order existed, and are marked
-	// applied now.
-	Payments []Payment
-	// Events journal the batch's changes, in the order they were decided.
-	Events []Event
-	At     time.Time
-}
-
-// OrderChange moves an order from one status to another. The store refuses
-// the batch if the order is not in From: someone else changed it.
-type OrderChange struct {
-	OrderID  int64
-	From, To OrderStatus
-	Reason   CancelReason // why it was cancelled, when To is cancelled
 }
 
 // OrderStatus is the life cycle of an order.
@@ -287,16 +210,3 @@ type PaymentResult struct {
 	// and will be applied when the order is created.
 	Pending bool
 }
-
-// EarlyPaymentsError refuses a batch that creates orders for which
-// webhooks were recorded before the actor knew of them. It is a version
-// conflict: the actor learns the payments and decides again.
-type EarlyPaymentsError struct{ Payments []Payment }
-
-func (e *EarlyPaymentsError) Error() string {
-	return fmt.Sprintf("%d payments arrived before their order", len(e.Payments))
-}
-func (e *EarlyPaymentsError) Is(target error) bool { return target == ErrVersionConflict }
-
-// UnixMilli converts stored milliseconds to a UTC time.
-func UnixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
