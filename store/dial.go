@@ -25,7 +25,6 @@ import (
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"flashsale/actors"
 	"flashsale/migrations"
 )
 
@@ -42,9 +41,6 @@ type DB struct {
 	dialect dialect
 	log     zerolog.Logger
 }
-
-// Compile-time checks that DB serves the packages that use it.
-var _ actors.Store = (*DB)(nil)
 
 // ErrBadURL is returned by Open for a database URL it cannot use.
 var ErrBadURL = errors.New("bad database URL")
