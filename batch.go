@@ -13,7 +13,7 @@ type ProductState struct {
 	Product       Product
 	Version       int64
 	ActiveHolds   []Hold
-	PendingOrders []Order // orders awaiting payment
+	UnpaidOrders []Order // orders awaiting payment
 	LastSeq       int64   // seq of the product's last journal event
 }
 
@@ -31,7 +31,7 @@ type Batch struct {
 	ConvertedHolds []int64 // active → converted, each by one of NewOrders
 	NewOrders      []Order
 	OrderChanges   []OrderChange
-	// Payments are webhooks recorded as applied. Those with Pending set
+	// Payments are webhooks recorded as applied. Those with Early set
 	// were recorded early, before their order existed, and are marked
 	// applied now.
 	Payments []Payment

@@ -101,6 +101,13 @@ func (h Hold) StatusAt(now time.Time) HoldStatus {
 	return h.Status
 }
 
+// AsCreated is the hold as the request that created it was answered, which
+// a repeat of that request is answered again.
+func (h Hold) AsCreated() Hold {
+	h.Status = HoldActive
+	return h
+}
+
 // HoldRequestHash identifies the payload of a hold request, so that a
 // retried Idempotency-Key can be told apart from a reused one.
 func HoldRequestHash(productID, qty int64) string {
@@ -160,6 +167,12 @@ func (o Order) StatusAt(now time.Time) OrderStatus {
 	return o.Status
 }
 
+// AsCreated is the order as the request that created it was answered.
+func (o Order) AsCreated() Order {
+	o.Status = o.InitialStatus
+	return o
+}
+
 // HoldUsedError is ErrHoldUsed with the order the hold became.
 type HoldUsedError struct{ OrderID int64 }
 
@@ -189,11 +202,18 @@ type Payment struct {
 	OrderID int64
 	Status  PaymentStatus
 	Hash    string // PaymentHash of the payload
-	// Pending is true while the order does not exist yet.
-	Pending bool
+	// Early is true while the order does not exist yet: the webhook came
+	// before it and is applied when the order is created (the store keeps
+	// it in state "pending").
+	Early bool
 	// Result is the order's status right after this payment was applied.
 	Result    OrderStatus
 	CreatedAt time.Time
+}
+
+// Answer is what the webhook recorded as p was answered.
+func (p Payment) Answer() PaymentResult {
+	return PaymentResult{OrderID: p.OrderID, Status: p.Result, Pending: p.Early}
 }
 
 // PaymentHash identifies a webhook's payload, so that a redelivery can be

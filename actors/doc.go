@@ -1,6 +1,19 @@
 // Package actors sells a product's stock through one Proto.Actor actor per
 // product.
 //
+// # Parts
+//
+// Service is what callers use (the HTTP layer, the operator commands): it
+// answers idempotent repeats of committed requests from the database,
+// records webhooks that come before their order, and sends every change to
+// its product's actor through a host, an interface of its own. Host runs
+// the actors of this process: it loads a product and spawns its actor on
+// first use, bounds the requests waiting for it, passivates it when idle and
+// drains them all at shutdown; a cluster's host will run each product on the
+// node that owns it, behind the same interface. productActor decides. The
+// requests it takes (messages.go) share one interface: each knows how it is
+// decided, answered with an error, and retried after a version conflict.
+//
 // # Ownership
 //
 // A product's actor alone owns that product's counters (held, awaiting

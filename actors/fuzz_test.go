@@ -65,7 +65,7 @@ type scenario struct {
 	t        *testing.T
 	db       *store.DB
 	clock    *fakeClock
-	registry *actors.Registry
+	registry *actors.Service
 	product  int64
 	holds    []int64
 	orders   []int64
@@ -148,7 +148,7 @@ func (s *scenario) start() {
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL, cfg.PaymentTTL, cfg.IDBlock = time.Minute, 90*time.Second, 10
 	cfg.Clock = s.clock.Now
-	s.registry = actors.NewRegistry(cfg, s.db, zerolog.Nop())
+	s.registry = actors.NewService(cfg, s.db, zerolog.Nop())
 }
 
 // allow fails the test on any error but those listed.

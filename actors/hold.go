@@ -7,24 +7,23 @@ import (
 )
 
 func (a *productActor) placeHold(m *placeHold) {
-	fail := func(err error) { m.reply <- holdReply{err: err} }
-	if !a.admit(m.ctx, fail) {
+	if !a.admit(m.ctx, m) {
 		return
 	}
 	id := keyID{scopeHold, m.key}
-	if a.repeat(id, m.hash, m, func(answer any, err error) {
-		h, _ := answer.(flashsale.Hold)
-		m.reply <- holdReply{hold: h, err: err}
+	if a.repeat(id, m.hash, m, func(first any, err error) {
+		h, _ := first.(flashsale.Hold)
+		m.answer(h, err)
 	}) {
 		return
 	}
 	if m.qty > a.product.Available() {
-		fail(flashsale.ErrInsufficientStock)
+		m.fail(flashsale.ErrInsufficientStock)
 		return
 	}
 	holdID, err := a.holdIDs.Next(m.ctx)
 	if err != nil {
-		fail(fmt.Errorf("%w: hold id: %v", flashsale.ErrUnavailable, err))
+		m.fail(fmt.Errorf("%w: hold id: %v", flashsale.ErrUnavailable, err))
 		return
 	}
 	now := a.now()
@@ -44,12 +43,12 @@ func (a *productActor) placeHold(m *placeHold) {
 	a.record(flashsale.EventHoldCreated, m.qty, holdID, 0, m.key, "")
 
 	p := a.queued
-	p.batch.NewHolds = append(p.batch.NewHolds, h.Hold)
+	p.write.NewHolds = append(p.write.NewHolds, h.Hold)
 	a.remember(id, m.hash, h.Hold, p)
 	p.ops = append(p.ops, &op{
 		msg:    m,
 		commit: func() { h.committed = true },
-		done:   func(err error) { m.reply <- holdReply{hold: h.Hold, err: err} },
+		done:   func(err error) { m.answer(h.Hold, err) },
 	})
 	a.flush()
 	a.armTimer()

@@ -21,7 +21,7 @@ import (
 // drainedRegistry is a registry and a way to drain it once: draining a
 // registry twice is not allowed.
 type drainedRegistry struct {
-	*actors.Registry
+	*actors.Service
 	once sync.Once
 	err  error
 }
@@ -52,7 +52,7 @@ func drainable(t testing.TB, db *store.DB, ttl time.Duration) *drainedRegistry {
 	cfg.HoldTTL = ttl
 	cfg.PaymentTTL = ttl
 	cfg.IDBlock = 10
-	r := &drainedRegistry{Registry: actors.NewRegistry(cfg, db, zerolog.Nop())}
+	r := &drainedRegistry{Service: actors.NewService(cfg, db, zerolog.Nop())}
 	t.Cleanup(func() { _ = r.drain() })
 	return r
 }
@@ -77,12 +77,12 @@ func settled(t testing.TB, db *store.DB, id int64, within time.Duration) flashsa
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.ActiveHolds) == 0 && len(st.PendingOrders) == 0 {
+		if len(st.ActiveHolds) == 0 && len(st.UnpaidOrders) == 0 {
 			return st
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("product %d still has %d active holds and %d pending orders after %v",
-				id, len(st.ActiveHolds), len(st.PendingOrders), within)
+				id, len(st.ActiveHolds), len(st.UnpaidOrders), within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

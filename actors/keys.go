@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"flashsale"
 	"time"
 )
 
@@ -26,13 +25,13 @@ type keyID struct {
 type keyEntry struct {
 	id          keyID
 	hash        string
-	answer      any      // flashsale.Hold, flashsale.Order or PaymentResult: what the first request got
-	p           *pending // the batch that writes it, until committed
+	answer      any    // flashsale.Hold, flashsale.Order or PaymentResult: what the first request got
+	p           *batch // the batch that writes it, until committed
 	committedAt time.Time
 }
 
 // remember records the key of a decision written by batch p.
-func (a *productActor) remember(id keyID, hash string, answer any, p *pending) {
+func (a *productActor) remember(id keyID, hash string, answer any, p *batch) {
 	if id.key == "" {
 		return
 	}
@@ -57,24 +56,23 @@ func (a *productActor) rememberLoaded(id keyID, hash string, answer any) {
 	a.keyQueue = append(a.keyQueue, e)
 }
 
-// repeat answers a request whose key this actor knows: the first answer
-// if the payload is the same, once it is committed; ErrIdempotencyConflict
-// if not. It reports false when the key is unknown.
-func (a *productActor) repeat(id keyID, hash string, msg any, reply func(answer any, err error)) bool {
+// repeat answers a request whose key this actor knows, by firstAnswer's
+// rule, once the first request's batch has committed. It reports false
+// when the key is unknown.
+func (a *productActor) repeat(id keyID, hash string, m request, reply func(first any, err error)) bool {
 	if id.key == "" {
 		return false
 	}
 	e, ok := a.keys[id]
-	switch {
-	case !ok:
+	if !ok {
 		return false
-	case e.hash != hash:
-		reply(nil, flashsale.ErrIdempotencyConflict)
-	case e.p == nil:
-		reply(e.answer, nil)
-	default:
-		e.p.ops = append(e.p.ops, &op{msg: msg, done: func(err error) { reply(e.answer, err) }})
 	}
+	first, err := firstAnswer(e.hash, hash, e.answer)
+	if err != nil || e.p == nil {
+		reply(first, err)
+		return true
+	}
+	e.p.ops = append(e.p.ops, &op{msg: m, done: func(err error) { reply(first, err) }})
 	return true
 }
 

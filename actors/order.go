@@ -10,14 +10,13 @@ import (
 // createOrder turns an active hold into an order awaiting payment. Its
 // units move from held to awaiting payment: they stay taken.
 func (a *productActor) createOrder(m *createOrder) {
-	fail := func(err error) { m.reply <- orderReply{err: err} }
-	if !a.admit(m.ctx, fail) {
+	if !a.admit(m.ctx, m) {
 		return
 	}
 	id := keyID{scopeOrder, m.key}
-	if a.repeat(id, m.hash, m, func(answer any, err error) {
-		o, _ := answer.(flashsale.Order)
-		m.reply <- orderReply{order: o, err: err}
+	if a.repeat(id, m.hash, m, func(first any, err error) {
+		o, _ := first.(flashsale.Order)
+		m.answer(o, err)
 	}) {
 		return
 	}
@@ -30,7 +29,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	if !now.Before(h.ExpiresAt) {
 		// Past its expiry though its own batch is still in flight, so not
 		// released yet: expired all the same.
-		fail(flashsale.ErrHoldExpired)
+		m.fail(flashsale.ErrHoldExpired)
 		return
 	}
 	if m.orderID == 0 {
@@ -38,7 +37,7 @@ func (a *productActor) createOrder(m *createOrder) {
 		// keeps its id, and webhooks already sent for that id find it.
 		orderID, err := a.orderIDs.Next(m.ctx)
 		if err != nil {
-			fail(fmt.Errorf("%w: order id: %v", flashsale.ErrUnavailable, err))
+			m.fail(fmt.Errorf("%w: order id: %v", flashsale.ErrUnavailable, err))
 			return
 		}
 		m.orderID = orderID
@@ -66,7 +65,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	for _, pay := range a.takeEarly(o.ID) {
 		a.settle(o, pay)
 		pay.Result = o.Status
-		p.batch.Payments = append(p.batch.Payments, pay)
+		p.write.Payments = append(p.write.Payments, pay)
 		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}, p)
 	}
 	o.InitialStatus = o.Status
@@ -75,14 +74,14 @@ func (a *productActor) createOrder(m *createOrder) {
 	if o.Status == flashsale.OrderPendingPayment {
 		a.orderDue.push(o)
 	}
-	p.batch.ConvertedHolds = append(p.batch.ConvertedHolds, h.ID)
-	p.batch.NewOrders = append(p.batch.NewOrders, o.Order)
+	p.write.ConvertedHolds = append(p.write.ConvertedHolds, h.ID)
+	p.write.NewOrders = append(p.write.NewOrders, o.Order)
 	first := o.Order
 	a.remember(id, m.hash, first, p)
 	p.ops = append(p.ops, &op{
 		msg:    m,
 		commit: func() { o.committed = true },
-		done:   func(err error) { m.reply <- orderReply{order: first, err: err} },
+		done:   func(err error) { m.answer(first, err) },
 	})
 	a.flush()
 	a.armTimer()
@@ -93,12 +92,12 @@ func (a *productActor) createOrder(m *createOrder) {
 func (a *productActor) holdGone(m *createOrder) {
 	o := a.converted[m.holdID]
 	if o == nil {
-		m.reply <- orderReply{err: flashsale.ErrHoldExpired}
+		m.fail(flashsale.ErrHoldExpired)
 		return
 	}
 	used := &flashsale.HoldUsedError{OrderID: o.ID}
 	if o.committed {
-		m.reply <- orderReply{err: used}
+		m.fail(used)
 		return
 	}
 	// The order is not committed yet: say so only once it is.
@@ -110,12 +109,12 @@ func (a *productActor) holdGone(m *createOrder) {
 		if err == nil {
 			err = used
 		}
-		m.reply <- orderReply{err: err}
+		m.fail(err)
 	}})
 }
 
-func containsOrder(p *pending, id int64) bool {
-	for _, o := range p.batch.NewOrders {
+func containsOrder(p *batch, id int64) bool {
+	for _, o := range p.write.NewOrders {
 		if o.ID == id {
 			return true
 		}

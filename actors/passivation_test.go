@@ -24,7 +24,7 @@ func TestIdleActorsPassivateAndComeBack(t *testing.T) {
 	cfg := actors.DefaultConfig()
 	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 100*time.Millisecond, 100*time.Millisecond, time.Hour
 	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
-	r := actors.NewRegistry(cfg, db, zerolog.Nop())
+	r := actors.NewService(cfg, db, zerolog.Nop())
 	t.Cleanup(func() { _ = r.Drain(context.Background()) })
 	ctx := context.Background()
 	var ids []int64
@@ -67,7 +67,7 @@ func TestBacklogIsBounded(t *testing.T) {
 	cfg.MaxBacklog = 5
 	// A slow clock makes each message slow to decide, so that a queue forms.
 	cfg.Clock = func() time.Time { time.Sleep(5 * time.Millisecond); return time.Now() }
-	r := actors.NewRegistry(cfg, db, zerolog.Nop())
+	r := actors.NewService(cfg, db, zerolog.Nop())
 	t.Cleanup(func() { _ = r.Drain(context.Background()) })
 	id := createProduct(t, db, 1000)
 	ctx := context.Background()

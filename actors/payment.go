@@ -12,20 +12,19 @@ import (
 // changes nothing, so that the provider stops retrying and a repeat gets
 // the same answer.
 func (a *productActor) applyPayment(m *applyPayment) {
-	fail := func(err error) { m.reply <- paymentReply{err: err} }
-	if !a.admit(m.ctx, fail) {
+	if !a.admit(m.ctx, m) {
 		return
 	}
 	id := keyID{scopePayment, m.pay.Key}
-	if a.repeat(id, m.pay.Hash, m, func(answer any, err error) {
-		res, _ := answer.(flashsale.PaymentResult)
-		m.reply <- paymentReply{result: res, repeat: true, err: err}
+	if a.repeat(id, m.pay.Hash, m, func(first any, err error) {
+		res, _ := first.(flashsale.PaymentResult)
+		m.answer(paymentAnswer{result: res, repeat: true}, err)
 	}) {
 		return
 	}
 	o, err := a.order(m.pay.OrderID)
 	if err != nil {
-		fail(err)
+		m.fail(err)
 		return
 	}
 	if !o.committed {
@@ -38,15 +37,15 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	from := a.settle(o, m.pay)
 	p := a.queued
 	if o.Status != from {
-		p.batch.OrderChanges = append(p.batch.OrderChanges,
+		p.write.OrderChanges = append(p.write.OrderChanges,
 			flashsale.OrderChange{OrderID: o.ID, From: from, To: o.Status, Reason: o.CancelReason})
 	}
 	pay := m.pay
-	pay.Pending, pay.Result, pay.CreatedAt = false, o.Status, now.UTC().Truncate(time.Millisecond)
-	p.batch.Payments = append(p.batch.Payments, pay)
+	pay.Early, pay.Result, pay.CreatedAt = false, o.Status, now.UTC().Truncate(time.Millisecond)
+	p.write.Payments = append(p.write.Payments, pay)
 	res := flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}
 	a.remember(id, pay.Hash, res, p)
-	p.ops = append(p.ops, &op{msg: m, done: func(err error) { m.reply <- paymentReply{result: res, err: err} }})
+	p.ops = append(p.ops, &op{msg: m, done: func(err error) { m.answer(paymentAnswer{result: res}, err) }})
 	a.flush()
 	a.armTimer()
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// maxAttempts bounds how often one message is decided again after version
-// conflicts before its caller hears ErrUnavailable.
-const maxAttempts = 3
-
 // productActor serializes every change to one product.
 //
 // It alone owns everything below "owned state": the decided counters
@@ -40,7 +36,7 @@ type productActor struct {
 	orderIDs *Sequence
 	log      zerolog.Logger
 	metrics  *Metrics
-	registry *Registry
+	host     *Host
 	ref      *productHandle // its snapshot and waiting count
 	system   *actor.ActorSystem
 	self     *actor.PID
@@ -58,11 +54,11 @@ type productActor struct {
 	keys      map[keyID]*keyEntry
 	keyQueue  []*keyEntry                   // committed keys, oldest first, to forget them in time
 	early     map[int64][]flashsale.Payment // webhooks recorded before their order, by order id
-	deferred  []any                         // messages about orders not committed yet
+	deferred  []*applyPayment               // webhooks for orders whose batch is in flight
 
-	queued   *pending // decided, waiting for the transaction in flight
-	inflight *pending // being committed; nil when none is
-	batches  int64    // batches begun, to number them in the log
+	queued   *batch // decided, waiting for the transaction in flight
+	inflight *batch // being committed; nil when none is
+	batches  int64  // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
 	broken   bool                    // the last load failed; writes are refused until one succeeds
@@ -70,12 +66,12 @@ type productActor struct {
 	loadNext *flashsale.ProductState // state to install on Started, instead of loading
 }
 
-// pending is a batch being gathered or committed, with the callers that
-// wait for it.
-type pending struct {
+// batch is one group commit of this actor, being gathered or committed:
+// what it writes, and the callers that wait for it.
+type batch struct {
 	id      int64 // numbers the batches of this actor, for the log
 	flushed time.Time
-	batch   flashsale.Batch
+	write   flashsale.Batch
 	ops     []*op
 	// Releases by expiry in this batch, already taken out of visible.
 	expiredHeld, expiredAwaiting int64
@@ -83,7 +79,7 @@ type pending struct {
 
 // op is one caller waiting for a batch.
 type op struct {
-	msg    any             // the message, to decide again after a version conflict
+	msg    request         // to decide again after a version conflict; nil for a write of the actor's own
 	commit func()          // marks what the batch wrote as committed
 	done   func(err error) // answers the caller
 }
@@ -98,29 +94,29 @@ func (a *productActor) idle() bool {
 // now is the actor's clock: the wall clock, unless a test set another.
 func (a *productActor) now() time.Time { return a.cfg.Clock() }
 
-func (a *productActor) newPending() *pending {
+func (a *productActor) newBatch() *batch {
 	a.batches++
-	return &pending{id: a.batches}
+	return &batch{id: a.batches}
 }
 
-func (p *pending) empty() bool {
-	b := &p.batch
+func (p *batch) empty() bool {
+	b := &p.write
 	return len(p.ops) == 0 && len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0 && len(b.OrderChanges) == 0 &&
 		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
 }
 
-func newProductActor(id int64, r *Registry, h *productHandle) *productActor {
+func newProductActor(id int64, h *Host, ref *productHandle) *productActor {
 	return &productActor{
 		id:       id,
-		cfg:      r.cfg,
-		store:    r.store,
-		holdIDs:  r.holdIDs,
-		orderIDs: r.orderIDs,
-		registry: r,
-		ref:      h,
-		log:      r.log.With().Int64("product_id", id).Logger(),
-		metrics:  r.cfg.Metrics,
-		queued:   &pending{id: 1},
+		cfg:      h.cfg,
+		store:    h.store,
+		holdIDs:  h.holdIDs,
+		orderIDs: h.orderIDs,
+		host:     h,
+		ref:      ref,
+		log:      h.log.With().Int64("product_id", id).Logger(),
+		metrics:  h.cfg.Metrics,
+		queued:   &batch{id: 1},
 		batches:  1,
 		early:    map[int64][]flashsale.Payment{},
 		keys:     map[keyID]*keyEntry{},
@@ -131,7 +127,7 @@ func newProductActor(id int64, r *Registry, h *productHandle) *productActor {
 func (a *productActor) Receive(ctx actor.Context) {
 	msg := ctx.Message()
 	var wait time.Duration
-	if req, ok := msg.(interface{ sentAt() time.Time }); ok {
+	if req, ok := msg.(request); ok {
 		wait = time.Since(req.sentAt())
 		a.ref.waiting.Add(-1)
 		a.metrics.MailboxBacklog.Dec()
@@ -153,7 +149,7 @@ func (a *productActor) Receive(ctx actor.Context) {
 
 // queuedBatchOf is the batch that writes the event with the given seq.
 func (a *productActor) queuedBatchOf(seq int64) int64 {
-	if p := a.inflight; p != nil && len(p.batch.Events) > 0 && p.batch.Events[0].Seq <= seq {
+	if p := a.inflight; p != nil && len(p.write.Events) > 0 && p.write.Events[0].Seq <= seq {
 		return p.id
 	}
 	return a.queued.id
@@ -173,7 +169,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 			_ = a.reload()
 		}
 	case *actor.ReceiveTimeout:
-		if a.idle() && a.registry.passivate(a.id, a.ref) {
+		if a.idle() && a.host.passivate(a.id, a.ref) {
 			a.log.Debug().Msg("passivating")
 			ctx.Stop(a.self)
 		}
@@ -181,17 +177,8 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 		a.stopTimer()
 	case *actor.Stopped:
 		a.metrics.LiveActors.Dec()
-	case *placeHold:
-		a.placeHold(m)
-	case *createOrder:
-		a.createOrder(m)
-	case *applyPayment:
-		a.applyPayment(m)
-	case *setStock:
-		a.setStock(m)
-	case *query:
-		a.expireDue(a.now())
-		m.reply <- productReply{product: a.visible}
+	case request:
+		m.decide(a)
 	case *drain:
 		a.draining = m.done
 		a.stopTimer()
@@ -207,21 +194,21 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 			_ = a.reload()
 		}
 	case batchDone:
-		a.batchDone(m.p, m.err)
+		a.batchDone(m.b, m.err)
 	}
 }
 
 // admit decides whether a write may be decided at all. A caller that has
 // gone by the time its message is dequeued is dropped without a write.
-func (a *productActor) admit(ctx context.Context, fail func(error)) bool {
+func (a *productActor) admit(ctx context.Context, m request) bool {
 	switch {
 	case ctx.Err() != nil:
 		return false
 	case a.draining != nil:
-		fail(fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable))
+		m.fail(fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable))
 		return false
 	case a.broken:
-		fail(fmt.Errorf("%w: product %d could not be loaded from the database", flashsale.ErrUnavailable, a.id))
+		m.fail(fmt.Errorf("%w: product %d could not be loaded from the database", flashsale.ErrUnavailable, a.id))
 		return false
 	}
 	a.expireDue(a.now())
@@ -229,12 +216,11 @@ func (a *productActor) admit(ctx context.Context, fail func(error)) bool {
 }
 
 func (a *productActor) setStock(m *setStock) {
-	fail := func(err error) { m.reply <- productReply{err: err} }
-	if !a.admit(m.ctx, fail) {
+	if !a.admit(m.ctx, m) {
 		return
 	}
 	if m.stock < a.product.Taken() {
-		fail(flashsale.ErrStockBelowCommitted)
+		m.fail(flashsale.ErrStockBelowCommitted)
 		return
 	}
 	a.product.Stock = m.stock
@@ -242,7 +228,7 @@ func (a *productActor) setStock(m *setStock) {
 	p := a.queued
 	p.ops = append(p.ops, &op{
 		msg:  m,
-		done: func(err error) { m.reply <- productReply{product: a.visible, err: err} },
+		done: func(err error) { m.answer(a.visible, err) },
 	})
 	a.flush()
 }
@@ -259,7 +245,7 @@ func (a *productActor) expireDue(now time.Time) {
 		a.product.Held -= h.Qty
 		a.visible.Held -= h.Qty
 		p.expiredHeld += h.Qty
-		p.batch.ExpiredHolds = append(p.batch.ExpiredHolds, h.ID)
+		p.write.ExpiredHolds = append(p.write.ExpiredHolds, h.ID)
 		a.record(flashsale.EventHoldExpired, h.Qty, h.ID, 0, h.IdempotencyKey, "")
 		released = true
 	}
@@ -268,7 +254,7 @@ func (a *productActor) expireDue(now time.Time) {
 		a.visible.AwaitingPayment -= o.Qty
 		p.expiredAwaiting += o.Qty
 		o.Status, o.CancelReason = flashsale.OrderCancelled, flashsale.CancelledByPaymentWindow
-		p.batch.OrderChanges = append(p.batch.OrderChanges,
+		p.write.OrderChanges = append(p.write.OrderChanges,
 			flashsale.OrderChange{OrderID: o.ID, From: flashsale.OrderPendingPayment, To: flashsale.OrderCancelled, Reason: flashsale.CancelledByPaymentWindow})
 		a.record(flashsale.EventOrderCancelled, o.Qty, o.HoldID, o.ID, "", string(flashsale.CancelledByPaymentWindow))
 		released = true
@@ -291,17 +277,17 @@ func (a *productActor) flush() {
 		return
 	}
 	p := a.queued
-	a.queued, a.inflight = a.newPending(), p
-	b := &p.batch
+	a.queued, a.inflight = a.newBatch(), p
+	b := &p.write
 	b.ProductID, b.Version = a.id, a.version
 	b.Counters = a.product.Counters
 	b.At = a.now()
 	p.flushed = time.Now()
 	system, self := a.system, a.self
-	a.registry.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{p: p, err: err}) })
+	a.host.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{b: p, err: err}) })
 }
 
-func (a *productActor) batchDone(p *pending, err error) {
+func (a *productActor) batchDone(p *batch, err error) {
 	a.inflight = nil
 	if err != nil {
 		a.batchFailed(p, err)
@@ -311,13 +297,13 @@ func (a *productActor) batchDone(p *pending, err error) {
 	now := a.now()
 	took := time.Since(p.flushed)
 	a.metrics.CommitDuration.Observe(took.Seconds())
-	a.metrics.committed(&p.batch)
+	a.metrics.committed(&p.write)
 	for _, o := range p.ops {
 		if o.commit != nil {
 			o.commit()
 		}
 	}
-	b := &p.batch
+	b := &p.write
 	a.visible.Stock, a.visible.Held, a.visible.AwaitingPayment, a.visible.Paid =
 		b.Stock, b.Held-a.queued.expiredHeld, b.AwaitingPayment-a.queued.expiredAwaiting, b.Paid
 	a.forgetKeys(now)
@@ -340,26 +326,31 @@ func (a *productActor) batchDone(p *pending, err error) {
 // and the in-flight ones only after a version conflict, which rolled them
 // back for certain. Any other failure may have committed: those callers
 // hear ErrUnavailable and may retry with their idempotency key.
-func (a *productActor) batchFailed(p *pending, err error) {
+func (a *productActor) batchFailed(p *batch, err error) {
 	conflict := errors.Is(err, flashsale.ErrVersionConflict)
 	a.metrics.CommitFailures.Inc()
 	if conflict {
 		a.metrics.VersionConflicts.Inc()
 	}
+	// Webhooks that came before an order this batch creates are the
+	// expected way to learn of them, not a fault: logged for debugging only.
+	logAt := a.log.Warn()
 	var early *flashsale.EarlyPaymentsError
 	if errors.As(err, &early) {
+		logAt = a.log.Debug()
 		for _, pay := range early.Payments {
 			a.learnEarly(pay)
 		}
 	}
-	a.log.Warn().Err(err).Int64("batch", p.id).Bool("version_conflict", conflict).Int("size", len(p.batch.Events)).
+	logAt.Err(err).Int64("batch", p.id).Bool("version_conflict", conflict).Int("size", len(p.write.Events)).
 		Msg("batch failed; reloading")
 	queued := a.queued
-	a.queued = a.newPending()
+	a.queued = a.newBatch()
 	loadErr := a.reload()
 	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
 	retry := func(o *op, replay bool) {
-		if replay && loadErr == nil && a.draining == nil && o.msg != nil && a.again(o.msg) {
+		if replay && loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
+			o.msg.decide(a)
 			return
 		}
 		o.done(unavailable)
@@ -374,42 +365,13 @@ func (a *productActor) batchFailed(p *pending, err error) {
 	a.finishDrain()
 }
 
-// again decides a message once more, unless it has been tried enough.
-func (a *productActor) again(msg any) bool {
-	switch m := msg.(type) {
-	case *placeHold:
-		if m.attempts++; m.attempts < maxAttempts {
-			a.placeHold(m)
-			return true
-		}
-	case *createOrder:
-		if m.attempts++; m.attempts < maxAttempts {
-			a.createOrder(m)
-			return true
-		}
-	case *applyPayment:
-		if m.attempts++; m.attempts < maxAttempts {
-			a.applyPayment(m)
-			return true
-		}
-	case *setStock:
-		if m.attempts++; m.attempts < maxAttempts {
-			a.setStock(m)
-			return true
-		}
-	}
-	return false
-}
-
 // redeliverDeferred decides again the messages that waited for an order's
 // batch to commit.
 func (a *productActor) redeliverDeferred() {
 	deferred := a.deferred
 	a.deferred = nil
-	for _, msg := range deferred {
-		if m, ok := msg.(*applyPayment); ok {
-			a.applyPayment(m)
-		}
+	for _, m := range deferred {
+		a.applyPayment(m)
 	}
 }
 
@@ -437,12 +399,12 @@ func (a *productActor) install(st flashsale.ProductState) {
 	if len(a.queued.ops) == 0 {
 		// Releases queued while the database was away were decided on
 		// the old state; the new state decides them again below.
-		a.queued = a.newPending()
+		a.queued = a.newBatch()
 	}
 	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
 	a.holds = make(map[int64]*activeHold, len(st.ActiveHolds))
 	a.holdDue = a.holdDue[:0]
-	a.orders = make(map[int64]*activeOrder, len(st.PendingOrders))
+	a.orders = make(map[int64]*activeOrder, len(st.UnpaidOrders))
 	a.orderDue = a.orderDue[:0]
 	a.converted = map[int64]*activeOrder{}
 	// Committed keys stay true across a reload; uncommitted ones are gone
@@ -458,13 +420,11 @@ func (a *productActor) install(st flashsale.ProductState) {
 		a.holdDue.push(ah)
 		a.rememberLoaded(keyID{scopeHold, h.IdempotencyKey}, h.RequestHash, h)
 	}
-	for _, o := range st.PendingOrders {
+	for _, o := range st.UnpaidOrders {
 		ao := &activeOrder{Order: o, committed: true}
 		a.orders[o.ID] = ao
 		a.orderDue.push(ao)
-		initial := o
-		initial.Status = o.InitialStatus
-		a.rememberLoaded(keyID{scopeOrder, o.IdempotencyKey}, o.RequestHash, initial)
+		a.rememberLoaded(keyID{scopeOrder, o.IdempotencyKey}, o.RequestHash, o.AsCreated())
 	}
 	a.publish()
 	if a.self != nil {

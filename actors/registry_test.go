@@ -17,11 +17,11 @@ import (
 	"flashsale/store/storetest"
 )
 
-func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actors.Registry {
+func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actors.Service {
 	t.Helper()
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL = ttl
-	r := actors.NewRegistry(cfg, db, zerolog.Nop())
+	r := actors.NewService(cfg, db, zerolog.Nop())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -64,7 +64,7 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 		db := storetest.Open(t, dialect)
 		const stock = 40
 		id := createProduct(t, db, stock)
-		regs := []*actors.Registry{newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour)}
+		regs := []*actors.Service{newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour)}
 		var (
 			ok, conflicts, unavailable atomic.Int64
 			wg                         sync.WaitGroup
@@ -104,7 +104,7 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 		db := storetest.Open(t, dialect)
 		id := createProduct(t, db, 10)
 		ctx := context.Background()
-		first := actors.NewRegistry(actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
+		first := actors.NewService(actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
 			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10}, db, zerolog.Nop())
 		h, err := first.PlaceHold(ctx, id, 4, "")
 		if err != nil {
@@ -179,7 +179,7 @@ func TestUnknownProduct(t *testing.T) {
 	}
 }
 
-func ExampleRegistry() {
+func ExampleService() {
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite://:memory:", zerolog.Nop())
 	if err != nil {
@@ -191,7 +191,7 @@ func ExampleRegistry() {
 	}
 	p, _ := db.CreateProduct(ctx, flashsale.NewProduct{Name: "Sneaker", Price: 1999, Stock: 3})
 
-	products := actors.NewRegistry(actors.DefaultConfig(), db, zerolog.Nop())
+	products := actors.NewService(actors.DefaultConfig(), db, zerolog.Nop())
 	defer products.Drain(ctx)
 
 	hold, err := products.PlaceHold(ctx, p.ID, 2, "")

@@ -360,7 +360,7 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 	if got := holdIDsOf(after.ActiveHolds); !slices.Equal(got, active) {
 		problems = append(problems, fmt.Sprintf("active holds loaded %v; the test's active holds are %v", got, active))
 	}
-	if got := orderIDsOf(after.PendingOrders); !slices.Equal(got, pending) {
+	if got := orderIDsOf(after.UnpaidOrders); !slices.Equal(got, pending) {
 		problems = append(problems, fmt.Sprintf("pending orders loaded %v; the test's pending orders are %v", got, pending))
 	}
 	if api != b.Available || b.Available < 0 {

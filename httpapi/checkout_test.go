@@ -232,7 +232,7 @@ func TestWebhookSameKeyFiveTimes(t *testing.T) {
 		failed := c.webhook("pay_fail_a", a, "failed")
 		want(t, "failed", failed, http.StatusOK, paymentRaw(a, "cancelled", "pay_fail_a"))
 		recorded, ok := c.payment("pay_fail_a")
-		if !ok || recorded.Pending || recorded.Result != flashsale.OrderCancelled || recorded.OrderID != a {
+		if !ok || recorded.Early || recorded.Result != flashsale.OrderCancelled || recorded.OrderID != a {
 			t.Fatalf("payment recorded %+v, %v; want applied with result cancelled", recorded, ok)
 		}
 		for i := 2; i <= 5; i++ {
@@ -274,7 +274,7 @@ func TestWebhookBeforeOrder(t *testing.T) {
 		next := c.lastOrderID() + 1
 		want(t, "early webhook", c.webhook("pay_early", next, "success"), http.StatusAccepted, pendingRaw(next))
 		want(t, "repeat meanwhile", c.webhook("pay_early", next, "success"), http.StatusAccepted, pendingRaw(next))
-		if p, ok := c.payment("pay_early"); !ok || !p.Pending || p.OrderID != next {
+		if p, ok := c.payment("pay_early"); !ok || !p.Early || p.OrderID != next {
 			t.Fatalf("early payment recorded %+v, %v; want pending for order %d", p, ok, next)
 		}
 		if r := c.getOrder(next); r.Status != http.StatusNotFound {
@@ -287,7 +287,7 @@ func TestWebhookBeforeOrder(t *testing.T) {
 		want(t, "order the webhook was for", c.order(h), http.StatusCreated, paid)
 		want(t, "GET it", c.getOrder(next), http.StatusOK, paid)
 		want(t, "repeat after", c.webhook("pay_early", next, "success"), http.StatusOK, paymentRaw(next, "paid", "pay_early"))
-		if p, _ := c.payment("pay_early"); p.Pending || p.Result != flashsale.OrderPaid {
+		if p, _ := c.payment("pay_early"); p.Early || p.Result != flashsale.OrderPaid {
 			t.Fatalf("early payment now %+v; want applied with result paid", p)
 		}
 		c.expect(pid, books{Awaiting: 1, Paid: 2, Available: 7})
@@ -673,7 +673,7 @@ func TestConcurrentSuccessAndFailure(t *testing.T) {
 			want(t, fmt.Sprintf("round %d failure", i), f, http.StatusOK, paymentRaw(o, status, failKey(o)))
 			for key, result := range map[string]string{okKey(o): "paid", failKey(o): status} {
 				p, ok := c.payment(key)
-				if !ok || p.Pending || string(p.Result) != result || p.OrderID != o {
+				if !ok || p.Early || string(p.Result) != result || p.OrderID != o {
 					t.Fatalf("payment %s recorded %+v, %v; want applied to order %d with result %s", key, p, ok, o, result)
 				}
 			}
@@ -800,7 +800,7 @@ func TestCheckoutValidation(t *testing.T) {
 			target := int64(1000 + i) // no such order yet
 			want(t, fmt.Sprintf("key of 255 chars (%d bytes)", len(key)), c.webhook(key, target, "success"),
 				http.StatusAccepted, pendingRaw(target))
-			if p, ok := c.payment(key); !ok || p.Key != key || !p.Pending {
+			if p, ok := c.payment(key); !ok || p.Key != key || !p.Early {
 				t.Fatalf("key of %d bytes recorded as %+v, %v", len(key), p, ok)
 			}
 			want(t, "again", c.webhook(key, target, "success"), http.StatusAccepted, pendingRaw(target))

@@ -59,7 +59,7 @@ func newTestServer(t *testing.T, dialect string, opts ...serverOption) *testServ
 	for _, o := range opts {
 		o(&acfg, &hcfg)
 	}
-	registry := actors.NewRegistry(acfg, db, zerolog.Nop())
+	registry := actors.NewService(acfg, db, zerolog.Nop())
 	srv := httptest.NewServer(httpapi.New(hcfg, registry, db, zerolog.Nop()))
 	t.Cleanup(func() {
 		srv.Close()

@@ -77,7 +77,7 @@ func newJournalServer(t *testing.T, dialect string) *journalServer {
 	hcfg := httpapi.Config{AdminToken: adminToken, WebhookSecret: webhookSecret, RequestTimeout: 10 * time.Second, Metrics: reg}
 	logs := &lockedBuffer{}
 	log := zerolog.New(logs).Level(zerolog.InfoLevel)
-	registry := actors.NewRegistry(acfg, db, log)
+	registry := actors.NewService(acfg, db, log)
 	srv := httptest.NewServer(httpapi.New(hcfg, registry, db, log))
 	t.Cleanup(func() {
 		srv.Close()

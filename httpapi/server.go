@@ -37,7 +37,7 @@ type Store interface {
 }
 
 var (
-	_ Products = (*actors.Registry)(nil)
+	_ Products = (*actors.Service)(nil)
 )
 
 // Config tunes the API.

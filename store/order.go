@@ -83,7 +83,7 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Or
 	}
 	applied := map[string]bool{}
 	for _, p := range payments {
-		if p.Pending {
+		if p.Early {
 			applied[p.Key] = true
 		}
 	}

@@ -85,7 +85,7 @@ func scanPayments(rows *sql.Rows) ([]flashsale.Payment, error) {
 		if err := rows.Scan(&p.Key, &p.OrderID, &status, &p.Hash, &state, &result, &created); err != nil {
 			return nil, err
 		}
-		p.Status, p.Pending, p.Result = flashsale.PaymentStatus(status), state == "pending", flashsale.OrderStatus(result.String)
+		p.Status, p.Early, p.Result = flashsale.PaymentStatus(status), state == "pending", flashsale.OrderStatus(result.String)
 		p.CreatedAt = unixMilli(created)
 		payments = append(payments, p)
 	}
@@ -93,12 +93,12 @@ func scanPayments(rows *sql.Rows) ([]flashsale.Payment, error) {
 }
 
 // insertPayments records a batch's payments as applied: new ones as
-// inserts, and early ones (Pending, recorded before their order existed)
+// inserts, and early ones (Early, recorded before their order existed)
 // by marking them applied.
 func insertPayments(ctx context.Context, tx *sql.Tx, payments []flashsale.Payment, at time.Time) error {
 	var fresh []flashsale.Payment
 	for _, p := range payments {
-		if !p.Pending {
+		if !p.Early {
 			fresh = append(fresh, p)
 			continue
 		}

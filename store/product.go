@@ -98,7 +98,7 @@ func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (flashsale.ProductSt
 	if err != nil {
 		return st, err
 	}
-	st.PendingOrders, err = queryOrders(ctx, tx,
+	st.UnpaidOrders, err = queryOrders(ctx, tx,
 		"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(flashsale.OrderPendingPayment))
 	if err != nil {
 		return st, err

@@ -411,7 +411,7 @@ func checkBooks(t *testing.T, when string, st flashsale.ProductState, served pro
 	if held := sumQty(st.ActiveHolds); p.Held != held {
 		t.Errorf("%s: held counter %d, but the active holds hold %d units", when, p.Held, held)
 	}
-	if awaiting := sumOrderQty(st.PendingOrders); p.AwaitingPayment != awaiting {
+	if awaiting := sumOrderQty(st.UnpaidOrders); p.AwaitingPayment != awaiting {
 		t.Errorf("%s: awaiting-payment counter %d, but the pending orders take %d units", when, p.AwaitingPayment, awaiting)
 	}
 	if p.Stock != stock || served.Stock != stock {
@@ -472,7 +472,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 			st.Product.Paid, ackedPaid, servedPaid)
 	}
 	pending := map[int64]flashsale.Order{}
-	for _, o := range st.PendingOrders {
+	for _, o := range st.UnpaidOrders {
 		pending[o.ID] = o
 	}
 	for id, o := range served {
@@ -571,7 +571,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 		}
 	}
 	gotPending := map[int64]bool{}
-	for _, o := range st.PendingOrders {
+	for _, o := range st.UnpaidOrders {
 		gotPending[o.ID] = true
 	}
 	if st.Product.Paid != paid || !maps.Equal(gotPending, wantPending) {
@@ -676,7 +676,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		case errors.Is(err, flashsale.ErrPaymentNotFound):
 		case err != nil:
 			l.problem("PaymentByKey(%s): %v", w.key, err)
-		case pay.OrderID != w.orderID || string(pay.Status) != w.status || pay.Pending || string(pay.Result) != w.wantAnswer().Status:
+		case pay.OrderID != w.orderID || string(pay.Status) != w.status || pay.Early || string(pay.Result) != w.wantAnswer().Status:
 			l.problem("webhook %s without an answer is recorded as %+v", w.body, pay)
 		default:
 			l.mu.Lock()

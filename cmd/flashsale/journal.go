@@ -268,7 +268,7 @@ func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, stdout 
 		return err
 	}
 	metrics := actors.NewMetrics(prometheus.NewRegistry())
-	registry := actors.NewRegistry(actorConfig(cfg, metrics), db, log)
+	registry := actors.NewService(actorConfig(cfg, metrics), db, log)
 	for _, id := range ids {
 		// Loading a product's actor releases at once what is due.
 		if _, err := registry.Product(ctx, id); err != nil {

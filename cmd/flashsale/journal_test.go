@@ -101,11 +101,11 @@ func assertCheckPasses(t *testing.T, dbURL string) {
 
 // startRegistry starts product actors on db, as a server process would,
 // and returns a function that drains them once.
-func startRegistry(t *testing.T, db *store.DB, ttl time.Duration, metrics *actors.Metrics) (*actors.Registry, func()) {
+func startRegistry(t *testing.T, db *store.DB, ttl time.Duration, metrics *actors.Metrics) (*actors.Service, func()) {
 	t.Helper()
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL, cfg.PaymentTTL, cfg.IDBlock, cfg.Metrics = ttl, ttl, 10, metrics
-	r := actors.NewRegistry(cfg, db, zerolog.Nop())
+	r := actors.NewService(cfg, db, zerolog.Nop())
 	var once sync.Once
 	drain := func() {
 		once.Do(func() {
@@ -796,9 +796,9 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 			t.Fatalf("release-expired = %v, printed %q; want %q", err, out, want)
 		}
 		st, err = dbA.LoadProduct(ctx, prod.ID)
-		if err != nil || st.Product.Held != 0 || st.Product.AwaitingPayment != 0 || len(st.ActiveHolds) != 0 || len(st.PendingOrders) != 0 {
+		if err != nil || st.Product.Held != 0 || st.Product.AwaitingPayment != 0 || len(st.ActiveHolds) != 0 || len(st.UnpaidOrders) != 0 {
 			t.Fatalf("after release-expired: %+v with %d active holds, %d pending orders (%v); want all released",
-				st.Product, len(st.ActiveHolds), len(st.PendingOrders), err)
+				st.Product, len(st.ActiveHolds), len(st.UnpaidOrders), err)
 		}
 		for _, h := range holds[:2] {
 			if got, err := dbA.Hold(ctx, h.ID); err != nil || got.Status != flashsale.HoldExpired {

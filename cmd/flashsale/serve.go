@@ -123,7 +123,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registry := actors.NewRegistry(actorConfig(cfg, actors.NewMetrics(metrics)), db, log)
+	registry := actors.NewService(actorConfig(cfg, actors.NewMetrics(metrics)), db, log)
 
 	api := httpapi.New(httpapi.Config{
 		AdminToken:     cfg.AdminToken,

@@ -1,0 +1,53 @@
+package actors
+
+import "time"
+
+// Config tunes the product actors.
+type Config struct {
+	HoldTTL time.Duration // how long a hold keeps its units
+	// PaymentTTL is the payment window: how long an order may await
+	// payment before it is cancelled and its units released.
+	PaymentTTL time.Duration
+	// CommitTimeout bounds one batch transaction and one load.
+	CommitTimeout time.Duration
+	// KeyMemory is how long an actor keeps a committed idempotency key in
+	// memory; it must outlast the longest request.
+	KeyMemory time.Duration
+	// ReloadBackoff is the pause between attempts to load a product the
+	// database did not give.
+	ReloadBackoff time.Duration
+	// MaxBacklog is how many requests may wait in one product's mailbox;
+	// more are refused at once with ErrOverloaded.
+	MaxBacklog int64
+	// PassivateAfter is how long a product's actor may sit idle, with no
+	// hold or order to watch, before it stops to free its memory. The next
+	// request loads it again. It is never shorter than KeyMemory.
+	PassivateAfter time.Duration
+	// Clock tells the time of holds, orders and their deadlines; nil is
+	// the wall clock. Tests set their own to step through time.
+	Clock func() time.Time
+	// Metrics receive the actors' measurements; nil makes a set that is
+	// registered nowhere.
+	Metrics *Metrics
+	// Writers is how many transactions commit batches at once; each
+	// carries the batches of up to 256 products. One suits SQLite.
+	Writers int
+	// IDBlock is how many hold or order ids are reserved from the
+	// database at once; a restart skips what is left of a block.
+	IDBlock int64
+}
+
+// DefaultConfig is the configuration the server starts with.
+func DefaultConfig() Config {
+	return Config{
+		HoldTTL:        2 * time.Minute,
+		PaymentTTL:     15 * time.Minute,
+		CommitTimeout:  5 * time.Second,
+		KeyMemory:      time.Minute,
+		ReloadBackoff:  500 * time.Millisecond,
+		IDBlock:        1000,
+		MaxBacklog:     10_000,
+		Writers:        4,
+		PassivateAfter: 2 * time.Minute,
+	}
+}

@@ -1,0 +1,250 @@
+package actors
+
+import (
+	"context"
+	"flashsale"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+)
+
+// Host runs product actors in this process: it starts a product's actor on
+// first use (after loading the product), finds it for each request,
+// bounds the requests waiting for it, takes it out when it passivates, and
+// drains them all at shutdown. It knows nothing of holds, orders or
+// idempotency: that is the Service's.
+type Host struct {
+	cfg      Config
+	store    Store
+	log      zerolog.Logger
+	system   *actor.ActorSystem
+	holdIDs  *Sequence
+	orderIDs *Sequence
+	writer   *writer
+
+	products sync.Map // int64 → *productHandle, for products whose actor runs
+
+	mu       sync.Mutex // guards loading, draining, spawned and removals from products
+	loading  map[int64]*loadCall
+	draining bool
+	spawned  map[int64]int // incarnations of each product's actor, to name them
+}
+
+// productHandle is how requests reach one product's actor.
+type productHandle struct {
+	pid  *actor.PID
+	snap atomic.Pointer[Snapshot]
+	// waiting counts requests sent and not yet taken by the actor. With
+	// stopped it makes passivation safe: a sender counts itself in, then
+	// looks at stopped; the actor sets stopped, then looks at waiting.
+	// One of the two always sees the other.
+	waiting atomic.Int64
+	stopped atomic.Bool
+}
+
+// loadCall is one product being loaded; later callers wait for it.
+type loadCall struct {
+	done chan struct{}
+	h    *productHandle
+	err  error
+}
+
+// newHost starts an actor system whose own log goes through log. cfg is
+// complete: NewService filled in what was left out.
+func newHost(cfg Config, store Store, log zerolog.Logger) *Host {
+	actorLog := log.With().Str("component", "protoactor").Logger()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(zerolog.NewSlogHandler(actorLog))
+	}))
+	return &Host{
+		cfg:      cfg,
+		store:    store,
+		log:      log,
+		system:   system,
+		writer:   newWriter(store, cfg.CommitTimeout, cfg.Writers),
+		holdIDs:  NewSequence(store, "hold", cfg.IDBlock),
+		orderIDs: NewSequence(store, "order", cfg.IDBlock),
+		loading:  map[int64]*loadCall{},
+		spawned:  map[int64]int{},
+	}
+}
+
+// snapshot returns the last committed state a product's actor published,
+// starting the actor first if it does not run.
+func (h *Host) snapshot(ctx context.Context, id int64) (*Snapshot, error) {
+	ph, err := h.handle(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return ph.snap.Load(), nil
+}
+
+// running returns the snapshot of a product whose actor runs, without
+// starting one.
+func (h *Host) running(id int64) (*Snapshot, bool) {
+	v, ok := h.products.Load(id)
+	if !ok {
+		return nil, false
+	}
+	return v.(*productHandle).snap.Load(), true
+}
+
+// handle returns the running actor of a product, loading the product and
+// spawning its actor on first use. Concurrent first uses share one load.
+func (h *Host) handle(ctx context.Context, id int64) (*productHandle, error) {
+	if ph, ok := h.products.Load(id); ok {
+		return ph.(*productHandle), nil
+	}
+	h.mu.Lock()
+	if h.draining {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable)
+	}
+	if ph, ok := h.products.Load(id); ok {
+		h.mu.Unlock()
+		return ph.(*productHandle), nil
+	}
+	c, ok := h.loading[id]
+	if !ok {
+		c = &loadCall{done: make(chan struct{})}
+		h.loading[id] = c
+		go h.load(id, c)
+	}
+	h.mu.Unlock()
+	if _, err := await(ctx, c.done); err != nil {
+		return nil, err
+	}
+	return c.h, c.err
+}
+
+// load reads a product and spawns its actor with that state. It runs on a
+// context of its own so that one caller giving up does not fail the others.
+func (h *Host) load(id int64, c *loadCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.CommitTimeout)
+	defer cancel()
+	st, err := h.store.LoadProduct(ctx, id)
+	var ph *productHandle
+	if err == nil {
+		ph, err = h.spawn(st)
+	}
+	h.mu.Lock()
+	delete(h.loading, id)
+	if err == nil {
+		h.products.Store(id, ph)
+	}
+	h.mu.Unlock()
+	c.h, c.err = ph, err
+	close(c.done)
+}
+
+func (h *Host) spawn(st flashsale.ProductState) (*productHandle, error) {
+	ph := &productHandle{}
+	id := st.Product.ID
+	first := &st
+	props := actor.PropsFromProducer(func() actor.Actor {
+		a := newProductActor(id, h, ph)
+		// The first incarnation starts from the state just loaded; one
+		// restarted by its supervisor loads afresh.
+		a.loadNext, first = first, nil
+		return a
+	})
+	// Readers may come before the actor has started.
+	snap := &Snapshot{Product: st.Product}
+	for _, hold := range st.ActiveHolds {
+		snap.ValidUntil = earliest(snap.ValidUntil, hold.ExpiresAt)
+	}
+	for _, o := range st.UnpaidOrders {
+		snap.ValidUntil = earliest(snap.ValidUntil, o.ExpiresAt)
+	}
+	ph.snap.Store(snap)
+	// A passivated actor may still be stopping under the product's name:
+	// later incarnations get a number.
+	h.mu.Lock()
+	h.spawned[id]++
+	name := fmt.Sprintf("product-%d", id)
+	if n := h.spawned[id]; n > 1 {
+		name = fmt.Sprintf("product-%d.%d", id, n)
+	}
+	h.mu.Unlock()
+	pid, err := h.system.Root.SpawnNamed(props, name)
+	if err != nil {
+		return nil, fmt.Errorf("spawn actor of product %d: %w", id, err)
+	}
+	ph.pid = pid
+	return ph, nil
+}
+
+// send puts a request in its product actor's mailbox and counts it in
+// the backlog until the actor takes it out. It refuses at once when the
+// backlog is full, and finds the new actor when the old one passivated.
+func (h *Host) send(ctx context.Context, productID int64, msg request) error {
+	for {
+		ph, err := h.handle(ctx, productID)
+		if err != nil {
+			return err
+		}
+		n := ph.waiting.Add(1)
+		if ph.stopped.Load() {
+			ph.waiting.Add(-1)
+			runtime.Gosched() // let the passivation finish or back out
+			continue
+		}
+		if n > h.cfg.MaxBacklog {
+			ph.waiting.Add(-1)
+			return flashsale.ErrOverloaded
+		}
+		h.cfg.Metrics.MailboxBacklog.Inc()
+		h.system.Root.Send(ph.pid, msg)
+		return nil
+	}
+}
+
+// passivate takes an idle product's actor out of the host, unless a
+// request is on its way to it. The actor stops itself when it may.
+func (h *Host) passivate(id int64, ph *productHandle) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return false
+	}
+	ph.stopped.Store(true)
+	if ph.waiting.Load() > 0 {
+		ph.stopped.Store(false)
+		return false
+	}
+	h.products.CompareAndDelete(id, ph)
+	return true
+}
+
+// Drain stops taking new work, lets every product actor commit what it
+// has, and stops the actor system. It returns when all have finished or
+// ctx ends; a second call returns at once.
+func (h *Host) Drain(ctx context.Context) error {
+	h.mu.Lock()
+	again := h.draining
+	h.draining = true
+	h.mu.Unlock()
+	if again {
+		return nil // the first Drain stopped everything
+	}
+	var dones []chan struct{}
+	h.products.Range(func(_, v any) bool {
+		done := make(chan struct{})
+		dones = append(dones, done)
+		h.system.Root.Send(v.(*productHandle).pid, &drain{done: done})
+		return true
+	})
+	defer h.system.Shutdown()
+	for _, done := range dones {
+		if _, err := await(ctx, done); err != nil {
+			return fmt.Errorf("draining product actors: %w", err)
+		}
+	}
+	h.writer.close()
+	return nil
+}

@@ -1,0 +1,214 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"flashsale"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Service is what the HTTP layer and the operator commands call: reads,
+// holds, orders, payments and stock changes of products. It answers
+// repeated idempotency keys that are already committed from the database,
+// records webhooks that arrive before their order, and takes every change
+// to a product to that product's actor through a host.
+type Service struct {
+	cfg   Config
+	store Store
+	host  host
+	local *Host // the host of this process's actors, drained at shutdown
+}
+
+// host reaches product actors. Host runs them in this process; a cluster
+// runs each product's actor on the node that owns it, behind the same
+// methods.
+type host interface {
+	// snapshot returns the product's last committed state, starting its
+	// actor if it does not run.
+	snapshot(ctx context.Context, productID int64) (*Snapshot, error)
+	// send delivers a request to the product's actor, or refuses it
+	// (ErrOverloaded, ErrUnavailable); the actor answers the request.
+	send(ctx context.Context, productID int64, msg request) error
+}
+
+// NewService starts the product actors' host in this process. Fields of cfg
+// left zero take DefaultConfig's values.
+func NewService(cfg Config, store Store, log zerolog.Logger) *Service {
+	cfg = cfg.complete()
+	h := newHost(cfg, store, log)
+	return &Service{cfg: cfg, store: store, host: h, local: h}
+}
+
+// Drain stops taking new work, lets every product actor commit what it
+// has, and stops them. It returns when all have finished or ctx ends.
+func (s *Service) Drain(ctx context.Context) error { return s.local.Drain(ctx) }
+
+// ask sends a request to its product's actor and waits for its answer.
+func ask[T any](ctx context.Context, s *Service, productID int64, msg request, r replyTo[T]) (T, error) {
+	if err := s.host.send(ctx, productID, msg); err != nil {
+		var zero T
+		return zero, err
+	}
+	a, err := await(ctx, r.reply)
+	if err != nil {
+		return a.value, err
+	}
+	return a.value, a.err
+}
+
+// firstAnswer is the rule of idempotency keys, wherever a used key is
+// found (committed in the database, or in an actor's memory): the request
+// that used it first, repeated, gets the first answer; another request
+// under the same key gets ErrIdempotencyConflict.
+func firstAnswer[T any](firstHash, hash string, first T) (T, error) {
+	if firstHash != hash {
+		var zero T
+		return zero, flashsale.ErrIdempotencyConflict
+	}
+	return first, nil
+}
+
+// Product returns a product with its committed counters.
+func (s *Service) Product(ctx context.Context, id int64) (flashsale.Product, error) {
+	snap, err := s.host.snapshot(ctx, id)
+	if err != nil {
+		return flashsale.Product{}, err
+	}
+	if snap.validAt(s.cfg.Clock()) {
+		return snap.Product, nil
+	}
+	m := &query{envelope: newEnvelope(), replyTo: newReply[flashsale.Product]()}
+	return ask(ctx, s, id, m, m.replyTo)
+}
+
+// PlaceHold reserves qty units of a product. With an idempotency key, a
+// repeat of the same request returns the hold the first one made, and a
+// different request under the same key fails with ErrIdempotencyConflict.
+func (s *Service) PlaceHold(ctx context.Context, productID, qty int64, key string) (hold flashsale.Hold, err error) {
+	defer func() {
+		if err != nil {
+			s.cfg.Metrics.holdRejected(err)
+		}
+	}()
+	hash := flashsale.HoldRequestHash(productID, qty)
+	if key != "" {
+		// Committed keys are found here; a repeat racing the first
+		// request is caught by the actor, which remembers recent keys.
+		h, err := s.store.HoldByKey(ctx, key)
+		switch {
+		case err == nil:
+			return firstAnswer(h.RequestHash, hash, h.AsCreated())
+		case !errors.Is(err, flashsale.ErrHoldNotFound):
+			return flashsale.Hold{}, err
+		}
+	}
+	snap, err := s.host.snapshot(ctx, productID)
+	if err != nil {
+		return flashsale.Hold{}, err
+	}
+	if key == "" && snap.validAt(s.cfg.Clock()) && qty > snap.Product.Available() {
+		// Sold out as committed: refused without a wait in the mailbox.
+		// Changes still in flight are not acknowledged yet, so this
+		// answer is ordered before them.
+		return flashsale.Hold{}, flashsale.ErrInsufficientStock
+	}
+	m := &placeHold{envelope: newEnvelope(), replyTo: newReply[flashsale.Hold](), ctx: ctx, qty: qty, key: key, hash: hash}
+	return ask(ctx, s, productID, m, m.replyTo)
+}
+
+// CreateOrder turns an active hold into an order awaiting payment. A hold
+// already used fails with a *HoldUsedError naming its order; one past its
+// expiry with ErrHoldExpired. Webhooks that came for the new order's id
+// before it existed are applied as it is created.
+func (s *Service) CreateOrder(ctx context.Context, holdID int64, key string) (flashsale.Order, error) {
+	hash := flashsale.OrderRequestHash(holdID)
+	if key != "" {
+		o, err := s.store.OrderByKey(ctx, key)
+		switch {
+		case err == nil:
+			return firstAnswer(o.RequestHash, hash, o.AsCreated())
+		case !errors.Is(err, flashsale.ErrOrderNotFound):
+			return flashsale.Order{}, err
+		}
+	}
+	h, err := s.store.Hold(ctx, holdID)
+	if err != nil {
+		return flashsale.Order{}, err
+	}
+	switch h.Status {
+	case flashsale.HoldConverted:
+		o, err := s.store.OrderByHold(ctx, holdID)
+		if err != nil {
+			return flashsale.Order{}, err
+		}
+		if key != "" && o.IdempotencyKey == key && o.RequestHash == hash {
+			// A retry of the request that made the order, which committed
+			// between the key lookup above and the hold read.
+			return o.AsCreated(), nil
+		}
+		return flashsale.Order{}, &flashsale.HoldUsedError{OrderID: o.ID}
+	case flashsale.HoldExpired:
+		return flashsale.Order{}, flashsale.ErrHoldExpired
+	}
+	m := &createOrder{envelope: newEnvelope(), replyTo: newReply[flashsale.Order](), ctx: ctx, holdID: holdID, key: key, hash: hash}
+	return ask(ctx, s, h.ProductID, m, m.replyTo)
+}
+
+// ApplyPayment takes a payment provider's webhook. A key already recorded
+// gets the answer it got the first time, or ErrIdempotencyConflict when
+// the payload differs. A webhook for an order that does not exist yet is
+// recorded and answered as pending.
+func (s *Service) ApplyPayment(ctx context.Context, key string, orderID int64, status flashsale.PaymentStatus) (flashsale.PaymentResult, error) {
+	pay := flashsale.Payment{Key: key, OrderID: orderID, Status: status, Hash: flashsale.PaymentHash(key, orderID, status),
+		CreatedAt: s.cfg.Clock().UTC().Truncate(time.Millisecond)}
+	prior, err := s.store.PaymentByKey(ctx, key)
+	switch {
+	case err == nil:
+		s.cfg.Metrics.WebhooksDeduplicated.Inc()
+		return firstAnswer(prior.Hash, pay.Hash, prior.Answer())
+	case !errors.Is(err, flashsale.ErrPaymentNotFound):
+		return flashsale.PaymentResult{}, err
+	}
+	productID, recorded, err := s.store.RecordEarlyPayment(ctx, pay)
+	if err != nil {
+		return flashsale.PaymentResult{}, err
+	}
+	if productID == 0 {
+		if recorded.Early && recorded.Hash == pay.Hash {
+			s.cfg.Metrics.WebhooksPending.Inc()
+		}
+		return firstAnswer(recorded.Hash, pay.Hash, recorded.Answer())
+	}
+	m := &applyPayment{envelope: newEnvelope(), replyTo: newReply[paymentAnswer](), ctx: ctx, pay: pay}
+	res, err := ask(ctx, s, productID, m, m.replyTo)
+	if res.repeat {
+		s.cfg.Metrics.WebhooksDeduplicated.Inc()
+	}
+	return res.result, err
+}
+
+// SetStock changes a product's total stock. It fails with
+// ErrStockBelowCommitted when holds and orders take more than stock.
+func (s *Service) SetStock(ctx context.Context, productID, stock int64) (flashsale.Product, error) {
+	m := &setStock{envelope: newEnvelope(), replyTo: newReply[flashsale.Product](), ctx: ctx, stock: stock}
+	return ask(ctx, s, productID, m, m.replyTo)
+}
+
+// complete fills in what a Config left zero.
+func (c Config) complete() Config {
+	d := DefaultConfig()
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.MaxBacklog <= 0 {
+		c.MaxBacklog = d.MaxBacklog
+	}
+	c.PassivateAfter = max(c.PassivateAfter, c.KeyMemory)
+	return c
+}
