@@ -10,11 +10,11 @@ import (
 
 // ProductState is what an actor loads before it handles any message.
 type ProductState struct {
-	Product       Product
-	Version       int64
-	ActiveHolds   []Hold
+	Product      Product
+	Version      int64
+	ActiveHolds  []Hold
 	UnpaidOrders []Order // orders awaiting payment
-	LastSeq       int64   // seq of the product's last journal event
+	LastSeq      int64   // seq of the product's last journal event
 }
 
 // Batch is one group commit of a product's actor: everything it decided
