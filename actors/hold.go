@@ -18,7 +18,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		return
 	}
 	if m.qty > a.product.Available() {
-		m.fail(flashsale.ErrInsufficientStock)
+		a.refuse(m, flashsale.ErrInsufficientStock, m.qty > a.visible.Available())
 		return
 	}
 	holdID, err := a.holdIDs.Next(m.ctx)

@@ -29,6 +29,9 @@ type Metrics struct {
 	CommitDuration   prometheus.Histogram
 	CommitFailures   prometheus.Counter
 	VersionConflicts prometheus.Counter
+	// RefusalsAwaitingCommit counts refusals answered only once the
+	// changes they were refused on had committed.
+	RefusalsAwaitingCommit prometheus.Counter
 }
 
 // NewMetrics makes the actors' metrics and registers them with reg.
@@ -68,10 +71,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Group commits that failed, version conflicts included."}),
 		VersionConflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_batch_version_conflicts_total",
 			Help: "Group commits refused because another writer changed the product (the FOR UPDATE backstop)."}),
+		RefusalsAwaitingCommit: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_refusals_awaiting_commit_total",
+			Help: "Refusals (insufficient stock, a stock cut) answered after the uncommitted changes they rest on committed."}),
 	}
 	reg.MustRegister(m.HoldsCreated, m.HoldsRejected, m.HoldsExpired, m.OrdersCreated, m.OrdersPaid, m.OrdersCancelled,
 		m.OrdersRefundRequired, m.WebhooksDeduplicated, m.WebhooksPending, m.MessagesProcessed, m.MailboxWait,
-		m.MailboxBacklog, m.LiveActors, m.BatchSize, m.CommitDuration, m.CommitFailures, m.VersionConflicts)
+		m.MailboxBacklog, m.LiveActors, m.BatchSize, m.CommitDuration, m.CommitFailures, m.VersionConflicts, m.RefusalsAwaitingCommit)
 	return m
 }
 

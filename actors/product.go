@@ -80,6 +80,9 @@ type batch struct {
 // op is one caller waiting for a batch.
 type op struct {
 	msg    request         // to decide again after a version conflict; nil for a write of the actor's own
+	// refusal marks a request refused on account of the batch's changes:
+	// it wrote nothing, so it is decided again whenever the batch fails.
+	refusal bool
 	commit func()          // marks what the batch wrote as committed
 	done   func(err error) // answers the caller
 }
@@ -220,7 +223,7 @@ func (a *productActor) setStock(m *setStock) {
 		return
 	}
 	if m.stock < a.product.Taken() {
-		m.fail(flashsale.ErrStockBelowCommitted)
+		a.refuse(m, flashsale.ErrStockBelowCommitted, m.stock < a.visible.Taken())
 		return
 	}
 	a.product.Stock = m.stock
@@ -231,6 +234,30 @@ func (a *productActor) setStock(m *setStock) {
 		done: func(err error) { m.answer(a.visible, err) },
 	})
 	a.flush()
+}
+
+// refuse answers a request that the decided state refuses: at once when the
+// committed state refuses it too, else with the batch that commits the
+// changes it was refused on. So nobody hears "no" on account of a change
+// that is not committed, and may never be: if that batch fails, the request
+// is decided again on what the database holds. Readers, who see only what
+// is committed, never see stock that a refusal said was not there.
+func (a *productActor) refuse(m request, err error, committedRefuses bool) {
+	p := a.queued
+	if len(p.write.Events) == 0 {
+		p = a.inflight
+	}
+	if committedRefuses || p == nil {
+		m.fail(err)
+		return
+	}
+	a.metrics.RefusalsAwaitingCommit.Inc()
+	p.ops = append(p.ops, &op{msg: m, refusal: true, done: func(commitErr error) {
+		if commitErr != nil {
+			err = commitErr
+		}
+		m.fail(err)
+	}})
 }
 
 // expireDue releases the committed holds and orders whose time has come.
@@ -356,7 +383,7 @@ func (a *productActor) batchFailed(p *batch, err error) {
 		o.done(unavailable)
 	}
 	for _, o := range p.ops {
-		retry(o, conflict)
+		retry(o, conflict || o.refusal)
 	}
 	for _, o := range queued.ops {
 		retry(o, true)
