@@ -79,12 +79,12 @@ type batch struct {
 
 // op is one caller waiting for a batch.
 type op struct {
-	msg    request         // to decide again after a version conflict; nil for a write of the actor's own
+	msg request // to decide again after a version conflict; nil for a write of the actor's own
 	// refusal marks a request refused on account of the batch's changes:
 	// it wrote nothing, so it is decided again whenever the batch fails.
 	refusal bool
-	commit func()          // marks what the batch wrote as committed
-	done   func(err error) // answers the caller
+	commit  func()          // marks what the batch wrote as committed
+	done    func(err error) // answers the caller
 }
 
 // idle reports whether the actor has nothing to watch or write, so that it
