@@ -62,11 +62,7 @@ func setHoldStatus(ctx context.Context, tx *sql.Tx, productID int64, ids []int64
 			where += " AND product_id = ?"
 			args = append(args, productID)
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE holds SET status = ? WHERE "+where, args...)
-		if err != nil {
-			return err
-		}
-		if got, err := res.RowsAffected(); err != nil {
+		if got, err := execCount(ctx, tx, "UPDATE holds SET status = ? WHERE "+where, args...); err != nil {
 			return err
 		} else if got != int64(len(chunk)) {
 			return fmt.Errorf("%w: %d of %d holds were no longer %s", flashsale.ErrVersionConflict, int64(len(chunk))-got, len(chunk), from)

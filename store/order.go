@@ -98,15 +98,13 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Or
 // the actor believes it has.
 func changeOrders(ctx context.Context, tx *sql.Tx, changes []flashsale.OrderChange, at time.Time) error {
 	for _, c := range changes {
-		res, err := tx.ExecContext(ctx,
+		n, err := execCount(ctx, tx,
 			"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
 			string(c.To), nullable(string(c.Reason)), at.UnixMilli(), c.OrderID, string(c.From))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
+		if n != 1 {
 			return fmt.Errorf("%w: order %d was not %s", flashsale.ErrVersionConflict, c.OrderID, c.From)
 		}
 	}

@@ -77,15 +77,13 @@ func insertPayments(ctx context.Context, tx *sql.Tx, payments []flashsale.Paymen
 			fresh = append(fresh, p)
 			continue
 		}
-		res, err := tx.ExecContext(ctx,
+		n, err := execCount(ctx, tx,
 			"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
 			string(p.Result), at.UnixMilli(), p.Key)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
+		if n != 1 {
 			return fmt.Errorf("%w: payment %q was no longer pending", flashsale.ErrVersionConflict, p.Key)
 		}
 	}

@@ -57,6 +57,16 @@ func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, err
 	return v, nil
 }
 
+// execCount runs a statement in a transaction and returns how many rows
+// it changed.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // rowsPerInsert keeps a multi-row INSERT well under both databases'
 // placeholder limits.
 const rowsPerInsert = 500
