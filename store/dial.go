@@ -240,6 +240,3 @@ func (d *DB) transactOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	}
 	return tx.Commit()
 }
-
-// unixMilli converts stored milliseconds to a UTC time.
-func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

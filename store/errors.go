@@ -13,25 +13,53 @@ import (
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// MySQL server error numbers this package acts on.
+// MySQL error numbers this package acts on.
 const (
-	mysqlDuplicateEntry  = 1062
-	mysqlLockWaitTimeout = 1205
-	mysqlDeadlock        = 1213
-	mysqlCheckViolated   = 4025 // MariaDB; MySQL says 3819
-	mysqlCheckViolated8  = 3819
+	mysqlTooManyConnections = 1040 // ER_CON_COUNT_ERROR
+	mysqlServerShutdown     = 1053 // ER_SERVER_SHUTDOWN
+	mysqlDuplicateEntry     = 1062 // ER_DUP_ENTRY
+	mysqlLockWaitTimeout    = 1205 // ER_LOCK_WAIT_TIMEOUT
+	mysqlDeadlock           = 1213 // ER_LOCK_DEADLOCK
+	mysqlCheckViolated8     = 3819 // ER_CHECK_CONSTRAINT_VIOLATED, MySQL 8
+	mysqlCheckViolated      = 4025 // ER_CONSTRAINT_FAILED, MariaDB
+	// The client library's numbers for a server it cannot reach or lost.
+	mysqlConnectionError = 2002 // CR_CONNECTION_ERROR
+	mysqlConnHostError   = 2003 // CR_CONN_HOST_ERROR
+	mysqlServerGone      = 2006 // CR_SERVER_GONE_ERROR
+	mysqlServerLost      = 2013 // CR_SERVER_LOST
 )
+
+// mysqlCode is the server's error number of err, or 0 for another error.
+func mysqlCode(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+// sqliteCode is SQLite's extended result code of err, or 0 for another
+// error. Its low byte is the primary code (SQLITE_BUSY, SQLITE_CONSTRAINT).
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()
+	}
+	return 0
+}
 
 // retryable reports whether a transaction failed only because of lock
 // contention and may run again from the start.
 func retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == mysqlDeadlock || me.Number == mysqlLockWaitTimeout
+	switch mysqlCode(err) {
+	case mysqlDeadlock, mysqlLockWaitTimeout:
+		return true
 	}
-	return err != nil && strings.Contains(err.Error(), "SQLITE_BUSY")
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY
 }
 
 // translate turns driver errors into domain errors. Domain errors pass
@@ -47,22 +75,23 @@ func translate(err error) error {
 	if isUnavailable(err) {
 		return fmt.Errorf("%w: %v", flashsale.ErrUnavailable, err)
 	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == mysqlCheckViolated || me.Number == mysqlCheckViolated8) {
-		return versionConflict(err)
-	}
-	if strings.Contains(err.Error(), "CHECK constraint failed") {
+	if isCheckViolation(err) {
 		return versionConflict(err)
 	}
 	return err
 }
 
+// domainErrors are the sentinels of package flashsale: every one of them
+// passes translate unchanged.
+var domainErrors = []error{
+	flashsale.ErrProductNotFound, flashsale.ErrHoldNotFound, flashsale.ErrOrderNotFound, flashsale.ErrPaymentNotFound,
+	flashsale.ErrInsufficientStock, flashsale.ErrHoldExpired, flashsale.ErrHoldUsed,
+	flashsale.ErrIdempotencyConflict, flashsale.ErrStockBelowCommitted,
+	flashsale.ErrUnavailable, flashsale.ErrVersionConflict,
+}
+
 func isDomain(err error) bool {
-	for _, d := range []error{
-		flashsale.ErrProductNotFound, flashsale.ErrHoldNotFound, flashsale.ErrInsufficientStock,
-		flashsale.ErrIdempotencyConflict, flashsale.ErrStockBelowCommitted,
-		flashsale.ErrUnavailable, flashsale.ErrVersionConflict,
-	} {
+	for _, d := range domainErrors {
 		if errors.Is(err, d) {
 			return true
 		}
@@ -71,10 +100,7 @@ func isDomain(err error) bool {
 }
 
 func isUnavailable(err error) bool {
-	var (
-		me     *mysql.MySQLError
-		netErr net.Error
-	)
+	var netErr net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
@@ -82,24 +108,36 @@ func isUnavailable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.As(err, &netErr):
 		return true
-	case errors.As(err, &me):
-		// Lock contention that outlived the retries, and the server
-		// refusing or dropping us.
-		return me.Number == mysqlDeadlock || me.Number == mysqlLockWaitTimeout ||
-			me.Number == 1040 || me.Number == 1053 || me.Number == 2002 || me.Number == 2003 ||
-			me.Number == 2006 || me.Number == 2013
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") ||
-		strings.Contains(msg, "sql: database is closed")
+	switch mysqlCode(err) {
+	// Lock contention that outlived the retries, and the server refusing
+	// or dropping us.
+	case mysqlDeadlock, mysqlLockWaitTimeout, mysqlTooManyConnections, mysqlServerShutdown,
+		mysqlConnectionError, mysqlConnHostError, mysqlServerGone, mysqlServerLost:
+		return true
+	}
+	// database/sql does not export its error for a closed *sql.DB.
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY || strings.Contains(err.Error(), "sql: database is closed")
 }
 
 func isDuplicate(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == mysqlDuplicateEntry
+	if mysqlCode(err) == mysqlDuplicateEntry {
+		return true
 	}
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	// A rowid or primary key is reported as PRIMARYKEY, a unique index as UNIQUE.
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+func isCheckViolation(err error) bool {
+	switch mysqlCode(err) {
+	case mysqlCheckViolated, mysqlCheckViolated8:
+		return true
+	}
+	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_CHECK
 }
 
 // versionConflict marks err as another writer's doing: the actor reloads.

@@ -7,65 +7,37 @@ import (
 	"fmt"
 )
 
-// rowsPerInsert keeps a multi-row INSERT well under both databases'
-// placeholder limits.
-const rowsPerInsert = 500
-
-const holdColumns = "id, product_id, qty, status, expires_at, created_at, idempotency_key, request_hash"
+const (
+	holdColumns = "id, product_id, qty, status, expires_at, created_at, idempotency_key, request_hash"
+	selectHolds = "SELECT " + holdColumns + " FROM holds "
+)
 
 // Hold reads one hold.
 func (d *DB) Hold(ctx context.Context, id int64) (flashsale.Hold, error) {
-	return d.oneHold(ctx, "WHERE id = ?", id)
+	return queryOne(ctx, d.db, scanHold, flashsale.ErrHoldNotFound, selectHolds+"WHERE id = ?", id)
 }
 
 // HoldByKey finds the hold first created with an Idempotency-Key, whatever
 // its product. The oldest wins if two products raced for one key.
 func (d *DB) HoldByKey(ctx context.Context, key string) (flashsale.Hold, error) {
-	return d.oneHold(ctx, "WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
+	return queryOne(ctx, d.db, scanHold, flashsale.ErrHoldNotFound,
+		selectHolds+"WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
 }
 
-func (d *DB) oneHold(ctx context.Context, where string, args ...any) (flashsale.Hold, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT "+holdColumns+" FROM holds "+where, args...)
-	if err != nil {
-		return flashsale.Hold{}, translate(err)
+func scanHold(row scanner) (flashsale.Hold, error) {
+	var (
+		h                flashsale.Hold
+		status           string
+		expires, created int64
+		key, requestHash sql.NullString
+	)
+	if err := row.Scan(&h.ID, &h.ProductID, &h.Qty, &status, &expires, &created, &key, &requestHash); err != nil {
+		return flashsale.Hold{}, err
 	}
-	holds, err := scanHolds(rows)
-	if err != nil {
-		return flashsale.Hold{}, translate(err)
-	}
-	if len(holds) == 0 {
-		return flashsale.Hold{}, flashsale.ErrHoldNotFound
-	}
-	return holds[0], nil
-}
-
-func queryHolds(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]flashsale.Hold, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+holdColumns+" FROM holds "+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanHolds(rows)
-}
-
-func scanHolds(rows *sql.Rows) ([]flashsale.Hold, error) {
-	defer rows.Close()
-	var holds []flashsale.Hold
-	for rows.Next() {
-		var (
-			h                flashsale.Hold
-			status           string
-			expires, created int64
-			key, requestHash sql.NullString
-		)
-		if err := rows.Scan(&h.ID, &h.ProductID, &h.Qty, &status, &expires, &created, &key, &requestHash); err != nil {
-			return nil, err
-		}
-		h.Status = flashsale.HoldStatus(status)
-		h.ExpiresAt, h.CreatedAt = unixMilli(expires), unixMilli(created)
-		h.IdempotencyKey, h.RequestHash = key.String, requestHash.String
-		holds = append(holds, h)
-	}
-	return holds, rows.Err()
+	h.Status = flashsale.HoldStatus(status)
+	h.ExpiresAt, h.CreatedAt = unixMilli(expires), unixMilli(created)
+	h.IdempotencyKey, h.RequestHash = key.String, requestHash.String
+	return h, nil
 }
 
 func insertHolds(ctx context.Context, tx *sql.Tx, holds []flashsale.Hold) error {
@@ -90,11 +62,7 @@ func setHoldStatus(ctx context.Context, tx *sql.Tx, productID int64, ids []int64
 			where += " AND product_id = ?"
 			args = append(args, productID)
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE holds SET status = ? WHERE "+where, args...)
-		if err != nil {
-			return err
-		}
-		if got, err := res.RowsAffected(); err != nil {
+		if got, err := execCount(ctx, tx, "UPDATE holds SET status = ? WHERE "+where, args...); err != nil {
 			return err
 		} else if got != int64(len(chunk)) {
 			return fmt.Errorf("%w: %d of %d holds were no longer %s", flashsale.ErrVersionConflict, int64(len(chunk))-got, len(chunk), from)
@@ -102,5 +70,3 @@ func setHoldStatus(ctx context.Context, tx *sql.Tx, productID int64, ids []int64
 	}
 	return nil
 }
-
-func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

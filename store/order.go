@@ -8,69 +8,45 @@ import (
 	"time"
 )
 
-const orderColumns = "id, hold_id, product_id, qty, amount_cents, status, initial_status, cancel_reason, " +
-	"expires_at, created_at, idempotency_key, request_hash"
+const (
+	orderColumns = "id, hold_id, product_id, qty, amount_cents, status, initial_status, cancel_reason, " +
+		"expires_at, created_at, idempotency_key, request_hash"
+	selectOrders = "SELECT " + orderColumns + " FROM orders "
+)
 
 // Order reads one order.
 func (d *DB) Order(ctx context.Context, id int64) (flashsale.Order, error) {
-	return d.oneOrder(ctx, "WHERE id = ?", id)
+	return queryOne(ctx, d.db, scanOrder, flashsale.ErrOrderNotFound, selectOrders+"WHERE id = ?", id)
 }
 
 // OrderByKey finds the order first created with an Idempotency-Key.
 func (d *DB) OrderByKey(ctx context.Context, key string) (flashsale.Order, error) {
-	return d.oneOrder(ctx, "WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
+	return queryOne(ctx, d.db, scanOrder, flashsale.ErrOrderNotFound,
+		selectOrders+"WHERE idempotency_key = ? ORDER BY id LIMIT 1", key)
 }
 
 // OrderByHold finds the order a hold became.
 func (d *DB) OrderByHold(ctx context.Context, holdID int64) (flashsale.Order, error) {
-	return d.oneOrder(ctx, "WHERE hold_id = ?", holdID)
+	return queryOne(ctx, d.db, scanOrder, flashsale.ErrOrderNotFound, selectOrders+"WHERE hold_id = ?", holdID)
 }
 
-func (d *DB) oneOrder(ctx context.Context, where string, args ...any) (flashsale.Order, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders "+where, args...)
-	if err != nil {
-		return flashsale.Order{}, translate(err)
+func scanOrder(row scanner) (flashsale.Order, error) {
+	var (
+		o                        flashsale.Order
+		amount, expires, created int64
+		status, initial          string
+		reason, key, requestHash sql.NullString
+	)
+	if err := row.Scan(&o.ID, &o.HoldID, &o.ProductID, &o.Qty, &amount, &status, &initial, &reason,
+		&expires, &created, &key, &requestHash); err != nil {
+		return flashsale.Order{}, err
 	}
-	orders, err := scanOrders(rows)
-	if err != nil {
-		return flashsale.Order{}, translate(err)
-	}
-	if len(orders) == 0 {
-		return flashsale.Order{}, flashsale.ErrOrderNotFound
-	}
-	return orders[0], nil
-}
-
-func queryOrders(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]flashsale.Order, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders "+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanOrders(rows)
-}
-
-func scanOrders(rows *sql.Rows) ([]flashsale.Order, error) {
-	defer rows.Close()
-	var orders []flashsale.Order
-	for rows.Next() {
-		var (
-			o                        flashsale.Order
-			amount, expires, created int64
-			status, initial          string
-			reason, key, requestHash sql.NullString
-		)
-		if err := rows.Scan(&o.ID, &o.HoldID, &o.ProductID, &o.Qty, &amount, &status, &initial, &reason,
-			&expires, &created, &key, &requestHash); err != nil {
-			return nil, err
-		}
-		o.Amount = flashsale.Money(amount)
-		o.Status, o.InitialStatus = flashsale.OrderStatus(status), flashsale.OrderStatus(initial)
-		o.CancelReason = flashsale.CancelReason(reason.String)
-		o.ExpiresAt, o.CreatedAt = unixMilli(expires), unixMilli(created)
-		o.IdempotencyKey, o.RequestHash = key.String, requestHash.String
-		orders = append(orders, o)
-	}
-	return orders, rows.Err()
+	o.Amount = flashsale.Money(amount)
+	o.Status, o.InitialStatus = flashsale.OrderStatus(status), flashsale.OrderStatus(initial)
+	o.CancelReason = flashsale.CancelReason(reason.String)
+	o.ExpiresAt, o.CreatedAt = unixMilli(expires), unixMilli(created)
+	o.IdempotencyKey, o.RequestHash = key.String, requestHash.String
+	return o, nil
 }
 
 // insertOrders writes new orders. Webhooks may have been recorded for
@@ -100,7 +76,8 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Or
 		for _, o := range chunk {
 			ids = append(ids, o.ID)
 		}
-		early, err := queryPayments(ctx, tx, "WHERE state = 'pending' AND order_id IN ("+placeholders(len(ids))+")"+d.forUpdate(), ids...)
+		early, err := queryAll(ctx, tx, scanPayment,
+			selectPayments+"WHERE state = 'pending' AND order_id IN ("+placeholders(len(ids))+")"+d.forUpdate(), ids...)
 		if err != nil {
 			return err
 		}
@@ -121,30 +98,15 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Or
 // the actor believes it has.
 func changeOrders(ctx context.Context, tx *sql.Tx, changes []flashsale.OrderChange, at time.Time) error {
 	for _, c := range changes {
-		res, err := tx.ExecContext(ctx,
+		n, err := execCount(ctx, tx,
 			"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
 			string(c.To), nullable(string(c.Reason)), at.UnixMilli(), c.OrderID, string(c.From))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
+		if n != 1 {
 			return fmt.Errorf("%w: order %d was not %s", flashsale.ErrVersionConflict, c.OrderID, c.From)
 		}
 	}
 	return nil
-}
-
-// chunks splits s into pieces of at most n.
-func chunks[T any](s []T, n int) func(yield func([]T) bool) {
-	return func(yield func([]T) bool) {
-		for len(s) > 0 {
-			k := min(len(s), n)
-			if !yield(s[:k]) {
-				return
-			}
-			s = s[k:]
-		}
-	}
 }

@@ -9,22 +9,14 @@ import (
 	"time"
 )
 
-const paymentColumns = "idempotency_key, order_id, status, payload_hash, state, result_status, created_at"
+const (
+	paymentColumns = "idempotency_key, order_id, status, payload_hash, state, result_status, created_at"
+	selectPayments = "SELECT " + paymentColumns + " FROM payments "
+)
 
 // PaymentByKey reads the webhook recorded under an idempotency key.
 func (d *DB) PaymentByKey(ctx context.Context, key string) (flashsale.Payment, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE idempotency_key = ?", key)
-	if err != nil {
-		return flashsale.Payment{}, translate(err)
-	}
-	payments, err := scanPayments(rows)
-	if err != nil {
-		return flashsale.Payment{}, translate(err)
-	}
-	if len(payments) == 0 {
-		return flashsale.Payment{}, flashsale.ErrPaymentNotFound
-	}
-	return payments[0], nil
+	return queryOne(ctx, d.db, scanPayment, flashsale.ErrPaymentNotFound, selectPayments+"WHERE idempotency_key = ?", key)
 }
 
 // RecordEarlyPayment handles a webhook whose key is new. If its order
@@ -51,45 +43,28 @@ func (d *DB) RecordEarlyPayment(ctx context.Context, p flashsale.Payment) (produ
 			p.Key, p.OrderID, string(p.Status), p.Hash, "pending", p.CreatedAt.UnixMilli()); err != nil {
 			return err
 		}
-		existing, err := queryPayments(ctx, tx, "WHERE idempotency_key = ?"+d.forUpdate(), p.Key)
-		if err != nil {
-			return err
-		}
-		if len(existing) == 0 {
+		recorded, err = scanPayment(tx.QueryRowContext(ctx, selectPayments+"WHERE idempotency_key = ?"+d.forUpdate(), p.Key))
+		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("payment %q vanished after it was recorded", p.Key)
 		}
-		recorded = existing[0]
-		return nil
+		return err
 	})
 	return productID, recorded, err
 }
 
-func queryPayments(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]flashsale.Payment, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments "+where, args...)
-	if err != nil {
-		return nil, err
+func scanPayment(row scanner) (flashsale.Payment, error) {
+	var (
+		p             flashsale.Payment
+		status, state string
+		result        sql.NullString
+		created       int64
+	)
+	if err := row.Scan(&p.Key, &p.OrderID, &status, &p.Hash, &state, &result, &created); err != nil {
+		return flashsale.Payment{}, err
 	}
-	return scanPayments(rows)
-}
-
-func scanPayments(rows *sql.Rows) ([]flashsale.Payment, error) {
-	defer rows.Close()
-	var payments []flashsale.Payment
-	for rows.Next() {
-		var (
-			p             flashsale.Payment
-			status, state string
-			result        sql.NullString
-			created       int64
-		)
-		if err := rows.Scan(&p.Key, &p.OrderID, &status, &p.Hash, &state, &result, &created); err != nil {
-			return nil, err
-		}
-		p.Status, p.Early, p.Result = flashsale.PaymentStatus(status), state == "pending", flashsale.OrderStatus(result.String)
-		p.CreatedAt = unixMilli(created)
-		payments = append(payments, p)
-	}
-	return payments, rows.Err()
+	p.Status, p.Early, p.Result = flashsale.PaymentStatus(status), state == "pending", flashsale.OrderStatus(result.String)
+	p.CreatedAt = unixMilli(created)
+	return p, nil
 }
 
 // insertPayments records a batch's payments as applied: new ones as
@@ -102,15 +77,13 @@ func insertPayments(ctx context.Context, tx *sql.Tx, payments []flashsale.Paymen
 			fresh = append(fresh, p)
 			continue
 		}
-		res, err := tx.ExecContext(ctx,
+		n, err := execCount(ctx, tx,
 			"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
 			string(p.Result), at.UnixMilli(), p.Key)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
+		if n != 1 {
 			return fmt.Errorf("%w: payment %q was no longer pending", flashsale.ErrVersionConflict, p.Key)
 		}
 	}

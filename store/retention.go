@@ -31,11 +31,8 @@ func (d *DB) Clean(ctx context.Context, before time.Time) (Cleaned, error) {
 			{&c.HoldKeys, "UPDATE holds SET idempotency_key = NULL, request_hash = NULL WHERE created_at < ? AND idempotency_key IS NOT NULL"},
 			{&c.OrderKeys, "UPDATE orders SET idempotency_key = NULL, request_hash = NULL WHERE created_at < ? AND idempotency_key IS NOT NULL"},
 		} {
-			res, err := tx.ExecContext(ctx, step.query, cutoff)
-			if err != nil {
-				return err
-			}
-			if *step.n, err = res.RowsAffected(); err != nil {
+			var err error
+			if *step.n, err = execCount(ctx, tx, step.query, cutoff); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,31 @@ import (
 	"flashsale/store/storetest"
 )
 
+// commit writes one batch alone, as an actor's writer with nothing else
+// to commit does.
+func commit(ctx context.Context, db *store.DB, b *flashsale.Batch) error {
+	return db.CommitBatches(ctx, []*flashsale.Batch{b})[0]
+}
+
+func createProduct(t *testing.T, db *store.DB, np flashsale.NewProduct) flashsale.Product {
+	t.Helper()
+	p, err := db.CreateProduct(context.Background(), np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// openWithProduct opens a fresh database holding one product.
+func openWithProduct(t *testing.T, dialect string, np flashsale.NewProduct) (*store.DB, flashsale.Product) {
+	t.Helper()
+	db := storetest.Open(t, dialect)
+	return db, createProduct(t, db, np)
+}
+
+// storedNow is the time now as the store keeps it, to the millisecond.
+func storedNow() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
 func TestSeedCreatesProductOneOnce(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
@@ -37,12 +62,8 @@ func TestSeedCreatesProductOneOnce(t *testing.T) {
 func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		db := storetest.Open(t, dialect)
-		p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "Widget", Price: 1999, Stock: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
+		db, p := openWithProduct(t, dialect, flashsale.NewProduct{Name: "Widget", Price: 1999, Stock: 10})
+		now := storedNow()
 		first, err := db.NextIDs(ctx, "hold", 2)
 		if err != nil {
 			t.Fatal(err)
@@ -52,7 +73,7 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 			{ID: first + 1, ProductID: p.ID, Qty: 2, Status: flashsale.HoldActive, ExpiresAt: now.Add(2 * time.Minute), CreatedAt: now},
 		}
 		b := &flashsale.Batch{ProductID: p.ID, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 5}, NewHolds: holds, At: now}
-		if err := db.CommitBatch(ctx, b); err != nil {
+		if err := commit(ctx, db, b); err != nil {
 			t.Fatal(err)
 		}
 		st, err := db.LoadProduct(ctx, p.ID)
@@ -72,16 +93,16 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 
 		// The same version again is a second writer: refused, nothing written.
 		stale := &flashsale.Batch{ProductID: p.ID, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 0}, ExpiredHolds: []int64{first}, At: now}
-		if err := db.CommitBatch(ctx, stale); !errors.Is(err, flashsale.ErrVersionConflict) {
+		if err := commit(ctx, db, stale); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("stale batch: %v; want ErrVersionConflict", err)
 		}
 		// Counters beyond the stock are refused even at the right version.
 		over := &flashsale.Batch{ProductID: p.ID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 11}, At: now}
-		if err := db.CommitBatch(ctx, over); !errors.Is(err, flashsale.ErrVersionConflict) {
+		if err := commit(ctx, db, over); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("oversold batch: %v; want ErrVersionConflict", err)
 		}
 		expire := &flashsale.Batch{ProductID: p.ID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
-		if err := db.CommitBatch(ctx, expire); err != nil {
+		if err := commit(ctx, db, expire); err != nil {
 			t.Fatal(err)
 		}
 		h, err := db.Hold(ctx, first)
@@ -90,7 +111,7 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 		}
 		// Expiring it twice means someone else already did: refused.
 		again := &flashsale.Batch{ProductID: p.ID, Version: 2, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
-		if err := db.CommitBatch(ctx, again); !errors.Is(err, flashsale.ErrVersionConflict) {
+		if err := commit(ctx, db, again); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("double expiry: %v; want ErrVersionConflict", err)
 		}
 	})
@@ -146,12 +167,8 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		db := storetest.Open(t, dialect)
-		p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
+		db, p := openWithProduct(t, dialect, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
+		now := storedNow()
 		old := now.Add(-48 * time.Hour)
 		hold := func(id int64, key string, at time.Time) flashsale.Hold {
 			return flashsale.Hold{ID: id, ProductID: p.ID, Qty: 1, Status: flashsale.HoldExpired, ExpiresAt: at.Add(time.Minute),
@@ -159,7 +176,7 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 		}
 		b := &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10}, At: now,
 			NewHolds: []flashsale.Hold{hold(1, "old-hold", old), hold(2, "new-hold", now)}}
-		if err := db.CommitBatch(ctx, b); err != nil {
+		if err := commit(ctx, db, b); err != nil {
 			t.Fatal(err)
 		}
 		for _, pay := range []flashsale.Payment{
@@ -201,13 +218,10 @@ func TestCommitBatchesRefusesOneAndCommitsTheRest(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		now := time.Now().UTC().Truncate(time.Millisecond)
+		now := storedNow()
 		var batches []*flashsale.Batch
 		for i := range 3 {
-			p, err := db.CreateProduct(ctx, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := createProduct(t, db, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
 			id := int64(100 + i)
 			batches = append(batches, &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10, Held: 1}, At: now,
 				NewHolds: []flashsale.Hold{{ID: id, ProductID: p.ID, Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}},
@@ -248,6 +262,33 @@ func TestCommitBatchesRefusesOneAndCommitsTheRest(t *testing.T) {
 				t.Fatalf("product %d: held %d, %d active holds, last seq %d; want %d, %d, %d",
 					b.ProductID, st.Product.Held, len(st.ActiveHolds), st.LastSeq, want, want, seq)
 			}
+		}
+	})
+}
+
+// A row written before and a row the tables' CHECK constraints refuse are
+// both another writer's doing, whatever the driver calls them.
+func TestDriverRefusalsAreVersionConflicts(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db, p := openWithProduct(t, dialect, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
+		now := storedNow()
+		hold := flashsale.Hold{ID: 1, ProductID: p.ID, Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}
+		b := &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10, Held: 1}, At: now, NewHolds: []flashsale.Hold{hold}}
+		if err := commit(ctx, db, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Version, b.Held = 1, 2
+		if err := commit(ctx, db, b); !errors.Is(err, flashsale.ErrVersionConflict) {
+			t.Fatalf("a hold id written before: %v; want ErrVersionConflict", err)
+		}
+		hold.ID, hold.Qty = 2, 0
+		b.NewHolds = []flashsale.Hold{hold}
+		if err := commit(ctx, db, b); !errors.Is(err, flashsale.ErrVersionConflict) {
+			t.Fatalf("a hold of no units: %v; want ErrVersionConflict", err)
+		}
+		if st, err := db.LoadProduct(ctx, p.ID); err != nil || st.Version != 1 || len(st.ActiveHolds) != 1 {
+			t.Fatalf("after the refusals: %+v, %v; want version 1 with one hold", st, err)
 		}
 	})
 }
