@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,8 +91,8 @@ func settings(c *config) []setting {
 		{name: "log-level", env: "FLASHSALE_LOG_LEVEL", def: "info", commands: withDB, usage: "debug, info, warn or error", value: logLevel{&c.LogLevel}},
 		{name: "log-format", env: "FLASHSALE_LOG_FORMAT", def: "json", commands: withDB, usage: "json, or console for people", value: text(&c.LogFormat, oneOf("log format", "json", "console"))},
 
-		{name: "product", commands: eventsOnly, usage: "the product whose journal to print (required)", value: count(&c.Events.Product, math.MaxInt64)},
-		{name: "from", def: "1", commands: eventsOnly, usage: "the first seq to print", value: count(&c.Events.From, math.MaxInt64)},
+		{name: "product", commands: eventsOnly, usage: "the product whose journal to print (required)", value: count(&c.Events.Product, 0)},
+		{name: "from", def: "1", commands: eventsOnly, usage: "the first seq to print", value: count(&c.Events.From, 0)},
 		{name: "step", def: "false", commands: eventsOnly, usage: "wait for Enter between events (q quits)", value: boolean(&c.Events.Step)},
 		{name: "follow", def: "false", commands: eventsOnly, usage: "keep printing new events as they commit", value: boolean(&c.Events.Follow)},
 		{name: "json", def: "false", commands: eventsOnly, usage: "print JSON lines, as the API shows events", value: boolean(&c.Events.JSON)},

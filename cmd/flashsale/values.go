@@ -90,20 +90,20 @@ func (d durationValue) Set(v string) error {
 func (d durationValue) String() string { return d.p.String() }
 func (d durationValue) Get() any       { return *d.p }
 
-// countValue is an integer from 1 to most.
+// countValue is a positive integer, at most most unless most is 0.
 type countValue[T int | int64] struct {
 	p    *T
-	most T
+	most int64
 }
 
-func count[T int | int64](p *T, most T) countValue[T] { return countValue[T]{p, most} }
+func count[T int | int64](p *T, most int64) countValue[T] { return countValue[T]{p, most} }
 
 func (c countValue[T]) Set(v string) error {
 	parsed, err := strconv.ParseInt(v, 10, 64)
 	switch {
-	case c.most == T(math.MaxInt64) && (err != nil || parsed < 1):
+	case c.most == 0 && (err != nil || parsed < 1):
 		return fmt.Errorf("%q is not a positive integer", v)
-	case err != nil || parsed < 1 || parsed > int64(c.most):
+	case c.most != 0 && (err != nil || parsed < 1 || parsed > c.most):
 		return fmt.Errorf("%q is not an integer from 1 to %d", v, c.most)
 	}
 	*c.p = T(parsed)
