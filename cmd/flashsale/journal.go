@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flashsale"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"flashsale"
 	"flashsale/actors"
 	"flashsale/httpapi"
 	"flashsale/store"
