@@ -17,8 +17,7 @@ import (
 // units every run checks. Adding a scenario is adding an entry to
 // scenarios.
 type Scenario struct {
-	Name  string
-	About string
+	Name string
 	// plan is what a run creates before the load starts.
 	plan func(Config) plan
 	// step is one iteration of a worker.
@@ -51,26 +50,26 @@ const (
 var opsInOrder = []string{opHold, opOrder, opWebhook, opRead, opHealth}
 
 var scenarios = []Scenario{{
-	Name:  "hot",
-	About: "one product, everyone holds 1 unit",
-	plan:  oneBigProduct,
-	step:  func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, 0) },
+	Name: "hot",
+	// one product, everyone holds 1 unit
+	plan: oneBigProduct,
+	step: func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, 0) },
 }, {
-	Name:  "spread",
-	About: "--products products, holds spread uniformly",
-	plan:  func(c Config) plan { return plan{products: int(c.Products), stock: bigStock} },
-	step:  func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, mathrand.IntN(len(r.products))) },
+	Name: "spread",
+	// --products products, holds spread uniformly
+	plan: func(c Config) plan { return plan{products: int(c.Products), stock: bigStock} },
+	step: func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, mathrand.IntN(len(r.products))) },
 }, {
-	Name:  "sellout",
-	About: "--stock units, ten buyers per unit",
-	plan:  func(c Config) plan { return plan{products: 1, stock: c.Stock, buyers: c.Stock * BuyersPerUnit} },
-	step:  func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, 0) },
+	Name: "sellout",
+	// --stock units, ten buyers per unit
+	plan: func(c Config) plan { return plan{products: 1, stock: c.Stock, buyers: c.Stock * BuyersPerUnit} },
+	step: func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, 0) },
 	check: func(r *run, _ context.Context, b *Books) []string {
 		return selloutProblems(r.stock, b.ToldUnits, b.AmbiguousUnits)
 	},
 }, {
-	Name:  "checkout",
-	About: "hold → order → signed success webhook",
+	Name: "checkout",
+	// hold → order → signed success webhook
 	plan:  oneBigProduct,
 	step:  (*run).checkout,
 	check: (*run).checkoutProblems,
@@ -78,14 +77,14 @@ var scenarios = []Scenario{{
 		return fmt.Sprintf("; %d orders, %d told paid, all paid; journal: %d units paid", b.Orders, b.Paid, b.PaidUnits)
 	},
 }, {
-	Name:  "read",
-	About: "reads of a product whose stock changes",
-	plan:  oneBigProduct,
-	step:  (*run).read,
+	Name: "read",
+	// reads of a product whose stock changes
+	plan: oneBigProduct,
+	step: (*run).read,
 }, {
-	Name:  "ceiling",
-	About: "GET /healthz: the most the stack serves",
-	plan:  func(Config) plan { return plan{} },
+	Name: "ceiling",
+	// GET /healthz: the most the stack serves
+	plan: func(Config) plan { return plan{} },
 	step: func(r *run, ctx context.Context, t turn) {
 		a := r.c.do(ctx, http.MethodGet, "/healthz", nil, nil)
 		t.st.record(t, opHealth, a, a.status == http.StatusOK)
