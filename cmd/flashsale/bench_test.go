@@ -11,21 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/cmd/flashsale/bench"
 	"flashsale/store/storetest"
 )
 
 const benchWebhookSecret = "bench-test-secret"
 
-// runBench runs `flashsale bench` in this process against target with
+// benchJSON runs `flashsale bench` in this process against target with
 // --json, and returns what it printed and returned.
-func runBench(t *testing.T, target string, args ...string) (benchSummary, string, error) {
+func benchJSON(t *testing.T, target string, args ...string) (bench.Summary, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	all := append([]string{"bench", "--target", target, "--json"}, args...)
 	err := run(ctx, all, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
-	var s benchSummary
+	var s bench.Summary
 	if stdout.Len() > 0 {
 		if jerr := json.Unmarshal(stdout.Bytes(), &s); jerr != nil {
 			t.Fatalf("flashsale %q printed %q, not one JSON object: %v", all, stdout.String(), jerr)
@@ -42,23 +43,23 @@ func TestBenchScenarios(t *testing.T) {
 	cases := []struct {
 		scenario string
 		extra    []string
-		check    func(t *testing.T, s benchSummary)
+		check    func(t *testing.T, s bench.Summary)
 	}{
-		{scenario: scenarioHot},
-		{scenario: scenarioSpread, extra: []string{"--products", "200"}, check: func(t *testing.T, s benchSummary) {
+		{scenario: "hot"},
+		{scenario: "spread", extra: []string{"--products", "200"}, check: func(t *testing.T, s bench.Summary) {
 			if s.Books.Products != 200 {
 				t.Errorf("books checked %d products; want 200", s.Books.Products)
 			}
 		}},
-		{scenario: scenarioSellout, extra: []string{"--stock", fmt.Sprint(stock), "--duration", "10s"}, check: func(t *testing.T, s benchSummary) {
+		{scenario: "sellout", extra: []string{"--stock", fmt.Sprint(stock), "--duration", "10s"}, check: func(t *testing.T, s bench.Summary) {
 			if s.Books.ToldUnits != stock || s.Statuses["201"] != stock {
 				t.Errorf("%d units told held, %d holds answered 201; want exactly the stock, %d", s.Books.ToldUnits, s.Statuses["201"], stock)
 			}
-			if s.Requests != stock*benchBuyersPerUnit || s.Statuses["409"] != s.Requests-stock {
-				t.Errorf("%d requests, statuses %v; want %d buyers, all but %d told 409", s.Requests, s.Statuses, stock*benchBuyersPerUnit, stock)
+			if s.Requests != stock*bench.BuyersPerUnit || s.Statuses["409"] != s.Requests-stock {
+				t.Errorf("%d requests, statuses %v; want %d buyers, all but %d told 409", s.Requests, s.Statuses, stock*bench.BuyersPerUnit, stock)
 			}
 		}},
-		{scenario: scenarioCheckout, check: func(t *testing.T, s benchSummary) {
+		{scenario: "checkout", check: func(t *testing.T, s bench.Summary) {
 			if s.Books.Paid == 0 || s.Books.Paid != s.Books.Orders || s.Books.PaidUnits != s.Books.Paid {
 				t.Errorf("checkout: %d orders, %d told paid, journal %d units paid; want every order paid", s.Books.Orders, s.Books.Paid, s.Books.PaidUnits)
 			}
@@ -66,21 +67,21 @@ func TestBenchScenarios(t *testing.T) {
 				t.Errorf("operations %+v; want hold, order and webhook", s.Operations)
 			}
 		}},
-		{scenario: scenarioRead, check: func(t *testing.T, s benchSummary) {
+		{scenario: "read", check: func(t *testing.T, s bench.Summary) {
 			ops := map[string]int64{}
 			for _, o := range s.Operations {
 				ops[o.Name] = o.Requests
 			}
-			if ops[opRead] == 0 || ops[opHold] == 0 {
+			if ops["read"] == 0 || ops["hold"] == 0 {
 				t.Errorf("operations %v; want reads with holds alongside", ops)
 			}
 		}},
-		{scenario: scenarioCeiling, check: func(t *testing.T, s benchSummary) {
+		{scenario: "ceiling", check: func(t *testing.T, s bench.Summary) {
 			if s.Books.Checked {
 				t.Errorf("books checked for the ceiling scenario: %+v", s.Books)
 			}
 		}},
-		{scenario: scenarioHot, extra: []string{"--compare", "ceiling"}, check: func(t *testing.T, s benchSummary) {
+		{scenario: "hot", extra: []string{"--compare", "ceiling"}, check: func(t *testing.T, s bench.Summary) {
 			if s.Ceiling == nil || s.Ceiling.Requests == 0 || s.Ceiling.Ratio <= 0 {
 				t.Fatalf("ceiling %+v; want a ceiling run and a ratio", s.Ceiling)
 			}
@@ -88,7 +89,7 @@ func TestBenchScenarios(t *testing.T) {
 				t.Errorf("ratio %v; want %v", s.Ceiling.Ratio, want)
 			}
 		}},
-		{scenario: scenarioHot, extra: []string{"--rate", "100"}, check: func(t *testing.T, s benchSummary) {
+		{scenario: "hot", extra: []string{"--rate", "100"}, check: func(t *testing.T, s bench.Summary) {
 			if !s.OpenLoop || s.Requests+s.Unsent < 90 || s.Requests > 110 {
 				t.Errorf("open loop at 100/s for 1s: %d requests, %d unsent; want about 100", s.Requests, s.Unsent)
 			}
@@ -99,12 +100,12 @@ func TestBenchScenarios(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"--scenario", tc.scenario, "--connections", "4", "--duration", "1s",
 				"--admin-token", adminToken, "--webhook-secret", benchWebhookSecret}, tc.extra...)
-			s, stderr, err := runBench(t, p.base, args...)
+			s, stderr, err := benchJSON(t, p.base, args...)
 			if err != nil {
 				t.Fatalf("bench %q: %v\nstderr:\n%s", args, err, stderr)
 			}
 			if s.Scenario != tc.scenario || s.Requests == 0 || s.RequestsPerSecond <= 0 {
-				t.Errorf("summary %+v; want requests of scenario %s", s.loadSummary, tc.scenario)
+				t.Errorf("summary %+v; want requests of scenario %s", s.Load, tc.scenario)
 			}
 			if s.Errors != 0 || s.NoAnswer != 0 {
 				t.Errorf("%d errors, %d without an answer; statuses %v", s.Errors, s.NoAnswer, s.Statuses)
@@ -167,7 +168,7 @@ func TestBenchDetectsABooksMismatch(t *testing.T) {
 			}
 		}
 	}()
-	s, stderr, err := runBench(t, p.base, "--scenario", "hot", "--connections", "2", "--duration", "2s", "--admin-token", adminToken)
+	s, stderr, err := benchJSON(t, p.base, "--scenario", "hot", "--connections", "2", "--duration", "2s", "--admin-token", adminToken)
 	<-done
 	var bad *settingError
 	if err == nil || errors.As(err, &bad) || exitCode(err) != 1 {
@@ -178,59 +179,6 @@ func TestBenchDetectsABooksMismatch(t *testing.T) {
 	}
 	if want := fmt.Sprintf("product %d: ", product); !strings.HasPrefix(s.Books.Problems[0], want) {
 		t.Errorf("problem %q; want it to name product %d", s.Books.Problems[0], product)
-	}
-}
-
-func TestBenchBooksCheck(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name     string
-		products []productCount
-		problems int
-	}{
-		{"balanced", []productCount{{ID: 1, Stock: 100, Available: 60, Told: 40}, {ID: 2, Stock: 5, Available: 5}}, 0},
-		{"a unit taken that nobody was told", []productCount{{ID: 1, Stock: 100, Available: 59, Told: 40}}, 1},
-		{"a unit told but not taken", []productCount{{ID: 1, Stock: 100, Available: 61, Told: 40}}, 1},
-		{"one bad product of two", []productCount{{ID: 1, Stock: 10, Available: 0, Told: 10}, {ID: 2, Stock: 10, Available: 3, Told: 6}}, 1},
-		{"ambiguous answers that took units", []productCount{{ID: 1, Stock: 100, Available: 58, Told: 40, Ambiguous: 2}}, 0},
-		{"ambiguous answers that did not", []productCount{{ID: 1, Stock: 100, Available: 60, Told: 40, Ambiguous: 2}}, 0},
-		{"more taken than even ambiguous answers explain", []productCount{{ID: 1, Stock: 100, Available: 57, Told: 40, Ambiguous: 2}}, 1},
-		{"fewer taken than told, despite ambiguous answers", []productCount{{ID: 1, Stock: 100, Available: 61, Told: 40, Ambiguous: 2}}, 1},
-		{"oversold", []productCount{{ID: 1, Stock: 10, Available: -1, Told: 11}}, 1},
-	}
-	for _, tc := range cases {
-		if got := booksProblems(tc.products); len(got) != tc.problems {
-			t.Errorf("%s: problems %q; want %d", tc.name, got, tc.problems)
-		}
-	}
-	if got := booksProblems([]productCount{{ID: 7, Stock: 100, Available: 59, Told: 40}}); len(got) != 1 ||
-		got[0] != "product 7: stock 100 − available 59 = 41 units taken; want 40 units told held" {
-		t.Errorf("problem %q; want it to say what was taken and what was told", got)
-	}
-
-	sellouts := []struct {
-		stock, told, ambiguous int64
-		ok                     bool
-	}{
-		{1000, 1000, 0, true},
-		{1000, 999, 0, false},
-		{1000, 1001, 0, false},
-		{1000, 998, 2, true},
-		{1000, 997, 2, false},
-	}
-	for _, tc := range sellouts {
-		if got := selloutProblems(tc.stock, tc.told, tc.ambiguous); (len(got) == 0) != tc.ok {
-			t.Errorf("sellout of %d, %d told, %d ambiguous: problems %q; want ok %v", tc.stock, tc.told, tc.ambiguous, got, tc.ok)
-		}
-	}
-}
-
-func TestBenchWebhookSignature(t *testing.T) {
-	t.Parallel()
-	// A published HMAC-SHA256 test vector, as lowercase hex after sha256=.
-	got := webhookSignature("key", []byte("The quick brown fox jumps over the lazy dog"))
-	if want := "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"; got != want {
-		t.Errorf("signature %q; want %q", got, want)
 	}
 }
 
@@ -262,8 +210,9 @@ func TestBenchSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Target != "http://127.0.0.1:8080" || cfg.Scenario != "hot" || cfg.Connections != 64 || cfg.Duration != 10*time.Second ||
-		cfg.Products != 10000 || cfg.Stock != 1000 || cfg.Rate != 0 || cfg.Compare != "" {
-		t.Errorf("bench defaults %+v", cfg)
+	want := bench.Config{Target: "http://127.0.0.1:8080", Scenario: "hot", Connections: 64, Duration: 10 * time.Second,
+		Products: 10000, Stock: 1000}
+	if cfg.Bench != want {
+		t.Errorf("bench defaults %+v; want %+v", cfg.Bench, want)
 	}
 }

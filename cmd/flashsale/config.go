@@ -5,20 +5,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"flashsale/cmd/flashsale/bench"
 )
 
-// config is every setting of the program, with its default visible in
-// defaultConfig.
+// config is every setting of the program. Each one's default, parser,
+// environment variable and usage are in its entry of settings.
 type config struct {
-	Command        string // serve, migrate, events, check, release-expired or bench
+	Command        string // the name of one of commands
 	Addr           string
 	DB             string
 	HoldTTL        time.Duration
@@ -33,48 +33,91 @@ type config struct {
 	LogLevel       zerolog.Level
 	LogFormat      string // json or console
 
-	// Settings of the events command.
+	Events eventsConfig
+	Bench  bench.Config // AdminToken and WebhookSecret are copied in from above
+}
+
+// eventsConfig is what `flashsale events` alone takes.
+type eventsConfig struct {
 	Product int64 // whose journal
 	From    int64 // first seq to print
 	Step    bool  // wait for Enter between events
 	Follow  bool  // keep printing events as they commit
-	JSON    bool  // JSON lines instead of columns (bench: one JSON summary)
-
-	// Settings of the bench command.
-	Target      string        // the server to load
-	Scenario    string        // hot, spread, sellout, checkout, read or ceiling
-	Connections int           // concurrent connections, one worker each
-	Duration    time.Duration // how long the load runs
-	Products    int64         // spread: how many products
-	Stock       int64         // sellout: the stock that sells out
-	Rate        float64       // open loop: iterations per second; 0 is a closed loop
-	Compare     string        // ceiling: run the ceiling scenario first and compare
+	JSON    bool  // JSON lines instead of columns
 }
 
-func defaultConfig() config {
-	return config{
-		Command:        "serve",
-		Addr:           ":8080",
-		DB:             "sqlite://flashsale.db",
-		HoldTTL:        2 * time.Minute,
-		PaymentTTL:     15 * time.Minute,
-		AdminToken:     "",
-		WebhookSecret:  "",
-		Retention:      24 * time.Hour,
-		MaxBacklog:     10_000,
-		PassivateAfter: 2 * time.Minute,
-		Seed:           true,
-		RequestTimeout: 5 * time.Second,
-		LogLevel:       zerolog.InfoLevel,
-		LogFormat:      "json",
-		From:           1,
-		Target:         "http://127.0.0.1:8080",
-		Scenario:       scenarioHot,
-		Connections:    64,
-		Duration:       10 * time.Second,
-		Products:       10000,
-		Stock:          1000,
+// A setting is one flag, and its environment variable if it has one. The
+// flag sets, the environment lookup, the usage, the defaults and the
+// logged configuration are all made from the settings table.
+type setting struct {
+	name string // the flag, without its dashes
+	env  string // empty: a flag only
+	def  string // the default, written as on the command line; empty: none
+	// secret, when set, masks the value in the logged configuration.
+	secret func(string) string
+	// commands take the setting; the others do not know its flag.
+	commands []string
+	usage    string
+	// value parses into the setting's field of a config. Get gives the
+	// field for the log: ints, bools and floats as such, the rest as
+	// String.
+	value flag.Getter
+}
+
+// Which commands take a setting.
+var (
+	server     = []string{"serve", "migrate"}
+	withDB     = []string{"serve", "migrate", "events", "check", "release-expired"}
+	withActor  = []string{"serve", "migrate", "release-expired"}
+	withBench  = []string{"serve", "migrate", "bench"}
+	eventsOnly = []string{"events"}
+	benchOnly  = []string{"bench"}
+)
+
+// settings is the table of every setting, bound to the fields of c.
+func settings(c *config) []setting {
+	return []setting{
+		{name: "addr", env: "FLASHSALE_ADDR", def: ":8080", commands: server, usage: "address to listen on", value: text(&c.Addr, nil)},
+		{name: "db", env: "FLASHSALE_DB", def: "sqlite://flashsale.db", commands: withDB, secret: maskDB, usage: "database: sqlite://PATH or mysql://USER:PASS@tcp(HOST:PORT)/DBNAME", value: text(&c.DB, parseDB)},
+		{name: "hold-ttl", env: "FLASHSALE_HOLD_TTL", def: "2m", commands: withActor, usage: "how long a hold keeps its units (Go duration)", value: duration(&c.HoldTTL)},
+		{name: "payment-ttl", env: "FLASHSALE_PAYMENT_TTL", def: "15m", commands: withActor, usage: "how long an order may await payment (Go duration)", value: duration(&c.PaymentTTL)},
+		{name: "retention", env: "FLASHSALE_RETENTION", def: "24h", commands: server, usage: "how long idempotency keys and webhooks for orders that never appear are kept (Go duration)", value: duration(&c.Retention)},
+		{name: "max-backlog", env: "FLASHSALE_MAX_BACKLOG", def: "10000", commands: withActor, usage: "requests that may wait for one product; more get 503 with Retry-After at once", value: count(&c.MaxBacklog, 1_000_000)},
+		{name: "passivate-after", env: "FLASHSALE_PASSIVATE_AFTER", def: "2m", commands: withActor, usage: "idle time after which a product's actor stops to free memory (Go duration)", value: duration(&c.PassivateAfter)},
+		{name: "webhook-secret", env: "FLASHSALE_WEBHOOK_SECRET", def: "", commands: withBench, secret: hidden, usage: "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks (bench: signs checkout's)", value: text(&c.WebhookSecret, nil)},
+		{name: "admin-token", env: "FLASHSALE_ADMIN_TOKEN", def: "", commands: withBench, secret: hidden, usage: "bearer token of the admin API; empty disables it (bench: the server's, to create products)", value: text(&c.AdminToken, nil)},
+		{name: "seed", env: "FLASHSALE_SEED", def: "true", commands: server, usage: "create product 1 when the database has no product", value: boolean(&c.Seed)},
+		{name: "request-timeout", env: "FLASHSALE_REQUEST_TIMEOUT", def: "5s", commands: withActor, usage: "longest a request may wait (Go duration)", value: duration(&c.RequestTimeout)},
+		{name: "log-level", env: "FLASHSALE_LOG_LEVEL", def: "info", commands: withDB, usage: "debug, info, warn or error", value: logLevel{&c.LogLevel}},
+		{name: "log-format", env: "FLASHSALE_LOG_FORMAT", def: "json", commands: withDB, usage: "json, or console for people", value: text(&c.LogFormat, oneOf("log format", "json", "console"))},
+
+		{name: "product", commands: eventsOnly, usage: "the product whose journal to print (required)", value: count(&c.Events.Product, 0)},
+		{name: "from", def: "1", commands: eventsOnly, usage: "the first seq to print", value: count(&c.Events.From, 0)},
+		{name: "step", def: "false", commands: eventsOnly, usage: "wait for Enter between events (q quits)", value: boolean(&c.Events.Step)},
+		{name: "follow", def: "false", commands: eventsOnly, usage: "keep printing new events as they commit", value: boolean(&c.Events.Follow)},
+		{name: "json", def: "false", commands: eventsOnly, usage: "print JSON lines, as the API shows events", value: boolean(&c.Events.JSON)},
+
+		{name: "target", def: "http://127.0.0.1:8080", commands: benchOnly, usage: "the server to load", value: text(&c.Bench.Target, parseTarget)},
+		{name: "scenario", def: "hot", commands: benchOnly, usage: strings.Join(bench.Names(), ", "), value: text(&c.Bench.Scenario, oneOf("scenario", bench.Names()...))},
+		{name: "connections", def: "64", commands: benchOnly, usage: "concurrent connections", value: count(&c.Bench.Connections, 10_000)},
+		{name: "duration", def: "10s", commands: benchOnly, usage: "how long the load runs", value: duration(&c.Bench.Duration)},
+		{name: "products", def: "10000", commands: benchOnly, usage: "spread's number of products", value: count(&c.Bench.Products, 1_000_000)},
+		{name: "stock", def: "1000", commands: benchOnly, usage: "sellout's stock", value: count(&c.Bench.Stock, 10_000_000)},
+		{name: "rate", def: "0", commands: benchOnly, usage: "an open loop of this many requests (checkout: buyers) per second; 0 is a closed loop", value: rate{&c.Bench.Rate}},
+		{name: "compare", def: "", commands: benchOnly, usage: "ceiling: run the ceiling scenario first and print the ratio", value: text(&c.Bench.Compare, parseComparison)},
+		{name: "json", def: "false", commands: benchOnly, usage: "print the summary as one JSON object", value: boolean(&c.Bench.JSON)},
 	}
+}
+
+// settingsOf are the settings the command takes, bound to c.
+func settingsOf(command string, c *config) []setting {
+	var of []setting
+	for _, s := range settings(c) {
+		if slices.Contains(s.commands, command) {
+			of = append(of, s)
+		}
+	}
+	return of
 }
 
 // errHelp ends the program after it printed its usage, successfully.
@@ -89,188 +132,37 @@ type settingError struct {
 func (e *settingError) Error() string { return e.setting + ": " + e.err.Error() }
 func (e *settingError) Unwrap() error { return e.err }
 
-// setting is one flag and its environment variable.
-type setting struct {
-	flag, env, usage string
-	set              func(cfg *config, value string) error
-}
-
-var settings = []setting{
-	{"addr", "FLASHSALE_ADDR", "address to listen on", func(c *config, v string) error {
-		c.Addr = v
-		return nil
-	}},
-	{"db", "FLASHSALE_DB", "database: sqlite://PATH or mysql://USER:PASS@tcp(HOST:PORT)/DBNAME", func(c *config, v string) error {
-		if !strings.HasPrefix(v, "sqlite://") && !strings.HasPrefix(v, "mysql://") {
-			return fmt.Errorf("unknown scheme in %q: want sqlite://PATH or mysql://DSN", maskDB(v))
+// defaultConfig is every setting at its default.
+func defaultConfig(command string) config {
+	cfg := config{Command: command}
+	for _, s := range settings(&cfg) {
+		if s.def != "" {
+			if err := s.value.Set(s.def); err != nil {
+				panic(fmt.Sprintf("the default of --%s: %v", s.name, err))
+			}
 		}
-		c.DB = v
-		return nil
-	}},
-	{"hold-ttl", "FLASHSALE_HOLD_TTL", "how long a hold keeps its units (Go duration)", func(c *config, v string) error {
-		return positiveDuration(&c.HoldTTL, v)
-	}},
-	{"payment-ttl", "FLASHSALE_PAYMENT_TTL", "how long an order may await payment (Go duration)", func(c *config, v string) error {
-		return positiveDuration(&c.PaymentTTL, v)
-	}},
-	{"webhook-secret", "FLASHSALE_WEBHOOK_SECRET", "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks", func(c *config, v string) error {
-		c.WebhookSecret = v
-		return nil
-	}},
-	{"max-backlog", "FLASHSALE_MAX_BACKLOG", "requests that may wait for one product; more get 503 with Retry-After at once", func(c *config, v string) error {
-		return boundedInt(&c.MaxBacklog, v, 1_000_000)
-	}},
-	{"passivate-after", "FLASHSALE_PASSIVATE_AFTER", "idle time after which a product's actor stops to free memory (Go duration)", func(c *config, v string) error {
-		return positiveDuration(&c.PassivateAfter, v)
-	}},
-	{"retention", "FLASHSALE_RETENTION", "how long idempotency keys and webhooks for orders that never appear are kept (Go duration)", func(c *config, v string) error {
-		return positiveDuration(&c.Retention, v)
-	}},
-	{"admin-token", "FLASHSALE_ADMIN_TOKEN", "bearer token of the admin API; empty disables it", func(c *config, v string) error {
-		c.AdminToken = v
-		return nil
-	}},
-	{"seed", "FLASHSALE_SEED", "create product 1 when the database has no product", func(c *config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a boolean", v)
-		}
-		c.Seed = b
-		return nil
-	}},
-	{"request-timeout", "FLASHSALE_REQUEST_TIMEOUT", "longest a request may wait (Go duration)", func(c *config, v string) error {
-		return positiveDuration(&c.RequestTimeout, v)
-	}},
-	{"log-level", "FLASHSALE_LOG_LEVEL", "debug, info, warn or error", func(c *config, v string) error {
-		l, err := zerolog.ParseLevel(strings.ToLower(v))
-		if err != nil || v == "" {
-			return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
-		}
-		c.LogLevel = l
-		return nil
-	}},
-	{"log-format", "FLASHSALE_LOG_FORMAT", "json, or console for people", func(c *config, v string) error {
-		if v != "json" && v != "console" {
-			return fmt.Errorf("%q is not a log format (json, console)", v)
-		}
-		c.LogFormat = v
-		return nil
-	}},
-	{"product", "", "events: the product whose journal to print", func(c *config, v string) error {
-		return positiveInt(&c.Product, v)
-	}},
-	{"from", "", "events: the first seq to print", func(c *config, v string) error {
-		return positiveInt(&c.From, v)
-	}},
-	{"step", "", "events: wait for Enter between events (q quits)", boolFlag(func(c *config) *bool { return &c.Step })},
-	{"follow", "", "events: keep printing new events as they commit", boolFlag(func(c *config) *bool { return &c.Follow })},
-	{"json", "", "events: print JSON lines; bench: print the summary as one JSON object", boolFlag(func(c *config) *bool { return &c.JSON })},
-	{"target", "", "bench: the server to load (default http://127.0.0.1:8080)", func(c *config, v string) error {
-		t, err := parseTarget(v)
-		c.Target = t
-		return err
-	}},
-	{"scenario", "", "bench: hot, spread, sellout, checkout, read or ceiling (default hot)", func(c *config, v string) error {
-		if !slices.Contains(benchScenarios, v) {
-			return fmt.Errorf("%q is not a scenario (%s)", v, strings.Join(benchScenarios, ", "))
-		}
-		c.Scenario = v
-		return nil
-	}},
-	{"connections", "", "bench: concurrent connections (default 64)", func(c *config, v string) error {
-		return boundedInt(&c.Connections, v, 10000)
-	}},
-	{"duration", "", "bench: how long the load runs (default 10s)", func(c *config, v string) error {
-		return positiveDuration(&c.Duration, v)
-	}},
-	{"products", "", "bench: spread's number of products (default 10000)", func(c *config, v string) error {
-		var n int
-		err := boundedInt(&n, v, 1_000_000)
-		c.Products = int64(n)
-		return err
-	}},
-	{"stock", "", "bench: sellout's stock (default 1000)", func(c *config, v string) error {
-		var n int
-		err := boundedInt(&n, v, 10_000_000)
-		c.Stock = int64(n)
-		return err
-	}},
-	{"rate", "", "bench: an open loop of this many requests (checkout: buyers) per second; 0, the default, is a closed loop", func(c *config, v string) error {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
-			return fmt.Errorf("%q is not a rate: a number of requests per second, 0 for a closed loop", v)
-		}
-		c.Rate = r
-		return nil
-	}},
-	{"compare", "", "bench: ceiling runs the ceiling scenario first and prints the ratio", func(c *config, v string) error {
-		if v != "" && v != scenarioCeiling {
-			return fmt.Errorf("%q: only ceiling can be compared with", v)
-		}
-		c.Compare = v
-		return nil
-	}},
-}
-
-func boundedInt(n *int, v string, most int) error {
-	parsed, err := strconv.Atoi(v)
-	if err != nil || parsed < 1 || parsed > most {
-		return fmt.Errorf("%q is not an integer from 1 to %d", v, most)
 	}
-	*n = parsed
-	return nil
+	return cfg
 }
 
-func boolFlag(field func(*config) *bool) func(*config, string) error {
-	return func(c *config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a boolean", v)
-		}
-		*field(c) = b
-		return nil
-	}
-}
-
-func positiveInt(n *int64, v string) error {
-	parsed, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || parsed < 1 {
-		return fmt.Errorf("%q is not a positive integer", v)
-	}
-	*n = parsed
-	return nil
-}
-
-func positiveDuration(d *time.Duration, v string) error {
-	parsed, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as 2m or 500ms", v)
-	}
-	if parsed <= 0 {
-		return fmt.Errorf("%q must be positive", v)
-	}
-	*d = parsed
-	return nil
-}
-
-// loadConfig reads the command, then the environment, then flags.
+// loadConfig reads the command, then the environment, then flags: a flag
+// wins over the environment.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	cfg := defaultConfig()
+	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		switch args[0] {
-		case "serve", "migrate", "events", "check", "release-expired", "bench":
-			cfg.Command = args[0]
-		default:
-			return cfg, &settingError{"command", fmt.Errorf("unknown command %q: want serve, migrate, events, check, release-expired or bench", args[0])}
+		if _, ok := commandNamed(args[0]); !ok {
+			return config{}, &settingError{"command", fmt.Errorf("unknown command %q: want %s", args[0], commandList())}
 		}
-		args = args[1:]
+		name, args = args[0], args[1:]
 	}
-	for _, s := range settings {
+	cfg := defaultConfig(name)
+	own := settingsOf(name, &cfg)
+	for _, s := range own {
 		if s.env == "" {
 			continue
 		}
 		if v := getenv(s.env); v != "" {
-			if err := s.set(&cfg, v); err != nil {
+			if err := s.value.Set(v); err != nil {
 				return cfg, &settingError{s.env, err}
 			}
 		}
@@ -278,74 +170,95 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	// The flag package would print its own message and the whole usage
 	// on a bad value, and keep only the text of our error: it stays
 	// quiet, and the setting at fault is kept here.
-	fs := flag.NewFlagSet("flashsale", flag.ContinueOnError)
+	fs := flag.NewFlagSet("flashsale "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var bad *settingError
-	defaults := defaultConfig()
-	for _, s := range settings {
-		usage := fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, defaultValue(defaults, s.flag))
-		if s.env == "" {
-			usage = s.usage
-		}
-		set := func(v string) error {
-			if err := s.set(&cfg, v); err != nil {
-				bad = &settingError{"--" + s.flag, err}
-				return bad
-			}
-			return nil
-		}
-		if s.flag == "step" || s.flag == "follow" || s.flag == "json" {
-			fs.BoolFunc(s.flag, usage, set)
-		} else {
-			fs.Func(s.flag, usage, set)
-		}
+	for _, s := range own {
+		fs.Var(reporting{s.value, "--" + s.name, &bad}, s.name, s.usage)
 	}
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintln(stderr, "usage: flashsale [serve|migrate] [flags]")
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
+		printUsage(stderr, name)
 		return cfg, errHelp
 	case bad != nil:
 		return cfg, bad
 	case err != nil:
-		return cfg, &settingError{"flags", err}
+		return cfg, &settingError{"flags", fmt.Errorf("%w (flashsale %s -h lists its flags)", err, name)}
 	}
 	if fs.NArg() > 0 {
 		return cfg, &settingError{"arguments", fmt.Errorf("unexpected %q", fs.Args())}
 	}
+	cfg.Bench.AdminToken, cfg.Bench.WebhookSecret = cfg.AdminToken, cfg.WebhookSecret
 	return cfg, nil
 }
 
-func defaultValue(c config, flag string) string {
-	switch flag {
-	case "addr":
-		return c.Addr
-	case "db":
-		return c.DB
-	case "hold-ttl":
-		return c.HoldTTL.String()
-	case "payment-ttl":
-		return c.PaymentTTL.String()
-	case "max-backlog":
-		return strconv.Itoa(c.MaxBacklog)
-	case "passivate-after":
-		return c.PassivateAfter.String()
-	case "retention":
-		return c.Retention.String()
-	case "admin-token", "webhook-secret":
-		return ""
-	case "seed":
-		return strconv.FormatBool(c.Seed)
-	case "request-timeout":
-		return c.RequestTimeout.String()
-	case "log-level":
-		return c.LogLevel.String()
-	case "log-format":
-		return c.LogFormat
+// reporting keeps the setting at fault when a flag's value is bad.
+type reporting struct {
+	flag.Getter
+	flag string
+	bad  **settingError
+}
+
+func (r reporting) Set(v string) error {
+	if err := r.Getter.Set(v); err != nil {
+		*r.bad = &settingError{r.flag, err}
+		return err
 	}
-	return ""
+	return nil
+}
+
+func (r reporting) IsBoolFlag() bool {
+	b, ok := r.Getter.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// printUsage lists the commands and the flags of the one asked about.
+func printUsage(w io.Writer, command string) {
+	fmt.Fprintln(w, "usage: flashsale [command] [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nflags of %s (flashsale COMMAND -h for another's); a flag wins over its environment variable:\n", command)
+	for _, s := range settingsOf(command, &config{}) {
+		fmt.Fprintf(w, "  --%-16s %s", s.name, s.usage)
+		var about []string
+		if s.env != "" {
+			about = append(about, "env "+s.env)
+		}
+		if s.def != "" {
+			about = append(about, "default "+s.def)
+		}
+		if len(about) > 0 {
+			fmt.Fprintf(w, " (%s)", strings.Join(about, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// MarshalZerologObject logs the command's settings, secrets masked.
+func (c config) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("command", c.Command)
+	for _, s := range settingsOf(c.Command, &c) {
+		key := strings.ReplaceAll(s.name, "-", "_")
+		switch v := s.value.Get().(type) {
+		case int:
+			e.Int(key, v)
+		case int64:
+			e.Int64(key, v)
+		case float64:
+			e.Float64(key, v)
+		case bool:
+			e.Bool(key, v)
+		default:
+			shown := s.value.String()
+			if s.secret != nil {
+				shown = s.secret(shown)
+			}
+			e.Str(key, shown)
+		}
+	}
 }
 
 var dsnPassword = regexp.MustCompile(`^(mysql://[^:@/]*):[^@]*@`)
@@ -355,19 +268,10 @@ func maskDB(db string) string {
 	return dsnPassword.ReplaceAllString(db, "$1:***@")
 }
 
-// mask hides a secret but shows whether it is set.
-func mask(secret string) string {
+// hidden hides a secret but shows whether it is set.
+func hidden(secret string) string {
 	if secret == "" {
 		return ""
 	}
 	return "***"
-}
-
-// MarshalZerologObject logs the configuration with its secrets masked.
-func (c config) MarshalZerologObject(e *zerolog.Event) {
-	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
-		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).Stringer("retention", c.Retention).
-		Int("max_backlog", c.MaxBacklog).Stringer("passivate_after", c.PassivateAfter).
-		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
-		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String()).Str("log_format", c.LogFormat)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flashsale"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"flashsale"
 	"flashsale/actors"
 	"flashsale/httpapi"
 	"flashsale/store"
@@ -28,8 +28,9 @@ var errCheckFailed = errors.New("check found disagreements")
 
 // printEvents is `flashsale events`: a product's journal, one line per
 // event with the counters before and after it.
-func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.Reader, stdout io.Writer) error {
-	if cfg.Product == 0 {
+func printEvents(ctx context.Context, cfg config, log zerolog.Logger, std stdio) error {
+	ec := cfg.Events
+	if ec.Product == 0 {
 		return &settingError{"--product", errors.New("events needs the product whose journal to print")}
 	}
 	db, err := openStore(ctx, cfg, log)
@@ -37,10 +38,10 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 		return err
 	}
 	defer db.Close()
-	after := cfg.From - 1
+	after := ec.From - 1
 	var before *flashsale.Event
 	if after > 0 {
-		prev, err := db.Events(ctx, cfg.Product, after-1, 1)
+		prev, err := db.Events(ctx, ec.Product, after-1, 1)
 		if err != nil {
 			return err
 		}
@@ -48,39 +49,39 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 			before = &prev[0]
 		}
 	}
-	out := bufio.NewWriter(stdout)
+	out := bufio.NewWriter(std.out)
 	defer out.Flush()
 	var lines <-chan string
-	if cfg.Step {
-		lines = readLines(stdin)
+	if ec.Step {
+		lines = readLines(std.in)
 	}
-	if !cfg.JSON {
+	if !ec.JSON {
 		fmt.Fprintln(out, eventHeader)
 	}
 	printed := false
 	for {
-		events, err := db.Events(ctx, cfg.Product, after, 500)
+		events, err := db.Events(ctx, ec.Product, after, 500)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted: not a failure
 			}
 			return err
 		}
-		if len(events) == 0 && !printed && after == cfg.From-1 {
-			if _, err := db.LoadProduct(ctx, cfg.Product); err != nil {
+		if len(events) == 0 && !printed && after == ec.From-1 {
+			if _, err := db.LoadProduct(ctx, ec.Product); err != nil {
 				return err
 			}
 		}
 		for i := range events {
 			e := events[i]
-			if cfg.JSON {
+			if ec.JSON {
 				line, _ := json.Marshal(httpapi.EventBody(e))
 				fmt.Fprintf(out, "%s\n", line)
 			} else {
 				fmt.Fprintln(out, eventLine(before, e))
 			}
 			before, after, printed = &events[i], e.Seq, true
-			if cfg.Step {
+			if ec.Step {
 				out.Flush()
 				if quit := waitForEnter(ctx, lines); quit {
 					return nil
@@ -90,7 +91,7 @@ func printEvents(ctx context.Context, cfg config, log zerolog.Logger, stdin io.R
 		if len(events) > 0 {
 			continue
 		}
-		if !cfg.Follow {
+		if !ec.Follow {
 			return nil
 		}
 		out.Flush()
@@ -186,7 +187,8 @@ func dashIfEmpty(s string) string {
 // check is `flashsale check`: for every product it replays the journal
 // from seq 1 and compares the result with the product row, and compares
 // the row with what the holds and orders tables add up to.
-func check(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+func check(ctx context.Context, cfg config, log zerolog.Logger, std stdio) error {
+
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -203,16 +205,16 @@ func check(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 			return err
 		}
 		if len(problems) == 0 {
-			fmt.Fprintf(stdout, "product %d: ok (%d events)\n", id, events)
+			fmt.Fprintf(std.out, "product %d: ok (%d events)\n", id, events)
 			continue
 		}
 		failed++
-		fmt.Fprintf(stdout, "product %d: %d problems\n", id, len(problems))
+		fmt.Fprintf(std.out, "product %d: %d problems\n", id, len(problems))
 		for _, p := range problems {
-			fmt.Fprintf(stdout, "  %s\n", p)
+			fmt.Fprintf(std.out, "  %s\n", p)
 		}
 	}
-	fmt.Fprintf(stdout, "%d products checked, %d with problems\n", len(ids), failed)
+	fmt.Fprintf(std.out, "%d products checked, %d with problems\n", len(ids), failed)
 	if failed > 0 {
 		return errCheckFailed
 	}
@@ -257,7 +259,7 @@ func checkProduct(ctx context.Context, db *store.DB, id int64) (problems []strin
 // logic, so the releases are journalled and committed like a server's:
 // under the product row's lock, bumping its version, so that a server
 // running on the same database notices and reloads.
-func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, std stdio) error {
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -281,7 +283,7 @@ func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, stdout 
 	if err := registry.Drain(drainCtx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "released %d holds and %d unpaid orders in %d products\n",
+	fmt.Fprintf(std.out, "released %d holds and %d unpaid orders in %d products\n",
 		counted(metrics.HoldsExpired), counted(metrics.OrdersCancelled.WithLabelValues(string(flashsale.CancelledByPaymentWindow))), len(ids))
 	return nil
 }

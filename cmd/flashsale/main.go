@@ -1,4 +1,5 @@
-// Command flashsale serves the flash-sale checkout API.
+// Command flashsale serves the flash-sale checkout API, and has the
+// commands that look after it:
 //
 //	flashsale [serve]          start the server (the default)
 //	flashsale migrate          apply database migrations and exit
@@ -7,8 +8,9 @@
 //	flashsale release-expired  release holds and unpaid orders past their time
 //	flashsale bench            load a running server and check its books (--scenario)
 //
-// Settings come from flags and FLASHSALE_* environment variables; a flag
-// wins over the environment. Run "flashsale -h" for the list.
+// Each command has flags of its own. The server's settings also come from
+// FLASHSALE_* environment variables; a flag wins over the environment.
+// Run "flashsale COMMAND -h" for the list.
 package main
 
 import (
@@ -18,7 +20,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"flashsale/cmd/flashsale/bench"
 )
 
 func main() {
@@ -43,6 +50,46 @@ func exitCode(err error) int {
 	return 1
 }
 
+// stdio is a command's standard streams.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// A subcommand is one of the program's: what -h says of it and what it does.
+// Which settings it takes is in the settings table.
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, cfg config, log zerolog.Logger, std stdio) error
+}
+
+var commands = []subcommand{
+	{"serve", "start the server (the default)", serve},
+	{"migrate", "apply database migrations and exit", migrate},
+	{"events", "print a product's journal (--product N)", printEvents},
+	{"check", "replay every product's journal and check the books", check},
+	{"release-expired", "release holds and unpaid orders past their time", releaseExpired},
+	{"bench", "load a running server and check its books (--scenario)", runBench},
+}
+
+func commandNamed(name string) (subcommand, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return subcommand{}, false
+}
+
+// commandList names every command: "serve, migrate, … or bench".
+func commandList() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 // run is the whole program, with its inputs passed in so that a test can
 // start it like main does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -50,19 +97,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	cmd, _ := commandNamed(cfg.Command)
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	switch cfg.Command {
-	case "migrate":
-		return migrate(ctx, cfg, log)
-	case "events":
-		return printEvents(ctx, cfg, log, stdin, stdout)
-	case "check":
-		return check(ctx, cfg, log, stdout)
-	case "release-expired":
-		return releaseExpired(ctx, cfg, log, stdout)
-	case "bench":
-		return bench(ctx, cfg, stdout, stderr)
-	default:
-		return serve(ctx, cfg, log)
+	return cmd.run(ctx, cfg, log, stdio{stdin, stdout, stderr})
+}
+
+// runBench is `flashsale bench`. A books mismatch is an error (exit 1).
+func runBench(ctx context.Context, cfg config, _ zerolog.Logger, std stdio) error {
+	err := bench.Run(ctx, cfg.Bench, std.out, std.err)
+	if bad, ok := errors.AsType[*bench.SettingError](err); ok {
+		return &settingError{bad.Flag, bad.Err}
 	}
+	return err
 }

@@ -70,23 +70,46 @@ func runJanitor(ctx context.Context, db *store.DB, retention time.Duration, log 
 	}
 }
 
-// actorConfig is the product actors' configuration under cfg.
+// Settings of the product actors that are not the operator's to choose.
+const (
+	// minKeyMemory is the least time an actor remembers a committed
+	// idempotency key; it must outlast the longest request, so it is at
+	// least twice --request-timeout.
+	minKeyMemory = time.Minute
+	// reloadBackoff is the pause between attempts to load a product the
+	// database did not give.
+	reloadBackoff = 500 * time.Millisecond
+	// idBlock is how many hold or order ids are reserved at once.
+	idBlock = 1000
+	// writers is how many transactions commit batches at once on MySQL;
+	// SQLite has one writer at a time.
+	writers = 4
+)
+
+// actorConfig is the product actors' configuration under cfg: every field
+// the server controls is set here, from the settings or the constants
+// above.
 func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
-	acfg := actors.DefaultConfig()
-	acfg.HoldTTL = cfg.HoldTTL
-	acfg.PaymentTTL = cfg.PaymentTTL
-	acfg.CommitTimeout = cfg.RequestTimeout
-	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
-	acfg.MaxBacklog = int64(cfg.MaxBacklog)
-	acfg.PassivateAfter = cfg.PassivateAfter
-	acfg.Metrics = metrics
+	acfg := actors.Config{
+		HoldTTL:        cfg.HoldTTL,
+		PaymentTTL:     cfg.PaymentTTL,
+		CommitTimeout:  cfg.RequestTimeout,
+		KeyMemory:      max(minKeyMemory, 2*cfg.RequestTimeout),
+		ReloadBackoff:  reloadBackoff,
+		MaxBacklog:     int64(cfg.MaxBacklog),
+		PassivateAfter: cfg.PassivateAfter,
+		Clock:          time.Now,
+		Metrics:        metrics,
+		Writers:        writers,
+		IDBlock:        idBlock,
+	}
 	if strings.HasPrefix(cfg.DB, "sqlite://") {
-		acfg.Writers = 1 // one writer at a time is all SQLite has
+		acfg.Writers = 1
 	}
 	return acfg
 }
 
-func migrate(ctx context.Context, cfg config, log zerolog.Logger) error {
+func migrate(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	log.Info().Object("config", cfg).Msg("migrating")
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -98,7 +121,7 @@ func migrate(ctx context.Context, cfg config, log zerolog.Logger) error {
 // serve runs the server until ctx ends, then shuts down in reverse order:
 // HTTP first, then the product actors (they commit what they have), then
 // the database.
-func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
+func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	log.Info().Object("config", cfg).Msg("starting")
 	if cfg.AdminToken == "" {
 		log.Warn().Msg("no admin token is set: the admin API answers 403")

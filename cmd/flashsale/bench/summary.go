@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+)
+
+// shownProblems is how many problems of the books the table prints.
+const shownProblems = 20
+
+// Summary is the result of a run, as --json prints it.
+type Summary struct {
+	Target      string  `json:"target"`
+	Connections int     `json:"connections"`
+	Duration    string  `json:"duration"`
+	OpenLoop    bool    `json:"open_loop"`
+	Rate        float64 `json:"rate"` // iterations per second in an open loop; 0 closed
+	Load
+	Books   Books    `json:"books"`
+	Ceiling *Ceiling `json:"ceiling,omitempty"`
+}
+
+// Load is one run of a scenario.
+type Load struct {
+	Scenario string `json:"scenario"`
+	Elapsed  string `json:"elapsed"`
+	Op
+	// Unsent counts the iterations an open loop scheduled within the
+	// duration but never sent: every connection was busy. Non-zero means
+	// the server did not keep up with the rate.
+	Unsent     int64 `json:"unsent,omitempty"`
+	Operations []Op  `json:"operations"`
+}
+
+// Op is what one operation, or all of them together, got.
+type Op struct {
+	Name              string           `json:"name,omitempty"` // empty for all operations together
+	Requests          int64            `json:"requests"`
+	RequestsPerSecond float64          `json:"requests_per_second"`
+	Errors            int64            `json:"errors"`
+	NoAnswer          int64            `json:"no_answer"`
+	Latency           Latency          `json:"latency_ms"`
+	Statuses          map[string]int64 `json:"statuses"`
+}
+
+// Latency is in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Ceiling is the run of the ceiling scenario that --compare asks for.
+type Ceiling struct {
+	Load
+	Ratio float64 `json:"ratio"` // the scenario's requests/s ÷ the ceiling's
+}
+
+// print writes the summary as a table.
+func (s Summary) print(w io.Writer) {
+	fmt.Fprintf(w, "scenario %s against %s: %d connections, %s, %s (ran %s)\n\n", s.Scenario, s.Target, s.Connections, loopMode(s.Rate), s.Duration, s.Elapsed)
+	s.Load.print(w)
+	if s.Ceiling != nil {
+		fmt.Fprintf(w, "\nceiling (GET /healthz, same client, ran %s):\n\n", s.Ceiling.Elapsed)
+		s.Ceiling.Load.print(w)
+		fmt.Fprintf(w, "\n%s ÷ ceiling: %.0f ÷ %.0f req/s = %.2f\n", s.Scenario, s.RequestsPerSecond, s.Ceiling.RequestsPerSecond, s.Ceiling.Ratio)
+	}
+	fmt.Fprintln(w)
+	b := s.Books
+	switch {
+	case !b.Checked:
+		fmt.Fprintln(w, "books: nothing to check (the scenario changes no stock)")
+	case b.OK:
+		fmt.Fprintf(w, "books: ok: %d product(s), %d units taken = %d units told held", b.Products, b.TakenUnits, b.ToldUnits)
+		if b.AmbiguousUnits > 0 {
+			fmt.Fprintf(w, " (+ %d ambiguous answers allowed)", b.AmbiguousUnits)
+		}
+		if sc, _ := lookup(s.Scenario); sc.okNote != nil {
+			fmt.Fprint(w, sc.okNote(b))
+		}
+		fmt.Fprintln(w)
+	default:
+		fmt.Fprintf(w, "books: MISMATCH: %d problem(s); %d product(s), %d units taken, %d units told held, %d ambiguous\n",
+			len(b.Problems), b.Products, b.TakenUnits, b.ToldUnits, b.AmbiguousUnits)
+		for _, p := range b.Problems[:min(len(b.Problems), shownProblems)] {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+		if len(b.Problems) > shownProblems {
+			fmt.Fprintf(w, "  … and %d more\n", len(b.Problems)-shownProblems)
+		}
+	}
+}
+
+func (l Load) print(w io.Writer) {
+	const row = "%-10s %10s %10s %8s %10s %10s %10s %10s\n"
+	fmt.Fprintf(w, row, "operation", "requests", "req/s", "errors", "p50", "p90", "p99", "max")
+	rows := l.Operations
+	if len(rows) != 1 {
+		rows = append(slices.Clone(rows), l.Op)
+	}
+	for _, o := range rows {
+		if o.Name == "" {
+			o.Name = "all"
+		}
+		fmt.Fprintf(w, row, o.Name, strconv.FormatInt(o.Requests, 10), fmt.Sprintf("%.0f", o.RequestsPerSecond),
+			strconv.FormatInt(o.Errors, 10), fmtMs(o.Latency.P50), fmtMs(o.Latency.P90), fmtMs(o.Latency.P99), fmtMs(o.Latency.Max))
+	}
+	fmt.Fprintf(w, "\nstatus codes:")
+	codes := make([]string, 0, len(l.Statuses))
+	for c := range l.Statuses {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		fmt.Fprintf(w, " %s×%d", c, l.Statuses[c])
+	}
+	if l.NoAnswer > 0 {
+		fmt.Fprintf(w, " no-answer×%d", l.NoAnswer)
+	}
+	fmt.Fprintln(w)
+	if l.Unsent > 0 {
+		fmt.Fprintf(w, "unsent: %d scheduled requests were never sent, every connection was busy: the server did not keep up with the rate\n", l.Unsent)
+	}
+}
+
+// fmtLatency shows microseconds in a readable unit.
+func fmtLatency(us int64) string { return fmtMs(ms(us)) }
+
+func fmtMs(v float64) string {
+	switch {
+	case v < 1:
+		return fmt.Sprintf("%.0fµs", v*1000)
+	case v < 1000:
+		return fmt.Sprintf("%.2fms", v)
+	default:
+		return fmt.Sprintf("%.2fs", v/1000)
+	}
+}
