@@ -270,17 +270,17 @@ func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, std std
 		return err
 	}
 	metrics := actors.NewMetrics(prometheus.NewRegistry())
-	registry := actors.NewService(actorConfig(cfg, metrics), db, log)
+	service := actors.NewService(actorConfig(cfg, metrics), db, log)
 	for _, id := range ids {
 		// Loading a product's actor releases at once what is due.
-		if _, err := registry.Product(ctx, id); err != nil {
-			registry.Drain(context.Background())
+		if _, err := service.Product(ctx, id); err != nil {
+			_ = drain(service)
 			return fmt.Errorf("product %d: %w", id, err)
 		}
 	}
 	drainCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := registry.Drain(drainCtx); err != nil {
+	if err := service.Drain(drainCtx); err != nil {
 		return err
 	}
 	fmt.Fprintf(std.out, "released %d holds and %d unpaid orders in %d products\n",

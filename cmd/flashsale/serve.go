@@ -70,43 +70,30 @@ func runJanitor(ctx context.Context, db *store.DB, retention time.Duration, log 
 	}
 }
 
-// Settings of the product actors that are not the operator's to choose.
-const (
-	// minKeyMemory is the least time an actor remembers a committed
-	// idempotency key; it must outlast the longest request, so it is at
-	// least twice --request-timeout.
-	minKeyMemory = time.Minute
-	// reloadBackoff is the pause between attempts to load a product the
-	// database did not give.
-	reloadBackoff = 500 * time.Millisecond
-	// idBlock is how many hold or order ids are reserved at once.
-	idBlock = 1000
-	// writers is how many transactions commit batches at once on MySQL;
-	// SQLite has one writer at a time.
-	writers = 4
-)
-
-// actorConfig is the product actors' configuration under cfg: every field
-// the server controls is set here, from the settings or the constants
-// above.
+// actorConfig is the product actors' configuration under cfg: the actor
+// package's defaults, and what the settings decide. The settings' defaults
+// are the actor package's (TestActorConfigSetsEveryField).
 func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
-	acfg := actors.Config{
-		HoldTTL:        cfg.HoldTTL,
-		PaymentTTL:     cfg.PaymentTTL,
-		CommitTimeout:  cfg.RequestTimeout,
-		KeyMemory:      max(minKeyMemory, 2*cfg.RequestTimeout),
-		ReloadBackoff:  reloadBackoff,
-		MaxBacklog:     int64(cfg.MaxBacklog),
-		PassivateAfter: cfg.PassivateAfter,
-		Clock:          time.Now,
-		Metrics:        metrics,
-		Writers:        writers,
-		IDBlock:        idBlock,
-	}
+	acfg := actors.DefaultConfig()
+	acfg.HoldTTL, acfg.PaymentTTL = cfg.HoldTTL, cfg.PaymentTTL
+	acfg.MaxBacklog, acfg.PassivateAfter = int64(cfg.MaxBacklog), cfg.PassivateAfter
+	// A write never waits longer than its request; a committed key is
+	// remembered at least as long as two requests may take.
+	acfg.CommitTimeout = cfg.RequestTimeout
+	acfg.KeyMemory = max(acfg.KeyMemory, 2*cfg.RequestTimeout)
+	acfg.Clock, acfg.Metrics = time.Now, metrics
 	if strings.HasPrefix(cfg.DB, "sqlite://") {
-		acfg.Writers = 1
+		acfg.Writers = 1 // SQLite has one writer at a time
 	}
 	return acfg
+}
+
+// drain lets the product actors commit what they have and stops them,
+// waiting at most actorShutdownTimeout: on the way out, after an error too.
+func drain(service *actors.Service) error {
+	ctx, cancel := context.WithTimeout(context.Background(), actorShutdownTimeout)
+	defer cancel()
+	return service.Drain(ctx)
 }
 
 func migrate(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
@@ -146,14 +133,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registry := actors.NewService(actorConfig(cfg, actors.NewMetrics(metrics)), db, log)
+	service := actors.NewService(actorConfig(cfg, actors.NewMetrics(metrics)), db, log)
 
 	api := httpapi.New(httpapi.Config{
 		AdminToken:     cfg.AdminToken,
 		WebhookSecret:  cfg.WebhookSecret,
 		RequestTimeout: cfg.RequestTimeout,
 		Metrics:        metrics,
-	}, registry, db, log)
+	}, service, db, log)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -165,7 +152,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		registry.Drain(context.Background())
+		_ = drain(service)
 		return &settingError{"--addr", err}
 	}
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
@@ -181,7 +168,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		registry.Drain(context.Background())
+		_ = drain(service)
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
@@ -195,9 +182,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn().Err(err).Msg("http server")
 	}
-	actorCtx, cancel := context.WithTimeout(context.Background(), actorShutdownTimeout)
-	defer cancel()
-	if err := registry.Drain(actorCtx); err != nil {
+	if err := drain(service); err != nil {
 		log.Warn().Err(err).Msg("draining actors")
 	}
 	stopJanitor()
