@@ -25,7 +25,8 @@ type config struct {
 	PaymentTTL     time.Duration
 	AdminToken     string
 	WebhookSecret  string
-	Retention      time.Duration // how long idempotency keys and early webhooks are kept
+	Retention      time.Duration // how long idempotency keys are kept
+	EarlyTTL       time.Duration // how long a webhook that came before its order may pay it
 	MaxBacklog     int           // requests that may wait for one product before 503
 	PassivateAfter time.Duration // idle time after which a product's actor stops
 	Seed           bool
@@ -61,6 +62,7 @@ func defaultConfig() config {
 		AdminToken:     "",
 		WebhookSecret:  "",
 		Retention:      24 * time.Hour,
+		EarlyTTL:       time.Minute, // the race of a webhook with the order's commit takes seconds
 		MaxBacklog:     10_000,
 		PassivateAfter: 2 * time.Minute,
 		Seed:           true,
@@ -123,8 +125,11 @@ var settings = []setting{
 	{"passivate-after", "FLASHSALE_PASSIVATE_AFTER", "idle time after which a product's actor stops to free memory (Go duration)", func(c *config, v string) error {
 		return positiveDuration(&c.PassivateAfter, v)
 	}},
-	{"retention", "FLASHSALE_RETENTION", "how long idempotency keys and webhooks for orders that never appear are kept (Go duration)", func(c *config, v string) error {
+	{"retention", "FLASHSALE_RETENTION", "how long idempotency keys are kept (Go duration)", func(c *config, v string) error {
 		return positiveDuration(&c.Retention, v)
+	}},
+	{"early-webhook-ttl", "FLASHSALE_EARLY_WEBHOOK_TTL", "how long a webhook that came before its order may still pay it; later it is dropped (Go duration)", func(c *config, v string) error {
+		return positiveDuration(&c.EarlyTTL, v)
 	}},
 	{"admin-token", "FLASHSALE_ADMIN_TOKEN", "bearer token of the admin API; empty disables it", func(c *config, v string) error {
 		c.AdminToken = v
@@ -334,6 +339,8 @@ func defaultValue(c config, flag string) string {
 		return c.PassivateAfter.String()
 	case "retention":
 		return c.Retention.String()
+	case "early-webhook-ttl":
+		return c.EarlyTTL.String()
 	case "admin-token", "webhook-secret":
 		return ""
 	case "seed":
@@ -367,6 +374,7 @@ func mask(secret string) string {
 func (c config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("command", c.Command).Str("addr", c.Addr).Str("db", maskDB(c.DB)).
 		Stringer("hold_ttl", c.HoldTTL).Stringer("payment_ttl", c.PaymentTTL).Stringer("retention", c.Retention).
+		Stringer("early_webhook_ttl", c.EarlyTTL).
 		Int("max_backlog", c.MaxBacklog).Stringer("passivate_after", c.PassivateAfter).
 		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
 		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String()).Str("log_format", c.LogFormat)
