@@ -2,30 +2,12 @@ package httpapi_test
 
 import (
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"flashsale/store/storetest"
 )
-
-// steppedClock is a clock the test moves by hand.
-type steppedClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *steppedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *steppedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // TestStrayWebhookIsRefused: a webhook for an order id that no server has
 // reserved yet cannot be racing its order's creation: it is refused with
@@ -65,20 +47,22 @@ func TestStrayWebhookIsRefused(t *testing.T) {
 // dropped, even though no cleaner ran.
 func TestEarlyWebhookTTL(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
-		clock := &steppedClock{now: time.Now().UTC().Truncate(time.Millisecond)}
-		c := newCheckout(t, dialect, withClock(clock.Now), withPaymentTTL(time.Hour))
+		var ahead atomic.Int64 // how far the actors' clock is ahead of the wall clock
+		advance := func(d time.Duration) { ahead.Add(int64(d)) }
+		clock := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+		c := newCheckout(t, dialect, withClock(clock), withPaymentTTL(time.Hour))
 		c.DB.SetEarlyWebhookTTL(time.Minute)
 		c.buy(1, 1) // reserves a block of order ids
 
 		next := c.lastOrderID() + 1
 		want(t, "early webhook", c.webhook("pay-in-time", next, "success"), http.StatusAccepted, pendingRaw(next))
-		clock.Advance(59 * time.Second)
+		advance(59 * time.Second)
 		h := c.mustHold(1, 2)
 		want(t, "order 59s after its webhook", c.order(h), http.StatusCreated, orderRaw(next, h, 1, 2, "99.98", "paid"))
 
 		next = c.lastOrderID() + 1
 		want(t, "early webhook", c.webhook("pay-too-early", next, "success"), http.StatusAccepted, pendingRaw(next))
-		clock.Advance(61 * time.Second)
+		advance(61 * time.Second)
 		h = c.mustHold(1, 3)
 		want(t, "order 61s after its webhook", c.order(h), http.StatusCreated, orderRaw(next, h, 1, 3, "149.97", "pending_payment"))
 		c.noPayment("pay-too-early")
