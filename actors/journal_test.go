@@ -427,18 +427,26 @@ func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 		id := createProduct(t, db, 5)
 		r := drainable(t, db, time.Hour)
 		ctx := context.Background()
+		h1, err := r.PlaceHold(ctx, id, 1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
 		h, err := r.PlaceHold(ctx, id, 2, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A fresh database's first order is order 1.
-		early, err := r.ApplyPayment(ctx, "early-pay", 1, flashsale.PaymentSuccess)
+		// A fresh database's first order is order 1; it reserves the block
+		// of ids that order 2, the one the early webhook is for, comes from.
+		if o1, err := r.CreateOrder(ctx, h1.ID, ""); err != nil || o1.ID != 1 {
+			t.Fatalf("first CreateOrder = %+v, %v; want order 1", o1, err)
+		}
+		early, err := r.ApplyPayment(ctx, "early-pay", 2, flashsale.PaymentSuccess)
 		if err != nil || !early.Pending {
 			t.Fatalf("webhook before its order = %+v, %v; want pending", early, err)
 		}
 		o, err := r.CreateOrder(ctx, h.ID, "")
-		if err != nil || o.ID != 1 || o.Status != flashsale.OrderPaid {
-			t.Fatalf("CreateOrder = %+v, %v; want order 1, paid by the early webhook", o, err)
+		if err != nil || o.ID != 2 || o.Status != flashsale.OrderPaid {
+			t.Fatalf("CreateOrder = %+v, %v; want order 2, paid by the early webhook", o, err)
 		}
 		if err := r.drain(); err != nil {
 			t.Fatal(err)
@@ -448,10 +456,11 @@ func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 		for _, e := range events {
 			kinds = append(kinds, string(e.Kind))
 		}
-		if got := strings.Join(kinds, " "); got != "product_created hold_created order_created order_paid" {
-			t.Fatalf("journal %s; want product_created hold_created order_created order_paid", got)
+		want := "product_created hold_created hold_created order_created order_created order_paid"
+		if got := strings.Join(kinds, " "); got != want {
+			t.Fatalf("journal %s; want %s", got, want)
 		}
-		if e := events[3]; e.OrderID != 1 || e.HoldID != h.ID || e.IdempotencyKey != "early-pay" || e.Qty != 2 || e.Paid != 2 || e.AwaitingPayment != 0 {
+		if e := events[5]; e.OrderID != 2 || e.HoldID != h.ID || e.IdempotencyKey != "early-pay" || e.Qty != 2 || e.Paid != 2 || e.AwaitingPayment != 1 {
 			t.Errorf("order_paid event %+v", e)
 		}
 		st, err := db.LoadProduct(ctx, id)

@@ -32,6 +32,9 @@ type host interface {
 	// send delivers a request to the product's actor, or refuses it
 	// (ErrOverloaded, ErrUnavailable); the actor answers the request.
 	send(ctx context.Context, productID int64, msg request) error
+	// running returns the last committed state of a product whose actor
+	// runs, without starting one.
+	running(productID int64) (*Snapshot, bool)
 }
 
 // NewService starts the product actors' host in this process. Fields of cfg

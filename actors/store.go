@@ -4,12 +4,15 @@ import (
 	"context"
 	"flashsale"
 	"sync"
+	"time"
 )
 
 // Store is what the actors need of the database.
 type Store interface {
 	// LoadProduct reads a product's committed state, or ErrProductNotFound.
 	LoadProduct(ctx context.Context, id int64) (flashsale.ProductState, error)
+	// Catalogue lists products after an id, as committed and as of now.
+	Catalogue(ctx context.Context, after int64, limit int, now time.Time) ([]flashsale.Product, error)
 	// CommitBatches writes batches of different products in one
 	// transaction and reports each one's outcome: ErrVersionConflict when
 	// its product's version is not its Version, and a failure of the

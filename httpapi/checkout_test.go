@@ -797,7 +797,7 @@ func TestCheckoutValidation(t *testing.T) {
 
 		// Keys of exactly 255 characters are accepted, kept and found.
 		for i, key := range []string{strings.Repeat("k", 255), strings.Repeat("é", 255)} {
-			target := int64(1000 + i) // no such order yet
+			target := o + 10 + int64(i) // no such order yet, its id reserved
 			want(t, fmt.Sprintf("key of 255 chars (%d bytes)", len(key)), c.webhook(key, target, "success"),
 				http.StatusAccepted, pendingRaw(target))
 			if p, ok := c.payment(key); !ok || p.Key != key || !p.Early {

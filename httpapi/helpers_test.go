@@ -44,6 +44,11 @@ func withWebhookSecret(secret string) serverOption {
 	return func(_ *actors.Config, c *httpapi.Config) { c.WebhookSecret = secret }
 }
 
+// withClock gives the actors a clock the test moves.
+func withClock(clock func() time.Time) serverOption {
+	return func(c *actors.Config, _ *httpapi.Config) { c.Clock = clock }
+}
+
 func withoutAdmin() serverOption {
 	return func(_ *actors.Config, c *httpapi.Config) { c.AdminToken = "" }
 }

@@ -277,8 +277,9 @@ func journalScenario(t *testing.T, s *journalServer) (int64, []wantEvent, time.T
 	bad := s.do(http.MethodPost, "/api/payments/webhook", `{"order_id":1,"status":"success","idempotency_key":"forged"}`,
 		"X-Signature", "sha256="+strings.Repeat("0", 64))
 	expect(401, bad, "a webhook with a wrong signature")
-	expect(202, s.webhook(999999, "success", "pay-ghost"), "a webhook before its order")
-	noNewEvents("repeated, forged and early webhooks")
+	expect(404, s.webhook(999999, "success", "pay-stray"), "a webhook for an id far past any reserved")
+	expect(202, s.webhook(oA+900, "success", "pay-ghost"), "a webhook before its order")
+	noNewEvents("repeated, forged, stray and early webhooks")
 
 	// B: failed, then a late success revives it.
 	hB := field(t, expect(201, hold(3, ""), "hold B"), "hold_id")
@@ -620,7 +621,7 @@ func assertMetrics(t *testing.T, s *journalServer, p int64, want []wantEvent) {
 		{"flashsale_orders_cancelled_total", []string{"reason", "webhook"}, 2},
 		{"flashsale_orders_cancelled_total", []string{"reason", "payment_window"}, 1},
 		{"flashsale_orders_refund_required_total", nil, kinds["refund_required"]},
-		{"flashsale_webhooks_received_total", nil, 8},
+		{"flashsale_webhooks_received_total", nil, 9},
 		{"flashsale_webhooks_deduplicated_total", nil, 1},
 		{"flashsale_webhooks_pending_total", nil, 1},
 		{"flashsale_webhooks_rejected_signature_total", nil, 1},
@@ -637,6 +638,7 @@ func assertMetrics(t *testing.T, s *journalServer, p int64, want []wantEvent) {
 		{"flashsale_http_requests_total", []string{"route", "/api/payments/webhook", "status", "200"}, 6},
 		{"flashsale_http_requests_total", []string{"route", "/api/payments/webhook", "status", "401"}, 1},
 		{"flashsale_http_requests_total", []string{"route", "/api/payments/webhook", "status", "202"}, 1},
+		{"flashsale_http_requests_total", []string{"route", "/api/payments/webhook", "status", "404"}, 1},
 		{"flashsale_http_requests_total", []string{"route", "/api/orders", "status", "409"}, 2},
 		{"flashsale_http_requests_total", []string{"route", "/api/admin/products/{id}", "status", "409"}, 1},
 		{"flashsale_http_request_duration_seconds_count", []string{"route", "/api/holds"}, 10},

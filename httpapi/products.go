@@ -30,6 +30,46 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// Bounds of GET /api/products.
+const (
+	defaultCatalogueLimit = 50
+	maxCatalogueLimit     = 500
+)
+
+type catalogueJSON struct {
+	Products []productJSON `json:"products"`
+	// NextAfter is the after of the next page, or null when this page is
+	// the last: a client pages until it is null.
+	NextAfter *int64 `json:"next_after"`
+}
+
+// listProducts is GET /api/products?after=ID&limit=N, the catalogue in id
+// order. One more product than asked for is read, to tell whether a next
+// page exists.
+func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) error {
+	var invalid validationError
+	after := queryInt(r, "after", 0, 0, 1<<62, &invalid)
+	limit := queryInt(r, "limit", defaultCatalogueLimit, 1, maxCatalogueLimit, &invalid)
+	if err := invalid.err(); err != nil {
+		return err
+	}
+	products, err := s.products.Catalogue(r.Context(), after, int(limit)+1)
+	if err != nil {
+		return err
+	}
+	body := catalogueJSON{Products: make([]productJSON, 0, min(len(products), int(limit)))}
+	if len(products) > int(limit) {
+		products = products[:limit]
+		last := products[len(products)-1].ID
+		body.NextAfter = &last
+	}
+	for _, p := range products {
+		body.Products = append(body.Products, productBody(p))
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
 // createProduct is POST /api/admin/products.
 func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) error {
 	obj, err := s.readObject(w, r)

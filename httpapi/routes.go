@@ -23,7 +23,9 @@ func (s *Server) routes() {
 	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	r.Handle("/openapi.json", s.handle(s.openAPI)).Methods(http.MethodGet)
 
+	r.Handle("/api/products", s.handle(s.listProducts)).Methods(http.MethodGet)
 	r.Handle("/api/products/{id}", s.handle(s.getProduct)).Methods(http.MethodGet)
 
 	r.Handle("/api/holds", s.handle(s.createHold)).Methods(http.MethodPost)

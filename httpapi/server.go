@@ -20,6 +20,7 @@ import (
 // Products is what the API needs of the product actors.
 type Products interface {
 	Product(ctx context.Context, id int64) (flashsale.Product, error)
+	Catalogue(ctx context.Context, after int64, limit int) ([]flashsale.Product, error)
 	PlaceHold(ctx context.Context, productID, qty int64, idempotencyKey string) (flashsale.Hold, error)
 	SetStock(ctx context.Context, productID, stock int64) (flashsale.Product, error)
 	CreateOrder(ctx context.Context, holdID int64, idempotencyKey string) (flashsale.Order, error)

@@ -40,6 +40,9 @@ type DB struct {
 	db      *sql.DB
 	dialect dialect
 	log     zerolog.Logger
+	// earlyTTL is how long a webhook recorded before its order stays
+	// good for that order; see SetEarlyWebhookTTL.
+	earlyTTL time.Duration
 }
 
 // ErrBadURL is returned by Open for a database URL it cannot use.

@@ -50,9 +50,12 @@ func scanOrder(row scanner) (flashsale.Order, error) {
 }
 
 // insertOrders writes new orders. Webhooks may have been recorded for
-// these order ids before the orders existed: every one of them must be in
-// the batch, applied. One that is not means the actor did not know of it,
-// and the batch is refused with the payments so that it can decide again.
+// these order ids before the orders existed: every one of them recorded
+// within the early webhook TTL before its order's creation must be in the
+// batch, applied. One that is not means the actor did not know of it, and
+// the batch is refused with the payments so that it can decide again. One
+// older than that is dropped here, unapplied, whether or not the cleaner
+// came by: it cannot pay an order created so long after it.
 func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Order, payments []flashsale.Payment) error {
 	if len(orders) == 0 {
 		return nil
@@ -71,6 +74,10 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Or
 	if err != nil {
 		return err
 	}
+	created := make(map[int64]time.Time, len(orders))
+	for _, o := range orders {
+		created[o.ID] = o.CreatedAt
+	}
 	for chunk := range chunks(orders, rowsPerInsert) {
 		ids := make([]any, 0, len(chunk))
 		for _, o := range chunk {
@@ -83,7 +90,13 @@ func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Or
 		}
 		var unknown []flashsale.Payment
 		for _, p := range early {
-			if !applied[p.Key] {
+			switch {
+			case applied[p.Key]:
+			case d.stale(p, created[p.OrderID]):
+				if _, err := tx.ExecContext(ctx, "DELETE FROM payments WHERE idempotency_key = ? AND state = 'pending'", p.Key); err != nil {
+					return err
+				}
+			default:
 				unknown = append(unknown, p)
 			}
 		}

@@ -14,6 +14,35 @@ const (
 	selectPayments = "SELECT " + paymentColumns + " FROM payments "
 )
 
+// DefaultEarlyWebhookTTL is how long a webhook recorded before its order
+// stays good for it, unless SetEarlyWebhookTTL says otherwise. Such a
+// webhook is a race between the provider's callback and the commit of the
+// order's creation, which lasts at most a request timeout (seconds); a
+// minute covers that with room for the provider's first retries, and is
+// short enough that a stray webhook for an id not handed out yet (ids are
+// sequential and webhooks may be unsigned) has little chance to pay a
+// stranger's order.
+const DefaultEarlyWebhookTTL = time.Minute
+
+// SetEarlyWebhookTTL sets how long a webhook recorded before its order is
+// applied to that order when it appears; an order created later is not
+// paid by it, and Clean drops it. Call it before the store is used.
+func (d *DB) SetEarlyWebhookTTL(ttl time.Duration) { d.earlyTTL = ttl }
+
+// earlyWebhookTTL is the TTL set, or the default.
+func (d *DB) earlyWebhookTTL() time.Duration {
+	if d.earlyTTL <= 0 {
+		return DefaultEarlyWebhookTTL
+	}
+	return d.earlyTTL
+}
+
+// stale reports whether an early webhook is too old to be applied to an
+// order created at.
+func (d *DB) stale(p flashsale.Payment, at time.Time) bool {
+	return p.CreatedAt.Before(at.Add(-d.earlyWebhookTTL()))
+}
+
 // PaymentByKey reads the webhook recorded under an idempotency key.
 func (d *DB) PaymentByKey(ctx context.Context, key string) (flashsale.Payment, error) {
 	return queryOne(ctx, d.db, scanPayment, flashsale.ErrPaymentNotFound, selectPayments+"WHERE idempotency_key = ?", key)
@@ -21,10 +50,14 @@ func (d *DB) PaymentByKey(ctx context.Context, key string) (flashsale.Payment, e
 
 // RecordEarlyPayment handles a webhook whose key is new. If its order
 // exists, it returns the order's product and records nothing: the
-// product's actor applies the payment. If not, it records the payment as
-// pending, to be applied when the order is created. The order row is read
-// with FOR UPDATE, so that an order being created at this moment is either
-// seen here or sees this payment in its own transaction.
+// product's actor applies the payment. If its order id is past every id
+// the order sequence has reserved, no server can create that order before
+// reserving another block, so the webhook is a stray: it fails with
+// ErrOrderNotFound and records nothing. Otherwise it records the payment
+// as pending, to be applied when the order is created within the early
+// webhook TTL. The order row is read with FOR UPDATE, so that an order
+// being created at this moment is either seen here or sees this payment
+// in its own transaction.
 func (d *DB) RecordEarlyPayment(ctx context.Context, p flashsale.Payment) (productID int64, recorded flashsale.Payment, err error) {
 	err = d.transact(ctx, func(tx *sql.Tx) error {
 		productID, recorded = 0, flashsale.Payment{}
@@ -34,6 +67,13 @@ func (d *DB) RecordEarlyPayment(ctx context.Context, p flashsale.Payment) (produ
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		var reservedEnd int64 // exclusive
+		if err := tx.QueryRowContext(ctx, "SELECT next_value FROM sequences WHERE name = 'order'").Scan(&reservedEnd); err != nil {
+			return err
+		}
+		if p.OrderID >= reservedEnd {
+			return fmt.Errorf("%w: order %d is past the ids reserved (up to %d)", flashsale.ErrOrderNotFound, p.OrderID, reservedEnd-1)
 		}
 		// Insert first, keeping a row another delivery already recorded,
 		// then read whichever row won. Reading first with FOR UPDATE would

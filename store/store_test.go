@@ -179,20 +179,24 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 		if err := commit(ctx, db, b); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := db.NextIDs(ctx, "order", 1000); err != nil { // early webhooks need their id reserved
+			t.Fatal(err)
+		}
 		for _, pay := range []flashsale.Payment{
 			{Key: "old-early", OrderID: 500, Status: flashsale.PaymentSuccess, Hash: "x", CreatedAt: old},
+			{Key: "past-ttl-early", OrderID: 502, Status: flashsale.PaymentSuccess, Hash: "z", CreatedAt: now.Add(-store.DefaultEarlyWebhookTTL - time.Second)},
 			{Key: "new-early", OrderID: 501, Status: flashsale.PaymentSuccess, Hash: "y", CreatedAt: now},
 		} {
 			if _, _, err := db.RecordEarlyPayment(ctx, pay); err != nil {
 				t.Fatal(err)
 			}
 		}
-		c, err := db.Clean(ctx, now.Add(-24*time.Hour))
+		c, err := db.Clean(ctx, now, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c != (store.Cleaned{EarlyWebhooks: 1, HoldKeys: 1}) {
-			t.Fatalf("Clean = %+v; want one early webhook and one hold key", c)
+		if c != (store.Cleaned{EarlyWebhooks: 2, HoldKeys: 1}) {
+			t.Fatalf("Clean = %+v; want two early webhooks and one hold key", c)
 		}
 		if _, err := db.HoldByKey(ctx, "old-hold"); !errors.Is(err, flashsale.ErrHoldNotFound) {
 			t.Fatalf("old hold key: %v; want it gone", err)
@@ -203,8 +207,10 @@ func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 		if _, err := db.HoldByKey(ctx, "new-hold"); err != nil {
 			t.Fatalf("new hold key: %v; want it kept", err)
 		}
-		if _, err := db.PaymentByKey(ctx, "old-early"); !errors.Is(err, flashsale.ErrPaymentNotFound) {
-			t.Fatalf("old early webhook: %v; want it dropped", err)
+		for _, key := range []string{"old-early", "past-ttl-early"} {
+			if _, err := db.PaymentByKey(ctx, key); !errors.Is(err, flashsale.ErrPaymentNotFound) {
+				t.Fatalf("early webhook %s: %v; want it dropped", key, err)
+			}
 		}
 		if _, err := db.PaymentByKey(ctx, "new-early"); err != nil {
 			t.Fatalf("new early webhook: %v; want it kept", err)

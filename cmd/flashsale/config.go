@@ -25,7 +25,8 @@ type config struct {
 	PaymentTTL     time.Duration
 	AdminToken     string
 	WebhookSecret  string
-	Retention      time.Duration // how long idempotency keys and early webhooks are kept
+	Retention      time.Duration // how long idempotency keys are kept
+	EarlyTTL       time.Duration // how long a webhook that came before its order may pay it
 	MaxBacklog     int           // requests that may wait for one product before 503
 	PassivateAfter time.Duration // idle time after which a product's actor stops
 	Seed           bool
@@ -81,7 +82,8 @@ func settings(c *config) []setting {
 		{name: "db", env: "FLASHSALE_DB", def: "sqlite://flashsale.db", commands: withDB, secret: maskDB, usage: "database: sqlite://PATH or mysql://USER:PASS@tcp(HOST:PORT)/DBNAME", value: text(&c.DB, parseDB)},
 		{name: "hold-ttl", env: "FLASHSALE_HOLD_TTL", def: "2m", commands: withActor, usage: "how long a hold keeps its units (Go duration)", value: duration(&c.HoldTTL)},
 		{name: "payment-ttl", env: "FLASHSALE_PAYMENT_TTL", def: "15m", commands: withActor, usage: "how long an order may await payment (Go duration)", value: duration(&c.PaymentTTL)},
-		{name: "retention", env: "FLASHSALE_RETENTION", def: "24h", commands: server, usage: "how long idempotency keys and webhooks for orders that never appear are kept (Go duration)", value: duration(&c.Retention)},
+		{name: "retention", env: "FLASHSALE_RETENTION", def: "24h", commands: server, usage: "how long idempotency keys are kept (Go duration)", value: duration(&c.Retention)},
+		{name: "early-webhook-ttl", env: "FLASHSALE_EARLY_WEBHOOK_TTL", def: "1m", commands: server, usage: "how long a webhook that came before its order may still pay it; later it is dropped (Go duration)", value: duration(&c.EarlyTTL)},
 		{name: "max-backlog", env: "FLASHSALE_MAX_BACKLOG", def: "10000", commands: withActor, usage: "requests that may wait for one product; more get 503 with Retry-After at once", value: count(&c.MaxBacklog, 1_000_000)},
 		{name: "passivate-after", env: "FLASHSALE_PASSIVATE_AFTER", def: "2m", commands: withActor, usage: "idle time after which a product's actor stops to free memory (Go duration)", value: duration(&c.PassivateAfter)},
 		{name: "webhook-secret", env: "FLASHSALE_WEBHOOK_SECRET", def: "", commands: withBench, secret: hidden, usage: "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks (bench: signs checkout's)", value: text(&c.WebhookSecret, nil)},

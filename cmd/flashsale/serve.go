@@ -48,13 +48,15 @@ func openStore(ctx context.Context, cfg config, log zerolog.Logger) (*store.DB, 
 	return db, nil
 }
 
-// runJanitor lets go of what is kept only for cfg.Retention, at start and
-// then a few times per retention period, until ctx ends.
-func runJanitor(ctx context.Context, db *store.DB, retention time.Duration, log zerolog.Logger) {
-	tick := time.NewTicker(max(min(retention/4, time.Hour), time.Second))
+// runJanitor lets go of what is kept only for a while (idempotency keys
+// for cfg.Retention, early webhooks for cfg.EarlyTTL), at start and
+// then a few times per period, until ctx ends. An early webhook past its
+// TTL pays no order even before it is dropped: dropping it frees its key.
+func runJanitor(ctx context.Context, db *store.DB, cfg config, log zerolog.Logger) {
+	tick := time.NewTicker(max(min(cfg.Retention/4, cfg.EarlyTTL, time.Hour), time.Second))
 	defer tick.Stop()
 	for {
-		c, err := db.Clean(ctx, time.Now().Add(-retention))
+		c, err := db.Clean(ctx, time.Now(), cfg.Retention)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn().Err(err).Msg("retention pass failed; it runs again later")
@@ -121,6 +123,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 		return err
 	}
 	defer db.Close()
+	db.SetEarlyWebhookTTL(cfg.EarlyTTL)
 	if cfg.Seed {
 		created, err := db.Seed(ctx)
 		if err != nil {
@@ -160,7 +163,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	janitorDone := make(chan struct{})
 	go func() {
 		defer close(janitorDone)
-		runJanitor(janitorCtx, db, cfg.Retention, log)
+		runJanitor(janitorCtx, db, cfg, log)
 	}()
 	log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 
