@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
 	"flashsale"
 	"net/http"
 	"time"
@@ -30,11 +32,7 @@ func holdBody(h flashsale.Hold, status flashsale.HoldStatus) holdJSON {
 
 // createHold is POST /api/holds.
 func (s *Server) createHold(w http.ResponseWriter, r *http.Request) error {
-	key, err := idempotencyKey(r)
-	if err != nil {
-		return err
-	}
-	obj, err := s.readObject(w, r)
+	key, obj, err := s.readKeyed(w, r)
 	if err != nil {
 		return err
 	}
@@ -55,27 +53,39 @@ func (s *Server) createHold(w http.ResponseWriter, r *http.Request) error {
 // getHold is GET /api/holds/{id}. It reads the committed row; a hold past
 // its expiry shows as expired even before its release is written.
 func (s *Server) getHold(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, flashsale.ErrHoldNotFound)
-	if err != nil {
-		return err
-	}
-	h, err := s.store.Hold(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, holdBody(h, h.StatusAt(time.Now())))
-	return nil
+	return getByID(w, r, flashsale.ErrHoldNotFound, s.store.Hold, func(h flashsale.Hold) holdJSON {
+		return holdBody(h, h.StatusAt(time.Now()))
+	})
 }
 
-// idempotencyKey reads the optional Idempotency-Key header.
-func idempotencyKey(r *http.Request) (string, error) {
+// readKeyed reads what a request that creates something carries: its
+// optional Idempotency-Key header and its JSON object.
+func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request) (key string, obj map[string]json.RawMessage, err error) {
 	values := r.Header.Values("Idempotency-Key")
-	if len(values) == 0 {
-		return "", nil
+	if len(values) > 0 {
+		key = values[0]
+		// Characters, not bytes, as for a webhook's idempotency_key.
+		if len(values) > 1 || key == "" || !utf8.ValidString(key) || utf8.RuneCountInString(key) > maxKeyLength {
+			return "", nil, badRequest("The Idempotency-Key header must be one value of 1 to %d characters", maxKeyLength)
+		}
 	}
-	key := values[0]
-	if len(values) > 1 || key == "" || len(key) > maxKeyLength || !utf8.ValidString(key) {
-		return "", badRequest("The Idempotency-Key header must be one value of 1 to %d characters", maxKeyLength)
+	obj, err = s.readObject(w, r)
+	return key, obj, err
+}
+
+// getByID answers a GET of one resource by the id in its path, read by
+// read and shown by show; an id that is not a positive integer is
+// notFound, as an unknown one is.
+func getByID[T, J any](w http.ResponseWriter, r *http.Request, notFound error,
+	read func(context.Context, int64) (T, error), show func(T) J) error {
+	id, err := pathID(r, notFound)
+	if err != nil {
+		return err
 	}
-	return key, nil
+	v, err := read(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, show(v))
+	return nil
 }

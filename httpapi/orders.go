@@ -22,11 +22,7 @@ func orderBody(o flashsale.Order, status flashsale.OrderStatus) orderJSON {
 
 // createOrder is POST /api/orders.
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	key, err := idempotencyKey(r)
-	if err != nil {
-		return err
-	}
-	obj, err := s.readObject(w, r)
+	key, obj, err := s.readKeyed(w, r)
 	if err != nil {
 		return err
 	}
@@ -46,14 +42,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 // getOrder is GET /api/orders/{id}. An order past its payment window shows
 // as cancelled even before its cancellation is written.
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, flashsale.ErrOrderNotFound)
-	if err != nil {
-		return err
-	}
-	o, err := s.store.Order(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, orderBody(o, o.StatusAt(time.Now())))
-	return nil
+	return getByID(w, r, flashsale.ErrOrderNotFound, s.store.Order, func(o flashsale.Order) orderJSON {
+		return orderBody(o, o.StatusAt(time.Now()))
+	})
 }

@@ -17,17 +17,9 @@ func productBody(p flashsale.Product) productJSON {
 	return productJSON{ID: p.ID, Name: p.Name, Price: p.Price.String(), Stock: p.Stock, AvailableStock: p.Available()}
 }
 
+// getProduct is GET /api/products/{id}, from its actor's snapshot.
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, flashsale.ErrProductNotFound)
-	if err != nil {
-		return err
-	}
-	p, err := s.products.Product(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, productBody(p))
-	return nil
+	return getByID(w, r, flashsale.ErrProductNotFound, s.products.Product, productBody)
 }
 
 // Bounds of GET /api/products.
