@@ -2,12 +2,10 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flashsale"
+	"flashsale/httpapi"
 	"fmt"
 	"net/http"
 	"slices"
@@ -166,7 +164,7 @@ func (c *checkout) signedWebhook(body string) response {
 	c.t.Helper()
 	var header []string
 	if c.webhookSecret != "" {
-		header = []string{"X-Signature", sign(c.webhookSecret, body)}
+		header = []string{"X-Signature", httpapi.SignWebhook(c.webhookSecret, []byte(body))}
 	}
 	return c.do(http.MethodPost, "/api/payments/webhook", body, header...)
 }
@@ -181,13 +179,6 @@ func webhookBody(key string, orderID any, status string) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-// sign is the X-Signature a payment provider sends with body.
-func sign(secret, body string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(body))
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // Expected response bodies, exactly as the API writes them.
@@ -431,15 +422,3 @@ func (t tally) String() string {
 
 // answer is a response as one comparable string.
 func answer(r response) string { return itoa(r.Status) + " " + r.Raw }
-
-// waitFor polls cond every 20 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

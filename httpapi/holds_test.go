@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"flashsale"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -208,20 +209,7 @@ func TestHoldExpiresOnTime(t *testing.T) {
 			t.Fatalf("hold at expires_at: %s; want expired", got.Raw)
 		}
 		// The release is written within a second by the actor itself.
-		deadline := time.Now().Add(time.Second)
-		for {
-			st, err := s.DB.Hold(t.Context(), int64(r.Body["hold_id"].(float64)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Status == "expired" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("hold still %s in the database a second after expires_at", st.Status)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		s.awaitHold(num(r.Body["hold_id"]), flashsale.HoldExpired, time.Second)
 		s.checkBooks(1, 0)
 	})
 }

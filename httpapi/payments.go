@@ -72,14 +72,15 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
 // validSignature checks header against the HMAC-SHA256 of body keyed with
 // secret, in time that does not depend on how much of it matches.
 func validSignature(secret string, body []byte, header string) bool {
-	got, ok := strings.CutPrefix(header, signaturePrefix)
-	if !ok {
-		return false
-	}
+	return hmac.Equal([]byte(header), []byte(SignWebhook(secret, body)))
+}
+
+// SignWebhook is the X-Signature header a payment provider sends with
+// body: sha256= and the lowercase hex HMAC-SHA256 of body keyed with secret.
+func SignWebhook(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
-	return hmac.Equal([]byte(got), []byte(want))
+	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
 }
 
 // keyField reads a required idempotency key: a non-empty string of at most
