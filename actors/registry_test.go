@@ -13,45 +13,24 @@ import (
 	"github.com/rs/zerolog"
 
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
-func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actors.Registry {
+// newRegistry starts product actors whose holds last ttl.
+func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actorstest.Registry {
 	t.Helper()
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL = ttl
-	r := actors.NewRegistry(cfg, db, zerolog.Nop())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.Drain(ctx)
-	})
-	return r
+	return actorstest.NewRegistry(t, db, cfg)
 }
 
-func createProduct(t testing.TB, db *store.DB, stock int64) int64 {
-	t.Helper()
-	p, err := db.CreateProduct(context.Background(), flashsale.NewProduct{Name: "item", Price: 100, Stock: stock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.ID
-}
-
-// assertBooks checks the product row against its active holds.
+// assertBooks checks the product's books, with wantHeld units held.
 func assertBooks(t testing.TB, db *store.DB, id, wantHeld int64) {
 	t.Helper()
-	st, err := db.LoadProduct(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum int64
-	for _, h := range st.ActiveHolds {
-		sum += h.Qty
-	}
-	if st.Product.Held != wantHeld || sum != wantHeld || st.Product.Available() < 0 {
-		t.Fatalf("row held %d, active holds %d, available %d; want held %d", st.Product.Held, sum, st.Product.Available(), wantHeld)
+	if row := actorstest.CheckBooks(t, db, id); row.Held != wantHeld {
+		t.Fatalf("row %+v; want held %d", row, wantHeld)
 	}
 }
 
@@ -63,8 +42,8 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		const stock = 40
-		id := createProduct(t, db, stock)
-		regs := []*actors.Registry{newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour)}
+		id := actorstest.CreateProduct(t, db, stock)
+		regs := []*actorstest.Registry{newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour)}
 		var (
 			ok, conflicts, unavailable atomic.Int64
 			wg                         sync.WaitGroup
@@ -102,15 +81,15 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := createProduct(t, db, 10)
+		id := actorstest.CreateProduct(t, db, 10)
 		ctx := context.Background()
-		first := actors.NewRegistry(actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
-			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10}, db, zerolog.Nop())
+		first := actorstest.NewRegistry(t, db, actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
+			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10})
 		h, err := first.PlaceHold(ctx, id, 4, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := first.Drain(ctx); err != nil {
+		if err := first.Drain(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Until(h.ExpiresAt) + 50*time.Millisecond)
@@ -121,20 +100,16 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 		if err != nil || p.Available() != 10 {
 			t.Fatalf("Product = %+v, %v; want all 10 available", p, err)
 		}
-		deadline := time.Now().Add(2 * time.Second)
-		for {
+		actorstest.Eventually(t, 2*time.Second, func() string {
 			got, err := db.Hold(ctx, h.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Status == flashsale.HoldExpired {
-				break
+			if got.Status != flashsale.HoldExpired {
+				return fmt.Sprintf("hold %d %s after the reload", h.ID, got.Status)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("hold %d still %s after the reload", h.ID, got.Status)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return ""
+		})
 		assertBooks(t, db, id, 0)
 	})
 }
@@ -142,7 +117,7 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 func TestStockChangeGoesThroughTheActor(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := createProduct(t, db, 5)
+		id := actorstest.CreateProduct(t, db, 5)
 		r := newRegistry(t, db, time.Hour)
 		ctx := context.Background()
 		if _, err := r.PlaceHold(ctx, id, 5, ""); err != nil {
@@ -173,7 +148,7 @@ func TestUnknownProduct(t *testing.T) {
 		t.Fatalf("PlaceHold on unknown product: %v", err)
 	}
 	// A product created later is found: misses are not remembered.
-	id := createProduct(t, db, 3)
+	id := actorstest.CreateProduct(t, db, 3)
 	if _, err := r.Product(ctx, id); err != nil {
 		t.Fatalf("Product after create: %v", err)
 	}
