@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flashsale"
@@ -19,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -86,12 +85,6 @@ func (w *webhook) checkAnswer(raw []byte) string {
 
 // trim is an answer body as a failure message shows it.
 func trim(raw []byte) string { return string(bytes.TrimSpace(raw)) }
-
-func signature(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
 
 // postWebhook delivers a raw webhook body with the given X-Signature.
 func postWebhook(c *http.Client, base string, body []byte, sig string) (int, []byte, error) {
@@ -328,7 +321,7 @@ func (l *checkoutLedger) deliver(c *http.Client, base string, w *webhook) bool {
 	}
 	results := make([]result, copies)
 	send := func(i int) {
-		s, raw, err := postWebhook(c, base, w.body, signature(webhookSecret, w.body))
+		s, raw, err := postWebhook(c, base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
 		results[i] = result{s, raw, err}
 	}
 	if together {
@@ -384,36 +377,12 @@ func each[T any](items []T, f func(T)) {
 	wg.Wait()
 }
 
-func sumOrderQty(orders []flashsale.Order) int64 {
-	var n int64
-	for _, o := range orders {
-		n += o.Qty
-	}
-	return n
-}
-
-func loadProductState(t *testing.T, db *store.DB, productID int64) flashsale.ProductState {
+// checkBooks checks the product's books in the database (see
+// actorstest.CheckBooks) and requires them to agree with what the API
+// serves.
+func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served productJSON, stock int64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := db.LoadProduct(ctx, productID)
-	if err != nil {
-		t.Fatalf("LoadProduct(%d): %v", productID, err)
-	}
-	return st
-}
-
-// checkBooks requires the product's counters in the database to agree
-// with its rows and with what the API serves.
-func checkBooks(t *testing.T, when string, st flashsale.ProductState, served productJSON, stock int64) {
-	t.Helper()
-	p := st.Product
-	if held := sumQty(st.ActiveHolds); p.Held != held {
-		t.Errorf("%s: held counter %d, but the active holds hold %d units", when, p.Held, held)
-	}
-	if awaiting := sumOrderQty(st.PendingOrders); p.AwaitingPayment != awaiting {
-		t.Errorf("%s: awaiting-payment counter %d, but the pending orders take %d units", when, p.AwaitingPayment, awaiting)
-	}
+	p := actorstest.CheckBooks(t, db, productID)
 	if p.Stock != stock || served.Stock != stock {
 		t.Errorf("%s: stock %d in the database, %d served; want %d", when, p.Stock, served.Stock, stock)
 	}
@@ -428,8 +397,8 @@ func checkBooks(t *testing.T, when string, st flashsale.ProductState, served pro
 // the books exactly.
 func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, db *store.DB, productID, stock int64) {
 	t.Helper()
+	checkBooks(t, "after restart", db, productID, getProduct(t, c, p, productID), stock)
 	st := loadProductState(t, db, productID)
-	checkBooks(t, "after restart", st, getProduct(t, c, p, productID), stock)
 
 	// Every known order is served as acknowledged, with a status that
 	// agrees with its acknowledged webhooks.
@@ -538,7 +507,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 		}
 	}
 	each(acked, func(w *webhook) {
-		status, raw, err := postWebhook(c, p.base, w.body, signature(webhookSecret, w.body))
+		status, raw, err := postWebhook(c, p.base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
 		if err != nil || status != http.StatusOK || !bytes.Equal(raw, w.answer) {
 			l.problem("redelivered webhook %s: %d %s (err %v); acknowledged with %s", w.body, status, trim(raw), err, trim(w.answer))
 		}
@@ -556,8 +525,8 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 
 	// Now every order is known and every webhook acknowledged: the books
 	// must match them exactly.
+	checkBooks(t, "after resolving", db, productID, getProduct(t, c, p, productID), stock)
 	st = loadProductState(t, db, productID)
-	checkBooks(t, "after resolving", st, getProduct(t, c, p, productID), stock)
 	var paid int64
 	wantPending := map[int64]bool{}
 	for id, o := range l.orders {
@@ -683,7 +652,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 			recorded++
 			l.mu.Unlock()
 		}
-		status, raw, err := postWebhook(c, p.base, w.body, signature(webhookSecret, w.body))
+		status, raw, err := postWebhook(c, p.base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
 		if err != nil || status != http.StatusOK {
 			l.problem("webhook %s delivered again: %d %s (err %v); want 200", w.body, status, trim(raw), err)
 			return
@@ -711,7 +680,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		o := unpaid[0]
 		key := fmt.Sprintf("late-%d", o.order.OrderID)
 		forged := newWebhook(key, o.order.OrderID, "failed")
-		if status, raw, err := postWebhook(c, p.base, forged.body, signature("not-the-secret", forged.body)); err != nil || status != http.StatusUnauthorized {
+		if status, raw, err := postWebhook(c, p.base, forged.body, httpapi.SignWebhook("not-the-secret", forged.body)); err != nil || status != http.StatusUnauthorized {
 			t.Errorf("webhook %s with a wrong signature: %d %s (err %v); want 401", forged.body, status, trim(raw), err)
 		}
 		var got orderJSON
@@ -727,7 +696,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 	}
 	each(unpaid, func(o *knownOrder) {
 		w := o.hooks[len(o.hooks)-1]
-		status, raw, err := postWebhook(c, p.base, w.body, signature(webhookSecret, w.body))
+		status, raw, err := postWebhook(c, p.base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
 		if err != nil || status != http.StatusOK {
 			l.problem("webhook %s for an order from before: %d %s (err %v); want 200", w.body, status, trim(raw), err)
 			return

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -139,19 +140,6 @@ func decodeHoldReply(t *testing.T, a faultReply) holdJSON {
 		t.Fatalf("%v: not an active hold (%v)", a, err)
 	}
 	return h
-}
-
-// awaitCondition polls f every 100ms until it returns "" or within has
-// passed; it returns f's last complaint, or "".
-func awaitCondition(within time.Duration, f func() string) string {
-	deadline := time.Now().Add(within)
-	for {
-		problem := f()
-		if problem == "" || time.Now().After(deadline) {
-			return problem
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // countHoldsWithKey is how many hold rows carry an idempotency key.
@@ -329,7 +317,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 
 	// The server recovers by itself: a hold is placed, readiness is back.
 	var recovered holdJSON
-	if problem := awaitCondition(10*time.Second, func() string {
+	if problem := actorstest.Poll(10*time.Second, 100*time.Millisecond, func() string {
 		a := faultCall(c, http.MethodPost, s.base+"/api/holds", nil, holdRequest(prod.ID, 2))
 		if a.err == nil && a.status == http.StatusCreated {
 			recovered = decodeHoldReply(t, a)
@@ -343,7 +331,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 		t.Fatalf("no hold placed within 10s of the database's return; the last answer: %s", problem)
 	}
 	t.Logf("a hold was placed %v after the database came back", time.Since(restoreAt).Round(time.Millisecond))
-	if problem := awaitCondition(5*time.Second, func() string {
+	if problem := actorstest.Poll(5*time.Second, 100*time.Millisecond, func() string {
 		if a := faultCall(c, http.MethodGet, s.base+"/readyz", nil, nil); a.status != http.StatusOK {
 			return a.String()
 		}
@@ -512,7 +500,7 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	if problem := awaitCondition(5*time.Second, func() string {
+	if problem := actorstest.Poll(5*time.Second, 100*time.Millisecond, func() string {
 		st, err := s.db.LoadProduct(ctx, 1)
 		if err != nil {
 			return err.Error()
@@ -532,7 +520,7 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 		t.Logf("the database showed every hold released %v after it returned", time.Since(start).Round(time.Millisecond))
 	}
 	created, expired := map[int64]int{}, map[int64]int{}
-	for _, e := range journalOfProduct(t, s.db, 1) {
+	for _, e := range actorstest.Journal(t, s.db, 1) {
 		switch e.Kind {
 		case flashsale.EventHoldCreated:
 			created[e.HoldID]++

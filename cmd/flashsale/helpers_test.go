@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 )
 
@@ -477,34 +478,13 @@ func holdWorker(c *http.Client, base string, productID, maxQty int64, stop <-cha
 	return tally
 }
 
-// sumQty is the units held by the holds.
-func sumQty(holds []flashsale.Hold) int64 {
-	var n int64
-	for _, h := range holds {
-		n += h.Qty
-	}
-	return n
-}
-
-// checkDatabase reads the product from the database and requires that its
-// counters agree with its active holds, that it is not oversold, and that
-// every acknowledged hold is there, active, with its quantity. It returns
-// what it read.
+// checkDatabase checks the product's books in the database (see
+// actorstest.CheckBooks) and requires every acknowledged hold to be there,
+// active, with its quantity. It returns what it read.
 func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON) flashsale.ProductState {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := db.LoadProduct(ctx, productID)
-	if err != nil {
-		t.Fatalf("LoadProduct(%d): %v", productID, err)
-	}
-	p := st.Product
-	if held := sumQty(st.ActiveHolds); p.Held != held {
-		t.Errorf("product %d: held counter %d, but its active holds hold %d units", productID, p.Held, held)
-	}
-	if p.Taken() > p.Stock || p.Available() < 0 {
-		t.Errorf("product %d oversold: %+v", productID, p)
-	}
+	actorstest.CheckBooks(t, db, productID)
+	st := loadProductState(t, db, productID)
 	active := make(map[int64]flashsale.Hold, len(st.ActiveHolds))
 	for _, h := range st.ActiveHolds {
 		active[h.ID] = h
@@ -515,13 +495,24 @@ func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON
 		if !ok || h.Qty != a.Qty || h.ProductID != a.ProductID {
 			missing++
 			if missing <= 5 {
-				got, err := db.Hold(ctx, a.HoldID)
+				got, err := db.Hold(context.Background(), a.HoldID)
 				t.Errorf("acknowledged hold %+v: in the database as %+v (err %v); want active with qty %d", a, got, err, a.Qty)
 			}
 		}
 	}
 	if missing > 0 {
 		t.Errorf("%d of %d acknowledged holds are not active in the database", missing, len(acked))
+	}
+	return st
+}
+
+func loadProductState(t *testing.T, db *store.DB, productID int64) flashsale.ProductState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := db.LoadProduct(ctx, productID)
+	if err != nil {
+		t.Fatalf("LoadProduct(%d): %v", productID, err)
 	}
 	return st
 }

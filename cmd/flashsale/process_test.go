@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -270,13 +271,9 @@ func TestSIGKILLLosesNoAcknowledgedHold(t *testing.T) {
 			t.Helper()
 			checkHoldsOverHTTP(t, c, p, acked)
 			got := getProduct(t, c, p, productID)
-			st, err := db.LoadProduct(context.Background(), productID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Stock != stock || got.Stock-got.AvailableStock != sumQty(st.ActiveHolds) {
-				t.Errorf("served %+v; the database has %d units in active holds of a stock of %d",
-					got, sumQty(st.ActiveHolds), stock)
+			row := actorstest.CheckBooks(t, db, productID)
+			if got.Stock != stock || got.Stock-got.AvailableStock != row.Held {
+				t.Errorf("served %+v; the database has %d units in active holds of a stock of %d", got, row.Held, stock)
 			}
 		}
 		for round := 1; round <= rounds; round++ {
@@ -448,28 +445,23 @@ func TestHoldExpiresOnTime(t *testing.T) {
 		// The release is written by the server's own timer, before anyone
 		// reads the product (a read past the expiry releases it as well).
 		db := storetest.OpenURL(t, url)
-		var (
-			st   flashsale.ProductState
-			hold flashsale.Hold
-		)
-		for deadline := time.Now().Add(5 * time.Second); ; {
+		actorstest.Eventually(t, 5*time.Second, func() string {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			st, err = db.LoadProduct(ctx, 1)
-			if err == nil {
-				hold, err = db.Hold(ctx, h.HoldID)
-			}
-			cancel()
+			defer cancel()
+			st, err := db.LoadProduct(ctx, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hold.Status == flashsale.HoldExpired && st.Product.Held == 0 && len(st.ActiveHolds) == 0 {
-				break
+			hold, err := db.Hold(ctx, h.HoldID)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%v after the hold expired the database has hold %+v and product %+v", time.Since(expires).Round(time.Millisecond), hold, st.Product)
+			if hold.Status != flashsale.HoldExpired || st.Product.Held != 0 || len(st.ActiveHolds) != 0 {
+				return fmt.Sprintf("%v after the hold expired the database has hold %+v and product %+v",
+					time.Since(expires).Round(time.Millisecond), hold, st.Product)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return ""
+		})
 		if got := getProduct(t, c, p, 1); got.AvailableStock != 50 {
 			t.Errorf("product 1 after expiry: %+v; want all 50 available again", got)
 		}

@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"flashsale"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
 	"flashsale/store/storetest"
 )
 
@@ -36,16 +38,12 @@ func TestServiceLetsGoOfEarlyWebhooks(t *testing.T) {
 			t.Fatalf("same key, other payload, at once = %d %s; want 409", code, raw)
 		}
 		db := storetest.OpenURL(t, url)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, err := db.PaymentByKey(t.Context(), "pay-never"); errors.Is(err, flashsale.ErrPaymentNotFound) {
-				break
+		actorstest.Eventually(t, 10*time.Second, func() string {
+			if _, err := db.PaymentByKey(t.Context(), "pay-never"); !errors.Is(err, flashsale.ErrPaymentNotFound) {
+				return fmt.Sprintf("the early webhook is still recorded (%v) after a retention of 1s", err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the early webhook is still recorded 10s after a retention of 1s")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return ""
+		})
 		if code, raw := webhook("failed"); code != http.StatusAccepted {
 			t.Fatalf("the key after retention = %d %s; want 202, a new webhook", code, raw)
 		}
