@@ -2,12 +2,10 @@ package actors_test
 
 import (
 	"context"
-	"errors"
 	"flashsale"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,20 +105,14 @@ func driveEveryKind(t *testing.T, db *store.DB, r *actorstest.Registry, id int64
 	if err := r.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := db.LoadProduct(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return actorstest.CheckBooks(t, db, id)
 }
 
 // TestReplayOfARealJournal drives a product through every kind of change,
 // then replays its journal: untouched, it gives the product row exactly;
 // with one event altered, lost or repeated, the replay says where.
 func TestReplayOfARealJournal(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		id := actorstest.CreateProduct(t, db, 10)
 		st := driveEveryKind(t, db, journalRegistry(t, db), id)
@@ -303,35 +295,12 @@ func TestCountersApply(t *testing.T) {
 // The journal keeps no event of a refused batch, has no gap, and replays
 // to the product row.
 func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		const stock = 60
 		id := actorstest.CreateProduct(t, db, stock)
 		regs := []*actorstest.Registry{drainable(t, db, time.Hour), drainable(t, db, time.Hour)}
-		var (
-			mu    sync.Mutex
-			holds = map[int64]int64{} // acknowledged hold id → qty
-			wg    sync.WaitGroup
-		)
-		for i := range 120 {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				h, err := regs[i%2].PlaceHold(ctx, id, 1, "")
-				switch {
-				case err == nil:
-					mu.Lock()
-					holds[h.ID] = h.Qty
-					mu.Unlock()
-				case errors.Is(err, flashsale.ErrInsufficientStock), errors.Is(err, flashsale.ErrUnavailable):
-				default:
-					t.Errorf("PlaceHold: %v", err)
-				}
-			})
-		}
-		wg.Wait()
+		holds, _, _ := holdThroughEach(t, id, 120, regs...)
 		for _, r := range regs {
 			if err := r.Drain(); err != nil {
 				t.Fatal(err)
@@ -382,9 +351,7 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 // first attempt. The journal has the order and its payment in turn, and
 // nothing of the refused batch.
 func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		id := actorstest.CreateProduct(t, db, 5)
 		r := drainable(t, db, time.Hour)

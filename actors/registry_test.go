@@ -6,7 +6,6 @@ import (
 	"flashsale"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,8 +28,8 @@ func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actorstest.Regi
 // assertBooks checks the product's books, with wantHeld units held.
 func assertBooks(t testing.TB, db *store.DB, id, wantHeld int64) {
 	t.Helper()
-	if row := actorstest.CheckBooks(t, db, id); row.Held != wantHeld {
-		t.Fatalf("row %+v; want held %d", row, wantHeld)
+	if p := actorstest.CheckBooks(t, db, id).Product; p.Held != wantHeld {
+		t.Fatalf("product %+v; want held %d", p, wantHeld)
 	}
 }
 
@@ -43,37 +42,45 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 		db := storetest.Open(t, dialect)
 		const stock = 40
 		id := actorstest.CreateProduct(t, db, stock)
-		regs := []*actorstest.Registry{newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour)}
-		var (
-			ok, conflicts, unavailable atomic.Int64
-			wg                         sync.WaitGroup
-		)
-		for i := range 200 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_, err := regs[i%2].PlaceHold(ctx, id, 1, "")
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case errors.Is(err, flashsale.ErrInsufficientStock):
-					conflicts.Add(1)
-				case errors.Is(err, flashsale.ErrUnavailable):
-					unavailable.Add(1)
-				default:
-					t.Errorf("PlaceHold: %v", err)
-				}
-			}()
+		held, insufficient, unavailable := holdThroughEach(t, id, 200, newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour))
+		t.Logf("%d held, %d insufficient, %d unavailable", len(held), insufficient, unavailable)
+		if len(held) > stock {
+			t.Fatalf("%d holds acknowledged for %d units", len(held), stock)
 		}
-		wg.Wait()
-		t.Logf("%d held, %d insufficient, %d unavailable", ok.Load(), conflicts.Load(), unavailable.Load())
-		if ok.Load() > stock {
-			t.Fatalf("%d holds acknowledged for %d units", ok.Load(), stock)
-		}
-		assertBooks(t, db, id, ok.Load())
+		assertBooks(t, db, id, int64(len(held)))
 	})
+}
+
+// holdThroughEach places n holds of one unit of a product at once, in
+// turn through each of regs, and returns the acknowledged holds (id → qty)
+// and how many were refused as insufficient stock and as unavailable.
+func holdThroughEach(t *testing.T, id int64, n int, regs ...*actorstest.Registry) (held map[int64]int64, insufficient, unavailable int) {
+	held = map[int64]int64{}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			h, err := regs[i%len(regs)].PlaceHold(ctx, id, 1, "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				held[h.ID] = h.Qty
+			case errors.Is(err, flashsale.ErrInsufficientStock):
+				insufficient++
+			case errors.Is(err, flashsale.ErrUnavailable):
+				unavailable++
+			default:
+				t.Errorf("PlaceHold: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	return held, insufficient, unavailable
 }
 
 // TestExpiredWhileDownIsReleasedOnLoad: holds that expired while no

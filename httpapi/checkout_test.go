@@ -504,21 +504,25 @@ func TestFailureAndLateSuccess(t *testing.T) {
 			paymentRaw(b, "refund_required", "b-success-2"))
 		c.expect(pid, books{Paid: 2})
 
-		// At the boundary: the late success needs all of its units.
-		pid = c.createProduct(3)
-		short := c.buy(pid, 2)
-		want(t, "failed", c.webhook("short-failed", short, "failed"), http.StatusOK, paymentRaw(short, "cancelled", "short-failed"))
-		c.mustHold(pid, 2) // one unit left for two
-		want(t, "late success, one unit of two left", c.webhook("short-success", short, "success"), http.StatusOK,
-			paymentRaw(short, "refund_required", "short-success"))
-		c.expect(pid, books{Held: 2, Available: 1})
-		pid = c.createProduct(3)
-		exact := c.buy(pid, 2)
-		want(t, "failed", c.webhook("exact-failed", exact, "failed"), http.StatusOK, paymentRaw(exact, "cancelled", "exact-failed"))
-		c.mustHold(pid, 1) // two units left for two
-		want(t, "late success, exactly its units left", c.webhook("exact-success", exact, "success"), http.StatusOK,
-			paymentRaw(exact, "paid", "exact-success"))
-		c.expect(pid, books{Held: 1, Paid: 2})
+		// At the boundary: the late success of an order of 2 of 3 units
+		// needs all of its units.
+		for _, tc := range []struct {
+			name   string
+			other  int64 // units held by another buyer after the failure
+			result string
+			books  books
+		}{
+			{"short", 2, "refund_required", books{Held: 2, Available: 1}}, // one unit left for two
+			{"exact", 1, "paid", books{Held: 1, Paid: 2}},                 // two units left for two
+		} {
+			pid = c.createProduct(3)
+			o := c.buy(pid, 2)
+			want(t, tc.name+" failed", c.webhook(tc.name+"-failed", o, "failed"), http.StatusOK, paymentRaw(o, "cancelled", tc.name+"-failed"))
+			c.mustHold(pid, tc.other)
+			want(t, tc.name+" late success", c.webhook(tc.name+"-success", o, "success"), http.StatusOK,
+				paymentRaw(o, tc.result, tc.name+"-success"))
+			c.expect(pid, tc.books)
+		}
 	})
 }
 

@@ -104,7 +104,9 @@ type response struct {
 	Raw    string
 }
 
-func (s *testServer) do(method, path, body string, header ...string) response {
+// send makes a request whose answer need not be JSON. header is pairs of
+// name and value.
+func (s *testServer) send(method, path, body string, header ...string) (int, http.Header, string) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, bytes.NewBufferString(body))
 	if err != nil {
@@ -122,13 +124,20 @@ func (s *testServer) do(method, path, body string, header ...string) response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	return res.StatusCode, res.Header, string(raw)
+}
+
+// do makes a request whose answer must be JSON.
+func (s *testServer) do(method, path, body string, header ...string) response {
+	s.t.Helper()
+	status, h, raw := s.send(method, path, body, header...)
+	r := response{Status: status, Header: h, Raw: raw}
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &r.Body); err != nil {
+		if err := json.Unmarshal([]byte(raw), &r.Body); err != nil {
 			s.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
 		}
 	}
-	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+	if ct := h.Get("Content-Type"); ct != "application/json" {
 		s.t.Fatalf("%s %s: Content-Type %q; want application/json", method, path, ct)
 	}
 	return r
@@ -163,9 +172,9 @@ func (s *testServer) available(productID int64) int64 {
 // orders agree, with wantHeld units held: stock − available = units taken.
 func (s *testServer) checkBooks(productID, wantHeld int64) {
 	s.t.Helper()
-	row := actorstest.CheckBooks(s.t, s.DB, productID)
-	if api := s.available(productID); row.Held != wantHeld || api != row.Stock-wantHeld {
-		s.t.Fatalf("books: row %+v, API available %d; want held %d", row, api, wantHeld)
+	p := actorstest.CheckBooks(s.t, s.DB, productID).Product
+	if api := s.available(productID); p.Held != wantHeld || api != p.Stock-wantHeld {
+		s.t.Fatalf("books: row %+v, API available %d; want held %d", p.Counters, api, wantHeld)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flashsale"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -41,30 +40,13 @@ func newJournalServer(t *testing.T, dialect string) *journalServer {
 // webhook delivers a payment webhook signed with the server's secret.
 func (s *journalServer) webhook(orderID int64, status, key string) response {
 	s.t.Helper()
-	body := fmt.Sprintf(`{"order_id":%d,"status":%q,"idempotency_key":%q}`, orderID, status, key)
-	return s.do(http.MethodPost, "/api/payments/webhook", body, "X-Signature", httpapi.SignWebhook(webhookSecret, []byte(body)))
+	return s.signedWebhook(webhookBody(key, orderID, status))
 }
 
-// get makes a request whose answer need not be JSON.
+// get makes a GET request whose answer need not be JSON.
 func (s *journalServer) get(path string, header ...string) (int, http.Header, string) {
 	s.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return res.StatusCode, res.Header, string(raw)
+	return s.send(http.MethodGet, path, "", header...)
 }
 
 type eventsPage struct {
@@ -265,9 +247,7 @@ func journalScenario(t *testing.T, s *journalServer) (int64, []wantEvent, time.T
 // TestEveryKindOfChangeIsJournalledAndCounted runs the scenario once per
 // dialect, then reads it back through the events endpoint and /metrics.
 func TestEveryKindOfChangeIsJournalledAndCounted(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		s := newJournalServer(t, dialect)
 		p, want, started := journalScenario(t, s)
 		assertJournal(t, s, p, want, started)
@@ -348,9 +328,7 @@ func kindsOf(events []httpapi.EventJSON) string {
 }
 
 func TestEventsEndpointPagesAndRefuses(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		s := newJournalServer(t, dialect)
 		p := s.createProduct(500)
 		ps := strconv.FormatInt(p, 10)

@@ -76,8 +76,8 @@ func CreateProduct(t testing.TB, db *store.DB, stock int64) int64 {
 // CheckBooks requires a product's row to agree with its rows in one
 // reading: held = Σ qty of its active holds, awaiting payment and paid =
 // Σ qty of its orders in those states, and available ≥ 0. It returns the
-// row's counters.
-func CheckBooks(t testing.TB, db *store.DB, productID int64) flashsale.Counters {
+// product as loaded after.
+func CheckBooks(t testing.TB, db *store.DB, productID int64) flashsale.ProductState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -89,7 +89,11 @@ func CheckBooks(t testing.TB, db *store.DB, productID int64) flashsale.Counters 
 		t.Fatalf("product %d: row %+v (available %d), holds and orders tables %+v",
 			productID, tally.Row, tally.Row.Available(), tally.Tables)
 	}
-	return tally.Row
+	st, err := db.LoadProduct(ctx, productID)
+	if err != nil {
+		t.Fatalf("LoadProduct(%d): %v", productID, err)
+	}
+	return st
 }
 
 // Journal reads a product's whole journal.

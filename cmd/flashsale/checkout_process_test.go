@@ -86,14 +86,14 @@ func (w *webhook) checkAnswer(raw []byte) string {
 // trim is an answer body as a failure message shows it.
 func trim(raw []byte) string { return string(bytes.TrimSpace(raw)) }
 
-// postWebhook delivers a raw webhook body with the given X-Signature.
-func postWebhook(c *http.Client, base string, body []byte, sig string) (int, []byte, error) {
+// postWebhook delivers a raw webhook body signed with secret.
+func postWebhook(c *http.Client, base string, body []byte, secret string) (int, []byte, error) {
 	req, err := http.NewRequest(http.MethodPost, base+"/api/payments/webhook", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Signature", sig)
+	req.Header.Set("X-Signature", httpapi.SignWebhook(secret, body))
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -202,27 +202,9 @@ func (l *checkoutLedger) load(c *http.Client, base string, productID int64, roun
 	l.mu.Lock()
 	l.statuses, l.unanswered = map[string]map[int]int{}, 0
 	l.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for n := range 2000 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if time.Now().After(deadline) {
-					return
-				}
-				if !l.checkout(c, base, productID, fmt.Sprintf("pay-r%d-w%d-%d", round, w, n)) {
-					// The server is going or gone: do not spin.
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	runWorkers(workers, 2000, time.Now().Add(30*time.Second), stop, 5*time.Millisecond, func(w, n int) bool {
+		return l.checkout(c, base, productID, fmt.Sprintf("pay-r%d-w%d-%d", round, w, n))
+	})
 }
 
 // checkout is one buyer: a hold, its order, and the payment provider's
@@ -321,7 +303,7 @@ func (l *checkoutLedger) deliver(c *http.Client, base string, w *webhook) bool {
 	}
 	results := make([]result, copies)
 	send := func(i int) {
-		s, raw, err := postWebhook(c, base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
+		s, raw, err := postWebhook(c, base, w.body, webhookSecret)
 		results[i] = result{s, raw, err}
 	}
 	if together {
@@ -359,30 +341,13 @@ func (l *checkoutLedger) deliver(c *http.Client, base string, w *webhook) bool {
 	return acked
 }
 
-// each runs f on every item, 16 at a time.
-func each[T any](items []T, f func(T)) {
-	var wg sync.WaitGroup
-	next := make(chan T)
-	for range 16 {
-		wg.Go(func() {
-			for it := range next {
-				f(it)
-			}
-		})
-	}
-	for _, it := range items {
-		next <- it
-	}
-	close(next)
-	wg.Wait()
-}
-
 // checkBooks checks the product's books in the database (see
 // actorstest.CheckBooks) and requires them to agree with what the API
-// serves.
-func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served productJSON, stock int64) {
+// serves. It returns the product as loaded.
+func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served productJSON, stock int64) flashsale.ProductState {
 	t.Helper()
-	p := actorstest.CheckBooks(t, db, productID)
+	st := actorstest.CheckBooks(t, db, productID)
+	p := st.Product
 	if p.Stock != stock || served.Stock != stock {
 		t.Errorf("%s: stock %d in the database, %d served; want %d", when, p.Stock, served.Stock, stock)
 	}
@@ -390,6 +355,7 @@ func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served
 		t.Errorf("%s: served %+v, %d units taken; the database has held %d + awaiting %d + paid %d = %d",
 			when, served, taken, p.Held, p.AwaitingPayment, p.Paid, p.Taken())
 	}
+	return st
 }
 
 // verifyRestarted checks a freshly restarted server against everything
@@ -397,8 +363,7 @@ func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served
 // the books exactly.
 func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, db *store.DB, productID, stock int64) {
 	t.Helper()
-	checkBooks(t, "after restart", db, productID, getProduct(t, c, p, productID), stock)
-	st := loadProductState(t, db, productID)
+	st := checkBooks(t, "after restart", db, productID, getProduct(t, c, p, productID), stock)
 
 	// Every known order is served as acknowledged, with a status that
 	// agrees with its acknowledged webhooks.
@@ -406,11 +371,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	served := make(map[int64]orderJSON, len(ids))
 	each(ids, func(id int64) {
 		known := l.orders[id]
-		status, raw, err := call(c, http.MethodGet, fmt.Sprintf("%s/api/orders/%d", p.base, id), "", nil)
-		var got orderJSON
-		if err == nil && status == http.StatusOK {
-			err = json.Unmarshal(raw, &got)
-		}
+		got, status, raw, err := getJSON[orderJSON](c, fmt.Sprintf("%s/api/orders/%d", p.base, id))
 		want := known.order
 		want.Status = got.Status
 		if err != nil || status != http.StatusOK || got != want || !slices.Contains(known.possible(), got.Status) {
@@ -469,11 +430,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	holdIDs := slices.Sorted(maps.Keys(l.holds))
 	each(holdIDs, func(id int64) {
 		a := l.holds[id]
-		status, raw, err := call(c, http.MethodGet, fmt.Sprintf("%s/api/holds/%d", p.base, id), "", nil)
-		var got holdJSON
-		if err == nil && status == http.StatusOK {
-			err = json.Unmarshal(raw, &got)
-		}
+		got, status, raw, err := getJSON[holdJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, id))
 		want := []string{"active"}
 		switch {
 		case l.orderOf[id] != 0:
@@ -507,13 +464,13 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 		}
 	}
 	each(acked, func(w *webhook) {
-		status, raw, err := postWebhook(c, p.base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
+		status, raw, err := postWebhook(c, p.base, w.body, webhookSecret)
 		if err != nil || status != http.StatusOK || !bytes.Equal(raw, w.answer) {
 			l.problem("redelivered webhook %s: %d %s (err %v); acknowledged with %s", w.body, status, trim(raw), err, trim(w.answer))
 		}
 	})
 	l.report(t, "redelivering acknowledged webhooks")
-	if again := loadProductState(t, db, productID); again.Version != st.Version || again.Product != st.Product {
+	if again := actorstest.CheckBooks(t, db, productID); again.Version != st.Version || again.Product != st.Product {
 		t.Errorf("redelivering %d acknowledged webhooks changed the product from %+v (version %d) to %+v (version %d)",
 			len(acked), st.Product, st.Version, again.Product, again.Version)
 	}
@@ -525,8 +482,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 
 	// Now every order is known and every webhook acknowledged: the books
 	// must match them exactly.
-	checkBooks(t, "after resolving", db, productID, getProduct(t, c, p, productID), stock)
-	st = loadProductState(t, db, productID)
+	st = checkBooks(t, "after resolving", db, productID, getProduct(t, c, p, productID), stock)
 	var paid int64
 	wantPending := map[int64]bool{}
 	for id, o := range l.orders {
@@ -652,17 +608,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 			recorded++
 			l.mu.Unlock()
 		}
-		status, raw, err := postWebhook(c, p.base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
-		if err != nil || status != http.StatusOK {
-			l.problem("webhook %s delivered again: %d %s (err %v); want 200", w.body, status, trim(raw), err)
-			return
-		}
-		if msg := w.checkAnswer(raw); msg != "" {
-			l.problem("%s", msg)
-		}
-		l.mu.Lock()
-		w.answer = raw
-		l.mu.Unlock()
+		l.deliverAgain(c, p.base, w, "delivered again")
 	})
 	l.report(t, "delivering webhooks in doubt")
 	t.Logf("resolved %d orders in doubt: %d made before the kill, %d made now; %d webhooks in doubt, %d of them recorded before the kill",
@@ -680,7 +626,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		o := unpaid[0]
 		key := fmt.Sprintf("late-%d", o.order.OrderID)
 		forged := newWebhook(key, o.order.OrderID, "failed")
-		if status, raw, err := postWebhook(c, p.base, forged.body, httpapi.SignWebhook("not-the-secret", forged.body)); err != nil || status != http.StatusUnauthorized {
+		if status, raw, err := postWebhook(c, p.base, forged.body, "not-the-secret"); err != nil || status != http.StatusUnauthorized {
 			t.Errorf("webhook %s with a wrong signature: %d %s (err %v); want 401", forged.body, status, trim(raw), err)
 		}
 		var got orderJSON
@@ -695,20 +641,25 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		}
 	}
 	each(unpaid, func(o *knownOrder) {
-		w := o.hooks[len(o.hooks)-1]
-		status, raw, err := postWebhook(c, p.base, w.body, httpapi.SignWebhook(webhookSecret, w.body))
-		if err != nil || status != http.StatusOK {
-			l.problem("webhook %s for an order from before: %d %s (err %v); want 200", w.body, status, trim(raw), err)
-			return
-		}
-		if msg := w.checkAnswer(raw); msg != "" {
-			l.problem("%s", msg)
-		}
-		l.mu.Lock()
-		w.answer = raw
-		l.mu.Unlock()
+		l.deliverAgain(c, p.base, o.hooks[len(o.hooks)-1], "for an order from before")
 	})
 	l.report(t, "paying orders awaiting payment")
+}
+
+// deliverAgain sends a webhook that must be answered 200 with its order's
+// status, and records the answer; what says which webhook it is.
+func (l *checkoutLedger) deliverAgain(c *http.Client, base string, w *webhook, what string) {
+	status, raw, err := postWebhook(c, base, w.body, webhookSecret)
+	if err != nil || status != http.StatusOK {
+		l.problem("webhook %s %s: %d %s (err %v); want 200", w.body, what, status, trim(raw), err)
+		return
+	}
+	if msg := w.checkAnswer(raw); msg != "" {
+		l.problem("%s", msg)
+	}
+	l.mu.Lock()
+	w.answer = raw
+	l.mu.Unlock()
 }
 
 // TestSIGKILLDuringCheckoutLosesNoAcknowledgedOrderOrPayment kills the

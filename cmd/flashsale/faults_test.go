@@ -221,26 +221,18 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	stop := make(chan struct{})
 	loads := make([][]faultReply, workers)
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range 1000 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var header map[string]string
-				if i%2 == 0 {
-					header = keyHeader(fmt.Sprintf("load-%d-%d", w, i))
-				}
-				a := faultCall(c, http.MethodPost, s.base+"/api/holds", header, holdRequest(prod.ID, 1+int64(i%3)))
-				loads[w] = append(loads[w], a)
-				if a.status != http.StatusCreated {
-					time.Sleep(20 * time.Millisecond) // refused: do not spin
-				}
+	wg.Go(func() {
+		// Refused requests pause rather than spin.
+		runWorkers(workers, 1000, time.Now().Add(time.Minute), stop, 20*time.Millisecond, func(w, i int) bool {
+			var header map[string]string
+			if i%2 == 0 {
+				header = keyHeader(fmt.Sprintf("load-%d-%d", w, i))
 			}
+			a := faultCall(c, http.MethodPost, s.base+"/api/holds", header, holdRequest(prod.ID, 1+int64(i%3)))
+			loads[w] = append(loads[w], a)
+			return a.status == http.StatusCreated
 		})
-	}
+	})
 	defer func() {
 		select {
 		case <-stop:
@@ -407,12 +399,8 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
-	s := startFaultyServer(t, "--hold-ttl", ttl.String(), "--request-timeout", faultTimeout.String())
-	c := newClient(t)
-	stock := getProduct(t, c, s.proc, 1).Stock
-	holds, _, lastExpiry := takeHolds(t, c, s.proc, 2, 3, 4)
-
-	s.proxy.Cut()
+	s := cutOffWithHolds(t, ttl)
+	c, stock := s.c, s.stock
 	refusedAt := time.Now()
 	for _, header := range []map[string]string{nil, keyHeader("during the outage")} {
 		if problem := unavailableProblem(faultCall(c, http.MethodPost, s.base+"/api/holds", header, holdRequest(1, 5))); problem != "" {
@@ -421,7 +409,7 @@ func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 	}
 	// Past the expiry of every hold taken before the cut, and of any the
 	// refused requests might have taken.
-	time.Sleep(max(time.Until(lastExpiry), time.Until(refusedAt.Add(ttl+time.Second))) + 300*time.Millisecond)
+	time.Sleep(max(time.Until(s.lastExpiry), time.Until(refusedAt.Add(ttl+time.Second))) + 300*time.Millisecond)
 	got := getProduct(t, c, s.proc, 1)
 	if got.AvailableStock != stock {
 		t.Errorf("during the outage, after every hold expired: served %+v; want all %d units available", got, stock)
@@ -432,7 +420,7 @@ func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	s.proxy.Restore()
 
-	checkReleased(t, c, s, holds, stock)
+	s.checkReleased(t)
 	if got := placeHold(t, c, s.proc, 1, 1); got.Qty != 1 {
 		t.Fatalf("a hold after the outage: %+v", got)
 	}
@@ -449,54 +437,63 @@ func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 // held, and a journal without gaps.
 func TestAReadAsTheDatabaseReturnsWritesNothingRefused(t *testing.T) {
 	t.Parallel()
-	const ttl = 2 * time.Second
-	s := startFaultyServer(t, "--hold-ttl", ttl.String(), "--request-timeout", faultTimeout.String())
-	c := newClient(t)
-	stock := getProduct(t, c, s.proc, 1).Stock
-	holds, firstExpiry, lastExpiry := takeHolds(t, c, s.proc, 2, 3, 4)
-
-	s.proxy.Cut()
+	s := cutOffWithHolds(t, 2*time.Second)
+	c, stock := s.c, s.stock
 	// Refused shortly before the first hold expires: a hold it took would
 	// still be running when the database returns.
-	time.Sleep(time.Until(firstExpiry.Add(-700 * time.Millisecond)))
+	time.Sleep(time.Until(s.firstExpiry.Add(-700 * time.Millisecond)))
 	if problem := unavailableProblem(faultCall(c, http.MethodPost, s.base+"/api/holds", nil, holdRequest(1, 5))); problem != "" {
 		t.Errorf("a hold during the outage: %s", problem)
 	}
-	time.Sleep(time.Until(lastExpiry.Add(200 * time.Millisecond)))
+	time.Sleep(time.Until(s.lastExpiry.Add(200 * time.Millisecond)))
 	s.proxy.Restore()
 	if got := getProduct(t, c, s.proc, 1); got.AvailableStock != stock {
 		t.Errorf("as the database returned, after every hold expired: served %+v; want all %d units available", got, stock)
 	}
 
-	checkReleased(t, c, s, holds, stock)
+	s.checkReleased(t)
 	assertCheckPasses(t, s.url)
 }
 
-// takeHolds places holds of product 1 of the given quantities and returns
-// them with the earliest and the latest expiry among them.
-func takeHolds(t *testing.T, c *http.Client, p *proc, qtys ...int64) (holds []holdJSON, first, last time.Time) {
+// cutOffHolds is a faulty server whose database was cut off after holds
+// of 2, 3 and 4 units of product 1 were placed.
+type cutOffHolds struct {
+	faultyServer
+	c                       *http.Client
+	stock                   int64 // product 1's
+	holds                   []holdJSON
+	firstExpiry, lastExpiry time.Time // the earliest and latest among the holds
+}
+
+// cutOffWithHolds starts a faulty server whose holds last ttl, places the
+// holds, and cuts the database off.
+func cutOffWithHolds(t *testing.T, ttl time.Duration) cutOffHolds {
 	t.Helper()
-	for _, q := range qtys {
-		h := placeHold(t, c, p, 1, q)
+	s := cutOffHolds{faultyServer: startFaultyServer(t, "--hold-ttl", ttl.String(), "--request-timeout", faultTimeout.String()),
+		c: newClient(t)}
+	s.stock = getProduct(t, s.c, s.proc, 1).Stock
+	for _, q := range []int64{2, 3, 4} {
+		h := placeHold(t, s.c, s.proc, 1, q)
 		at, err := time.Parse(time.RFC3339, h.ExpiresAt)
 		if err != nil {
 			t.Fatalf("hold %+v: %v", h, err)
 		}
-		holds = append(holds, h)
-		if first.IsZero() || at.Before(first) {
-			first = at
+		s.holds = append(s.holds, h)
+		if s.firstExpiry.IsZero() || at.Before(s.firstExpiry) {
+			s.firstExpiry = at
 		}
-		if at.After(last) {
-			last = at
+		if at.After(s.lastExpiry) {
+			s.lastExpiry = at
 		}
 	}
-	return holds, first, last
+	s.proxy.Cut()
+	return s
 }
 
 // checkReleased requires the database to show, within five seconds, every
 // hold expired and product 1 holding nothing, each release journalled
 // once, and the full stock served.
-func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSON, stock int64) {
+func (s cutOffHolds) checkReleased(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -508,7 +505,7 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 		if st.Product.Held != 0 || len(st.ActiveHolds) != 0 {
 			return fmt.Sprintf("product %+v with %d active holds", st.Product, len(st.ActiveHolds))
 		}
-		for _, h := range holds {
+		for _, h := range s.holds {
 			if got, err := s.db.Hold(ctx, h.HoldID); err != nil || got.Status != flashsale.HoldExpired {
 				return fmt.Sprintf("hold %d is %q (%v)", h.HoldID, got.Status, err)
 			}
@@ -528,17 +525,17 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 			expired[e.HoldID]++
 		}
 	}
-	for _, h := range holds {
+	for _, h := range s.holds {
 		if created[h.HoldID] != 1 || expired[h.HoldID] != 1 {
 			t.Errorf("hold %d: journalled as created %d times and expired %d times; want once each",
 				h.HoldID, created[h.HoldID], expired[h.HoldID])
 		}
 	}
-	if len(created) != len(holds) {
-		t.Errorf("the journal has %d holds created; want only the %d acknowledged: %v", len(created), len(holds), created)
+	if len(created) != len(s.holds) {
+		t.Errorf("the journal has %d holds created; want only the %d acknowledged: %v", len(created), len(s.holds), created)
 	}
-	if got := getProduct(t, c, s.proc, 1); got.AvailableStock != stock {
-		t.Errorf("after the outage: served %+v; want all %d units available", got, stock)
+	if got := getProduct(t, s.c, s.proc, 1); got.AvailableStock != s.stock {
+		t.Errorf("after the outage: served %+v; want all %d units available", got, s.stock)
 	}
 }
 

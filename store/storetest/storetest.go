@@ -37,6 +37,19 @@ func Run(t *testing.T, f func(t *testing.T, dialect string)) {
 	}
 }
 
+// RunParallel runs f as a parallel subtest once per dialect, in parallel
+// with the other parallel tests.
+func RunParallel(t *testing.T, f func(t *testing.T, dialect string)) {
+	t.Helper()
+	t.Parallel()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			f(t, d)
+		})
+	}
+}
+
 // URL creates a fresh, empty database and returns its flashsale URL
 // (sqlite://PATH or mysql://DSN), for a test that starts the server.
 func URL(t testing.TB, dialect string) string {
