@@ -10,7 +10,8 @@ import (
 // maxKeyLength bounds an Idempotency-Key header.
 const maxKeyLength = 255
 
-type holdJSON struct {
+// HoldJSON is a hold as the API shows it.
+type HoldJSON struct {
 	HoldID    int64  `json:"hold_id"`
 	ProductID int64  `json:"product_id"`
 	Qty       int64  `json:"qty"`
@@ -18,8 +19,8 @@ type holdJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func holdBody(h flashsale.Hold, status flashsale.HoldStatus) holdJSON {
-	return holdJSON{
+func holdBody(h flashsale.Hold, status flashsale.HoldStatus) HoldJSON {
+	return HoldJSON{
 		HoldID:    h.ID,
 		ProductID: h.ProductID,
 		Qty:       h.Qty,

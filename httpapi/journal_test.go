@@ -49,21 +49,15 @@ func (s *journalServer) get(path string, header ...string) (int, http.Header, st
 	return s.send(http.MethodGet, path, "", header...)
 }
 
-type eventsPage struct {
-	ProductID int64               `json:"product_id"`
-	Events    []httpapi.EventJSON `json:"events"`
-	NextAfter int64               `json:"next_after"`
-}
-
 // events reads a page of a product's journal, which must answer 200.
-func (s *journalServer) events(id int64, query string) eventsPage {
+func (s *journalServer) events(id int64, query string) httpapi.EventsJSON {
 	s.t.Helper()
 	path := fmt.Sprintf("/api/admin/products/%d/events%s", id, query)
 	r := s.admin(http.MethodGet, path, "")
 	if r.Status != http.StatusOK {
 		s.t.Fatalf("GET %s = %d %s; want 200", path, r.Status, r.Raw)
 	}
-	var page eventsPage
+	var page httpapi.EventsJSON
 	dec := json.NewDecoder(strings.NewReader(r.Raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&page); err != nil {
@@ -339,7 +333,7 @@ func TestEventsEndpointPagesAndRefuses(t *testing.T) {
 			}
 		}
 		const total = 105
-		check := func(page eventsPage, from, to int64, next int64, query string) {
+		check := func(page httpapi.EventsJSON, from, to int64, next int64, query string) {
 			t.Helper()
 			var seqs []int64
 			for _, e := range page.Events {

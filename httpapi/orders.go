@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-type orderJSON struct {
+// OrderJSON is an order as the API shows it.
+type OrderJSON struct {
 	OrderID   int64  `json:"order_id"`
 	HoldID    int64  `json:"hold_id"`
 	ProductID int64  `json:"product_id"`
@@ -15,8 +16,8 @@ type orderJSON struct {
 	Status    string `json:"status"`
 }
 
-func orderBody(o flashsale.Order, status flashsale.OrderStatus) orderJSON {
-	return orderJSON{OrderID: o.ID, HoldID: o.HoldID, ProductID: o.ProductID, Qty: o.Qty,
+func orderBody(o flashsale.Order, status flashsale.OrderStatus) OrderJSON {
+	return OrderJSON{OrderID: o.ID, HoldID: o.HoldID, ProductID: o.ProductID, Qty: o.Qty,
 		Amount: o.Amount.String(), Status: string(status)}
 }
 

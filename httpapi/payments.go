@@ -17,7 +17,9 @@ import (
 // signaturePrefix starts the X-Signature header: sha256=<lowercase hex>.
 const signaturePrefix = "sha256="
 
-type paymentJSON struct {
+// PaymentJSON is the answer to a payment webhook that was applied: its
+// order's status after it, and the webhook's own key.
+type PaymentJSON struct {
 	OrderID        int64  `json:"order_id"`
 	Status         string `json:"status"`
 	IdempotencyKey string `json:"idempotency_key"`
@@ -65,7 +67,7 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusAccepted, pendingPaymentJSON{OrderID: res.OrderID, Status: "pending"})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, paymentJSON{OrderID: res.OrderID, Status: string(res.Status), IdempotencyKey: key})
+	writeJSON(w, http.StatusOK, PaymentJSON{OrderID: res.OrderID, Status: string(res.Status), IdempotencyKey: key})
 	return nil
 }
 

@@ -5,7 +5,8 @@ import (
 	"net/http"
 )
 
-type productJSON struct {
+// ProductJSON is a product as the API shows it.
+type ProductJSON struct {
 	ID             int64  `json:"id"`
 	Name           string `json:"name"`
 	Price          string `json:"price"`
@@ -13,8 +14,8 @@ type productJSON struct {
 	AvailableStock int64  `json:"available_stock"`
 }
 
-func productBody(p flashsale.Product) productJSON {
-	return productJSON{ID: p.ID, Name: p.Name, Price: p.Price.String(), Stock: p.Stock, AvailableStock: p.Available()}
+func productBody(p flashsale.Product) ProductJSON {
+	return ProductJSON{ID: p.ID, Name: p.Name, Price: p.Price.String(), Stock: p.Stock, AvailableStock: p.Available()}
 }
 
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {

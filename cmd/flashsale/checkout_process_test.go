@@ -24,24 +24,6 @@ import (
 
 const webhookSecret = "e2e-webhook-secret"
 
-// orderJSON is an order as the API shows it.
-type orderJSON struct {
-	OrderID   int64  `json:"order_id"`
-	HoldID    int64  `json:"hold_id"`
-	ProductID int64  `json:"product_id"`
-	Qty       int64  `json:"qty"`
-	Amount    string `json:"amount"`
-	Status    string `json:"status"`
-}
-
-// webhookJSON is a payment webhook's body, and also the answer to one:
-// both have exactly these three fields.
-type webhookJSON struct {
-	IdempotencyKey string `json:"idempotency_key"`
-	OrderID        int64  `json:"order_id"`
-	Status         string `json:"status"`
-}
-
 // webhook is one payment the provider reports, under its own key. Every
 // delivery sends the same signed body.
 type webhook struct {
@@ -52,8 +34,10 @@ type webhook struct {
 	answer  []byte // the body of its first 200, nil while none came
 }
 
+// newWebhook makes a webhook. Its body has exactly the three fields of the
+// answer to it, httpapi.PaymentJSON.
 func newWebhook(key string, orderID int64, status string) *webhook {
-	body, err := json.Marshal(webhookJSON{IdempotencyKey: key, OrderID: orderID, Status: status})
+	body, err := json.Marshal(httpapi.PaymentJSON{IdempotencyKey: key, OrderID: orderID, Status: status})
 	if err != nil {
 		panic(err)
 	}
@@ -63,17 +47,17 @@ func newWebhook(key string, orderID int64, status string) *webhook {
 // wantAnswer is the answer the webhook must get: its order's status right
 // after it. Stock is ample, so a success pays even a cancelled order; a
 // failure is only ever sent to an order awaiting payment.
-func (w *webhook) wantAnswer() webhookJSON {
+func (w *webhook) wantAnswer() httpapi.PaymentJSON {
 	status := "paid"
 	if w.status == "failed" {
 		status = "cancelled"
 	}
-	return webhookJSON{IdempotencyKey: w.key, OrderID: w.orderID, Status: status}
+	return httpapi.PaymentJSON{IdempotencyKey: w.key, OrderID: w.orderID, Status: status}
 }
 
 // checkAnswer returns what is wrong with a 200 answer to w, or "".
 func (w *webhook) checkAnswer(raw []byte) string {
-	var got webhookJSON
+	var got httpapi.PaymentJSON
 	if err := json.Unmarshal(raw, &got); err != nil {
 		return fmt.Sprintf("webhook %s answered 200 %s: %v", w.body, trim(raw), err)
 	}
@@ -107,7 +91,7 @@ func postWebhook(c *http.Client, base string, body []byte, secret string) (int, 
 // knownOrder is an order the client knows: acknowledged with 201, or
 // found after a restart to be what an unanswered request made.
 type knownOrder struct {
-	order orderJSON // as first shown, awaiting payment
+	order httpapi.OrderJSON // as first shown, awaiting payment
 	hooks []*webhook
 }
 
@@ -147,12 +131,12 @@ func (o *knownOrder) possible() []string {
 // over every round, and what they asked without hearing back.
 type checkoutLedger struct {
 	mu          sync.Mutex
-	holds       map[int64]holdJSON    // acknowledged holds
-	orderOf     map[int64]int64       // hold id → the known order it became
-	orders      map[int64]*knownOrder // by order id
-	doubtOrders []int64               // holds whose order request got no answer, until resolved
-	doubtHolds  int                   // hold requests that got no answer, over every round
-	problems    []string              // wrong answers, reported by the test goroutine
+	holds       map[int64]httpapi.HoldJSON // acknowledged holds
+	orderOf     map[int64]int64            // hold id → the known order it became
+	orders      map[int64]*knownOrder      // by order id
+	doubtOrders []int64                    // holds whose order request got no answer, until resolved
+	doubtHolds  int                        // hold requests that got no answer, over every round
+	problems    []string                   // wrong answers, reported by the test goroutine
 
 	// Of the current round: answers by request kind and status, and
 	// requests without an answer.
@@ -161,7 +145,7 @@ type checkoutLedger struct {
 }
 
 func newCheckoutLedger() *checkoutLedger {
-	return &checkoutLedger{holds: map[int64]holdJSON{}, orderOf: map[int64]int64{}, orders: map[int64]*knownOrder{}}
+	return &checkoutLedger{holds: map[int64]httpapi.HoldJSON{}, orderOf: map[int64]int64{}, orders: map[int64]*knownOrder{}}
 }
 
 func (l *checkoutLedger) problem(format string, args ...any) {
@@ -219,7 +203,7 @@ func (l *checkoutLedger) checkout(c *http.Client, base string, productID int64, 
 		l.mu.Unlock()
 		return false
 	}
-	var h holdJSON
+	var h httpapi.HoldJSON
 	if status != http.StatusCreated {
 		l.problem("POST /api/holds qty %d = %d %s; want 201", qty, status, trim(raw))
 		return true
@@ -246,9 +230,9 @@ func (l *checkoutLedger) checkout(c *http.Client, base string, productID int64, 
 		l.problem("POST /api/orders for hold %d = %d %s; want 201", h.HoldID, status, trim(raw))
 		return true
 	}
-	var o orderJSON
+	var o httpapi.OrderJSON
 	_ = json.Unmarshal(raw, &o)
-	want := orderJSON{OrderID: o.OrderID, HoldID: h.HoldID, ProductID: productID, Qty: qty,
+	want := httpapi.OrderJSON{OrderID: o.OrderID, HoldID: h.HoldID, ProductID: productID, Qty: qty,
 		Amount: fmt.Sprintf("%d.00", qty), Status: "pending_payment"}
 	if o.OrderID < 1 || o != want {
 		l.problem("POST /api/orders for hold %+v answered 201 %s", h, trim(raw))
@@ -344,7 +328,7 @@ func (l *checkoutLedger) deliver(c *http.Client, base string, w *webhook) bool {
 // checkBooks checks the product's books in the database (see
 // actorstest.CheckBooks) and requires them to agree with what the API
 // serves. It returns the product as loaded.
-func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served productJSON, stock int64) flashsale.ProductState {
+func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served httpapi.ProductJSON, stock int64) flashsale.ProductState {
 	t.Helper()
 	st := actorstest.CheckBooks(t, db, productID)
 	p := st.Product
@@ -368,10 +352,10 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	// Every known order is served as acknowledged, with a status that
 	// agrees with its acknowledged webhooks.
 	ids := slices.Sorted(maps.Keys(l.orders))
-	served := make(map[int64]orderJSON, len(ids))
+	served := make(map[int64]httpapi.OrderJSON, len(ids))
 	each(ids, func(id int64) {
 		known := l.orders[id]
-		got, status, raw, err := getJSON[orderJSON](c, fmt.Sprintf("%s/api/orders/%d", p.base, id))
+		got, status, raw, err := getJSON[httpapi.OrderJSON](c, fmt.Sprintf("%s/api/orders/%d", p.base, id))
 		want := known.order
 		want.Status = got.Status
 		if err != nil || status != http.StatusOK || got != want || !slices.Contains(known.possible(), got.Status) {
@@ -430,7 +414,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	holdIDs := slices.Sorted(maps.Keys(l.holds))
 	each(holdIDs, func(id int64) {
 		a := l.holds[id]
-		got, status, raw, err := getJSON[holdJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, id))
+		got, status, raw, err := getJSON[httpapi.HoldJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, id))
 		want := []string{"active"}
 		switch {
 		case l.orderOf[id] != 0:
@@ -516,7 +500,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	l.report(t, "after resolving")
 }
 
-func countKnown(holds []flashsale.Hold, known map[int64]holdJSON) int {
+func countKnown(holds []flashsale.Hold, known map[int64]httpapi.HoldJSON) int {
 	n := 0
 	for _, h := range holds {
 		if _, ok := known[h.ID]; ok {
@@ -538,7 +522,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 	each(l.doubtOrders, func(holdID int64) {
 		h := l.holds[holdID]
 		status, raw, err := call(c, http.MethodPost, p.base+"/api/orders", "", map[string]int64{"hold_id": holdID})
-		var got orderJSON
+		var got httpapi.OrderJSON
 		switch {
 		case err != nil:
 			l.problem("POST /api/orders again for hold %d: %v", holdID, err)
@@ -575,7 +559,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 			return
 		}
 		// No webhook was ever sent for it: it awaits payment.
-		want := orderJSON{OrderID: got.OrderID, HoldID: holdID, ProductID: h.ProductID, Qty: h.Qty,
+		want := httpapi.OrderJSON{OrderID: got.OrderID, HoldID: holdID, ProductID: h.ProductID, Qty: h.Qty,
 			Amount: fmt.Sprintf("%d.00", h.Qty), Status: "pending_payment"}
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -629,7 +613,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		if status, raw, err := postWebhook(c, p.base, forged.body, "not-the-secret"); err != nil || status != http.StatusUnauthorized {
 			t.Errorf("webhook %s with a wrong signature: %d %s (err %v); want 401", forged.body, status, trim(raw), err)
 		}
-		var got orderJSON
+		var got httpapi.OrderJSON
 		mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/orders/%d", p.base, o.order.OrderID), "", nil, http.StatusOK, &got)
 		if got.Status != "pending_payment" {
 			t.Errorf("after a forged failure, order %+v; want it still awaiting payment", got)

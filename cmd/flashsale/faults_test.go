@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -130,9 +131,9 @@ func keyHeader(key string) map[string]string { return map[string]string{"Idempot
 var adminHeaders = map[string]string{"Authorization": "Bearer " + adminToken}
 
 // decodeHoldReply reads a 201 hold answer.
-func decodeHoldReply(t *testing.T, a faultReply) holdJSON {
+func decodeHoldReply(t *testing.T, a faultReply) httpapi.HoldJSON {
 	t.Helper()
-	var h holdJSON
+	var h httpapi.HoldJSON
 	if a.err != nil || a.status != http.StatusCreated {
 		t.Fatalf("%v; want 201", a)
 	}
@@ -211,7 +212,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	cold := createProduct(t, c, s.proc, adminToken, "Never loaded", 10)
 	first := placeHold(t, c, s.proc, prod.ID, 1)
 	ordered := placeHold(t, c, s.proc, prod.ID, 1)
-	var order orderJSON
+	var order httpapi.OrderJSON
 	mustCall(t, c, http.MethodPost, s.base+"/api/orders", "", map[string]int64{"hold_id": ordered.HoldID}, http.StatusCreated, &order)
 	getProduct(t, c, s.proc, prod.ID)
 
@@ -248,7 +249,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 
 	// probe asks everything at once and checks every answer; it returns
 	// the product served.
-	probe := func(when string) productJSON {
+	probe := func(when string) httpapi.ProductJSON {
 		type request struct {
 			name, method, path string
 			header             map[string]string
@@ -278,7 +279,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 			pwg.Go(func() { answers[i] = faultCall(c, r.method, s.base+r.path, r.header, r.body) })
 		}
 		pwg.Wait()
-		var served productJSON
+		var served httpapi.ProductJSON
 		for i, r := range requests {
 			a := answers[i]
 			switch {
@@ -308,7 +309,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	s.proxy.Restore()
 
 	// The server recovers by itself: a hold is placed, readiness is back.
-	var recovered holdJSON
+	var recovered httpapi.HoldJSON
 	if problem := actorstest.Poll(10*time.Second, 100*time.Millisecond, func() string {
 		a := faultCall(c, http.MethodPost, s.base+"/api/holds", nil, holdRequest(prod.ID, 2))
 		if a.err == nil && a.status == http.StatusCreated {
@@ -335,7 +336,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	close(stop)
 	wg.Wait()
 
-	acked := []holdJSON{first, recovered}
+	acked := []httpapi.HoldJSON{first, recovered}
 	var before, during, after, refused int
 	for _, load := range loads {
 		for _, a := range load {
@@ -346,7 +347,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 			case a.took() > faultTimeout+answerSlack:
 				t.Errorf("load: %v; want an answer within the request timeout of %v", a, faultTimeout)
 			case a.status == http.StatusCreated:
-				var h holdJSON
+				var h httpapi.HoldJSON
 				if err := json.Unmarshal(a.body, &h); err != nil || h.HoldID < 1 || h.ProductID != prod.ID || h.Status != "active" {
 					t.Errorf("load: %v: not an active hold of product %d", a, prod.ID)
 					continue
@@ -461,7 +462,7 @@ type cutOffHolds struct {
 	faultyServer
 	c                       *http.Client
 	stock                   int64 // product 1's
-	holds                   []holdJSON
+	holds                   []httpapi.HoldJSON
 	firstExpiry, lastExpiry time.Time // the earliest and latest among the holds
 }
 
@@ -614,7 +615,7 @@ func TestCommitOutcomeUnknownLosesNoHoldAndDoublesNone(t *testing.T) {
 				if again != retry {
 					t.Errorf("a second retry got %+v; the first %+v", again, retry)
 				}
-				st := checkDatabase(t, s.db, prod.ID, []holdJSON{warm, retry})
+				st := checkDatabase(t, s.db, prod.ID, []httpapi.HoldJSON{warm, retry})
 				if len(st.ActiveHolds) != 2 || st.Product.Held != 1+qty {
 					t.Errorf("the database has %d active holds, %d units held; want the warm-up and the retried hold, %d units",
 						len(st.ActiveHolds), st.Product.Held, 1+qty)
@@ -642,7 +643,7 @@ func TestCommitOutcomeUnknownLosesNoHoldAndDoublesNone(t *testing.T) {
 				case <-time.After(5 * time.Second):
 					t.Fatal("the proxy saw no COMMIT")
 				}
-				final := make([]holdJSON, holds)
+				final := make([]httpapi.HoldJSON, holds)
 				refused := 0
 				for i, a := range first {
 					switch {
@@ -720,7 +721,7 @@ func TestSlowDatabaseCollapsesConcurrentHoldsIntoFewCommits(t *testing.T) {
 	took := time.Since(began)
 	s.proxy.SetLatency(0)
 
-	acked := []holdJSON{warm}
+	acked := []httpapi.HoldJSON{warm}
 	for _, a := range answers {
 		if a.err != nil || a.status != http.StatusCreated {
 			t.Errorf("%v; want 201", a)

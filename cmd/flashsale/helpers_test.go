@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 )
 
@@ -302,22 +303,6 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 }
 
-type productJSON struct {
-	ID             int64  `json:"id"`
-	Name           string `json:"name"`
-	Price          string `json:"price"`
-	Stock          int64  `json:"stock"`
-	AvailableStock int64  `json:"available_stock"`
-}
-
-type holdJSON struct {
-	HoldID    int64  `json:"hold_id"`
-	ProductID int64  `json:"product_id"`
-	Qty       int64  `json:"qty"`
-	Status    string `json:"status"`
-	ExpiresAt string `json:"expires_at"`
-}
-
 // call makes one request. It does not touch t, so that workers may use it.
 func call(c *http.Client, method, url, token string, body any) (int, []byte, error) {
 	var rd io.Reader
@@ -366,16 +351,16 @@ func mustCall(t *testing.T, c *http.Client, method, url, token string, body any,
 	return raw
 }
 
-func getProduct(t *testing.T, c *http.Client, p *proc, id int64) productJSON {
+func getProduct(t *testing.T, c *http.Client, p *proc, id int64) httpapi.ProductJSON {
 	t.Helper()
-	var got productJSON
+	var got httpapi.ProductJSON
 	mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/products/%d", p.base, id), "", nil, http.StatusOK, &got)
 	return got
 }
 
-func placeHold(t *testing.T, c *http.Client, p *proc, productID, qty int64) holdJSON {
+func placeHold(t *testing.T, c *http.Client, p *proc, productID, qty int64) httpapi.HoldJSON {
 	t.Helper()
-	var h holdJSON
+	var h httpapi.HoldJSON
 	mustCall(t, c, http.MethodPost, p.base+"/api/holds", "", map[string]int64{"product_id": productID, "qty": qty}, http.StatusCreated, &h)
 	if h.HoldID < 1 || h.ProductID != productID || h.Qty != qty || h.Status != "active" {
 		t.Fatalf("POST /api/holds answered %+v; want an active hold of %d of product %d", h, qty, productID)
@@ -383,9 +368,9 @@ func placeHold(t *testing.T, c *http.Client, p *proc, productID, qty int64) hold
 	return h
 }
 
-func createProduct(t *testing.T, c *http.Client, p *proc, token, name string, stock int64) productJSON {
+func createProduct(t *testing.T, c *http.Client, p *proc, token, name string, stock int64) httpapi.ProductJSON {
 	t.Helper()
-	var got productJSON
+	var got httpapi.ProductJSON
 	body := map[string]any{"name": name, "price": "1.00", "stock": stock}
 	mustCall(t, c, http.MethodPost, p.base+"/api/admin/products", token, body, http.StatusCreated, &got)
 	if got.ID < 1 || got.Stock != stock || got.AvailableStock != stock {
@@ -396,10 +381,10 @@ func createProduct(t *testing.T, c *http.Client, p *proc, token, name string, st
 
 // loadTally is what a load of hold requests got back.
 type loadTally struct {
-	acked     []holdJSON  // answered 201
-	statuses  map[int]int // every status answered, 201 included
-	errors    int         // requests that got no complete answer
-	malformed int         // 201s whose body is not the hold asked for
+	acked     []httpapi.HoldJSON // answered 201
+	statuses  map[int]int        // every status answered, 201 included
+	errors    int                // requests that got no complete answer
+	malformed int                // 201s whose body is not the hold asked for
 }
 
 func (l *loadTally) add(o loadTally) {
@@ -478,7 +463,7 @@ func holdOnce(c *http.Client, base string, productID, maxQty int64, tally *loadT
 	if status != http.StatusCreated {
 		return true
 	}
-	var h holdJSON
+	var h httpapi.HoldJSON
 	if json.Unmarshal(raw, &h) != nil || h.HoldID < 1 || h.Qty != qty || h.ProductID != productID || h.Status != "active" {
 		tally.malformed++
 		return true
@@ -490,7 +475,7 @@ func holdOnce(c *http.Client, base string, productID, maxQty int64, tally *loadT
 // checkDatabase checks the product's books in the database (see
 // actorstest.CheckBooks) and requires every acknowledged hold to be there,
 // active, with its quantity. It returns what it read.
-func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON) flashsale.ProductState {
+func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []httpapi.HoldJSON) flashsale.ProductState {
 	t.Helper()
 	st := actorstest.CheckBooks(t, db, productID)
 	active := make(map[int64]flashsale.Hold, len(st.ActiveHolds))
@@ -516,14 +501,14 @@ func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON
 
 // checkHoldsOverHTTP requires every acknowledged hold to be served as it
 // was acknowledged.
-func checkHoldsOverHTTP(t *testing.T, c *http.Client, p *proc, acked []holdJSON) {
+func checkHoldsOverHTTP(t *testing.T, c *http.Client, p *proc, acked []httpapi.HoldJSON) {
 	t.Helper()
 	var (
 		mu  sync.Mutex
 		bad []string
 	)
-	each(acked, func(a holdJSON) {
-		got, status, raw, err := getJSON[holdJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, a.HoldID))
+	each(acked, func(a httpapi.HoldJSON) {
+		got, status, raw, err := getJSON[httpapi.HoldJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, a.HoldID))
 		if err != nil || status != http.StatusOK || got != a {
 			mu.Lock()
 			bad = append(bad, fmt.Sprintf("hold %d: %d %s (err %v); acknowledged as %+v", a.HoldID, status, raw, err, a))

@@ -709,7 +709,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		t.Cleanup(api.Close)
 		c := newClient(t)
 		productURL := fmt.Sprintf("%s/api/products/%d", api.URL, prod.ID)
-		var seen productJSON
+		var seen httpapi.ProductJSON
 		mustCall(t, c, http.MethodGet, productURL, "", nil, http.StatusOK, &seen)
 		if seen.AvailableStock != 10 {
 			t.Fatalf("A shows %+v; want 10 available", seen)
@@ -787,7 +787,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 
 		// A, which never heard of any of this, takes a hold: its batch
 		// meets the version the command bumped, A reloads and decides again.
-		var h holdJSON
+		var h httpapi.HoldJSON
 		mustCall(t, c, http.MethodPost, api.URL+"/api/holds", "", map[string]int64{"product_id": prod.ID, "qty": 4}, http.StatusCreated, &h)
 		mustCall(t, c, http.MethodGet, productURL, "", nil, http.StatusOK, &seen)
 		if seen.AvailableStock != 6 {

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -211,7 +212,7 @@ func TestRestartServesTheSameHoldsAndStock(t *testing.T) {
 		args := serverArgs("serve", storetest.URL(t, dialect), "--hold-ttl", "10m")
 		p := startServer(t, "first server", args)
 		var (
-			holds []holdJSON
+			holds []httpapi.HoldJSON
 			units int64
 		)
 		for i := range 8 {
@@ -220,7 +221,7 @@ func TestRestartServesTheSameHoldsAndStock(t *testing.T) {
 			units += h.Qty
 		}
 		before := mustCall(t, c, http.MethodGet, p.base+"/api/products/1", "", nil, http.StatusOK, nil)
-		var prod productJSON
+		var prod httpapi.ProductJSON
 		if err := json.Unmarshal(before, &prod); err != nil || prod.AvailableStock != prod.Stock-units {
 			t.Fatalf("before restart: product %s (%v); want %d units held", before, err, units)
 		}
@@ -261,7 +262,7 @@ func TestSIGKILLLosesNoAcknowledgedHold(t *testing.T) {
 		const rounds, stock = 3, 1_000_000
 		var (
 			productID int64
-			acked     []holdJSON // over every round
+			acked     []httpapi.HoldJSON // over every round
 			db        *store.DB
 		)
 		// checkRestarted requires a fresh server on the database to serve
@@ -364,7 +365,7 @@ func TestTwoProcessesOnOneDatabaseNeverOversell(t *testing.T) {
 					if status != http.StatusCreated {
 						return
 					}
-					var h holdJSON
+					var h httpapi.HoldJSON
 					if json.Unmarshal(raw, &h) != nil || h.ProductID != 1 || h.Qty != 1 || h.HoldID < 1 {
 						load.malformed++
 						return
@@ -436,7 +437,7 @@ func TestHoldExpiresOnTime(t *testing.T) {
 		}
 
 		time.Sleep(time.Until(taken.Add(2500 * time.Millisecond)))
-		var after holdJSON
+		var after httpapi.HoldJSON
 		mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/holds/%d", p.base, h.HoldID), "", nil, http.StatusOK, &after)
 		if after.Status != "expired" {
 			t.Errorf("hold after 2.5s: %+v; want expired", after)
