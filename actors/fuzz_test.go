@@ -74,7 +74,7 @@ type scenario struct {
 func runScenario(t *testing.T, ops []byte) {
 	ctx := context.Background()
 	s := &scenario{t: t, db: storetest.Open(t, "sqlite"), clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}}
-	s.product = actorstest.CreateProduct(t, s.db, 10)
+	s.product = storetest.CreateProduct(t, s.db, 10)
 	s.start()
 	next := func(i *int) int {
 		if *i >= len(ops) {

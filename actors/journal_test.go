@@ -114,7 +114,7 @@ func driveEveryKind(t *testing.T, db *store.DB, r *actorstest.Registry, id int64
 func TestReplayOfARealJournal(t *testing.T) {
 	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := actorstest.CreateProduct(t, db, 10)
+		id := storetest.CreateProduct(t, db, 10)
 		st := driveEveryKind(t, db, journalRegistry(t, db), id)
 		events := actorstest.Journal(t, db, id)
 
@@ -298,7 +298,7 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		const stock = 60
-		id := actorstest.CreateProduct(t, db, stock)
+		id := storetest.CreateProduct(t, db, stock)
 		regs := []*actorstest.Registry{drainable(t, db, time.Hour), drainable(t, db, time.Hour)}
 		holds, _, _ := holdThroughEach(t, id, 120, regs...)
 		for _, r := range regs {
@@ -353,7 +353,7 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := actorstest.CreateProduct(t, db, 5)
+		id := storetest.CreateProduct(t, db, 5)
 		r := drainable(t, db, time.Hour)
 		ctx := context.Background()
 		h, err := r.PlaceHold(ctx, id, 2, "")

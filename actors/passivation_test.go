@@ -29,7 +29,7 @@ func TestIdleActorsPassivateAndComeBack(t *testing.T) {
 	ctx := context.Background()
 	var ids []int64
 	for range 20 {
-		id := actorstest.CreateProduct(t, db, 5)
+		id := storetest.CreateProduct(t, db, 5)
 		ids = append(ids, id)
 		if _, err := r.Product(ctx, id); err != nil {
 			t.Fatal(err)
@@ -67,7 +67,7 @@ func TestBacklogIsBounded(t *testing.T) {
 	// A slow clock makes each message slow to decide, so that a queue forms.
 	cfg.Clock = func() time.Time { time.Sleep(5 * time.Millisecond); return time.Now() }
 	r := actorstest.NewRegistry(t, db, cfg)
-	id := actorstest.CreateProduct(t, db, 1000)
+	id := storetest.CreateProduct(t, db, 1000)
 	ctx := context.Background()
 	if _, err := r.Product(ctx, id); err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		const stock = 40
-		id := actorstest.CreateProduct(t, db, stock)
+		id := storetest.CreateProduct(t, db, stock)
 		held, insufficient, unavailable := holdThroughEach(t, id, 200, newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour))
 		t.Logf("%d held, %d insufficient, %d unavailable", len(held), insufficient, unavailable)
 		if len(held) > stock {
@@ -88,7 +88,7 @@ func holdThroughEach(t *testing.T, id int64, n int, regs ...*actorstest.Registry
 func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := actorstest.CreateProduct(t, db, 10)
+		id := storetest.CreateProduct(t, db, 10)
 		ctx := context.Background()
 		first := actorstest.NewRegistry(t, db, actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
 			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10})
@@ -124,7 +124,7 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 func TestStockChangeGoesThroughTheActor(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := actorstest.CreateProduct(t, db, 5)
+		id := storetest.CreateProduct(t, db, 5)
 		r := newRegistry(t, db, time.Hour)
 		ctx := context.Background()
 		if _, err := r.PlaceHold(ctx, id, 5, ""); err != nil {
@@ -155,7 +155,7 @@ func TestUnknownProduct(t *testing.T) {
 		t.Fatalf("PlaceHold on unknown product: %v", err)
 	}
 	// A product created later is found: misses are not remembered.
-	id := actorstest.CreateProduct(t, db, 3)
+	id := storetest.CreateProduct(t, db, 3)
 	if _, err := r.Product(ctx, id); err != nil {
 		t.Fatalf("Product after create: %v", err)
 	}

@@ -63,16 +63,6 @@ func (r *Registry) Drain() error {
 	return r.err
 }
 
-// CreateProduct adds a product of the given stock to db and returns its id.
-func CreateProduct(t testing.TB, db *store.DB, stock int64) int64 {
-	t.Helper()
-	p, err := db.CreateProduct(context.Background(), flashsale.NewProduct{Name: "item", Price: 100, Stock: stock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.ID
-}
-
 // CheckBooks requires a product's row to agree with its rows in one
 // reading: held = Σ qty of its active holds, awaiting payment and paid =
 // Σ qty of its orders in those states, and available ≥ 0. It returns the
