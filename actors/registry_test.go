@@ -69,6 +69,9 @@ func holdThroughEach(t *testing.T, id int64, n int, regs ...*actorstest.Registry
 			defer mu.Unlock()
 			switch {
 			case err == nil:
+				if _, twice := held[h.ID]; twice {
+					t.Errorf("hold %d acknowledged twice", h.ID)
+				}
 				held[h.ID] = h.Qty
 			case errors.Is(err, flashsale.ErrInsufficientStock):
 				insufficient++

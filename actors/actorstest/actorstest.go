@@ -54,6 +54,8 @@ func NewLoggedRegistry(t testing.TB, db *store.DB, cfg actors.Config, log zerolo
 
 // Drain stops the actors once each has committed what it decided, within
 // ten seconds. Only the first call drains; later ones return its result.
+// It stands in for the embedded Registry's Drain, which a test never
+// needs to call.
 func (r *Registry) Drain() error {
 	r.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
