@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flashsale"
+	"flashsale/actors/actorstest"
 	"flashsale/httpapi"
 	"fmt"
 	"maps"
@@ -249,19 +250,19 @@ func (c *checkout) expect(productID int64, want books) {
 // waited for, so that only settled states are judged.
 func (c *checkout) check(productID int64) books {
 	c.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, settling, problem := c.readBooks(productID)
+	var b books
+	actorstest.Eventually(c.t, 5*time.Second, func() string {
+		var settling, problem string
+		b, settling, problem = c.readBooks(productID)
 		switch {
 		case problem != "":
 			c.t.Fatalf("product %d: %s", productID, problem)
-		case settling == "":
-			return b
-		case time.Now().After(deadline):
-			c.t.Fatalf("product %d: still %s five seconds later", productID, settling)
+		case settling != "":
+			return fmt.Sprintf("product %d: %s", productID, settling)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ""
+	})
+	return b
 }
 
 // readBooks reads the books once. settling says why they may be in flux;
