@@ -21,7 +21,7 @@ func BenchmarkPlaceHold(b *testing.B) {
 	for _, name := range []string{"sqlite-memory", "sqlite", "mysql"} {
 		b.Run(name, func(b *testing.B) {
 			db := stores[name](b)
-			id := createProduct(b, db, int64(b.N)+1)
+			id := storetest.CreateProduct(b, db, int64(b.N)+1)
 			r := newRegistry(b, db, time.Hour)
 			ctx := context.Background()
 			if _, err := r.Product(ctx, id); err != nil { // load the actor outside the timing

@@ -22,7 +22,7 @@ func TestCatalogueWakesNoActor(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		db := storetest.Open(t, dialect)
-		a, b, c := createProduct(t, db, 10), createProduct(t, db, 10), createProduct(t, db, 10)
+		a, b, c := storetest.CreateProduct(t, db, 10), storetest.CreateProduct(t, db, 10), storetest.CreateProduct(t, db, 10)
 		clock := &fakeClock{now: time.Now().UTC().Truncate(time.Millisecond)}
 		start := func() (*actors.Service, *actors.Metrics) {
 			cfg := actors.DefaultConfig()

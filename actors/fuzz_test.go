@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -65,7 +64,7 @@ type scenario struct {
 	t        *testing.T
 	db       *store.DB
 	clock    *fakeClock
-	registry *actors.Service
+	registry *actorstest.Service
 	product  int64
 	holds    []int64
 	orders   []int64
@@ -75,9 +74,8 @@ type scenario struct {
 func runScenario(t *testing.T, ops []byte) {
 	ctx := context.Background()
 	s := &scenario{t: t, db: storetest.Open(t, "sqlite"), clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}}
-	s.product = createProduct(t, s.db, 10)
+	s.product = storetest.CreateProduct(t, s.db, 10)
 	s.start()
-	defer func() { s.registry.Drain(ctx) }()
 	next := func(i *int) int {
 		if *i >= len(ops) {
 			return 0
@@ -120,7 +118,7 @@ func runScenario(t *testing.T, ops []byte) {
 		case 5: // time passes: up to two hold lifetimes
 			s.clock.Advance(time.Duration(arg%5) * 30 * time.Second)
 		case 6: // the process restarts
-			if err := s.registry.Drain(ctx); err != nil {
+			if err := s.registry.Drain(); err != nil {
 				t.Fatalf("%s: drain: %v", step, err)
 			}
 			s.start()
@@ -149,7 +147,7 @@ func (s *scenario) start() {
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL, cfg.PaymentTTL, cfg.IDBlock = time.Minute, 90*time.Second, 10
 	cfg.Clock = s.clock.Now
-	s.registry = actors.NewService(cfg, s.db, zerolog.Nop())
+	s.registry = actorstest.NewService(s.t, s.db, cfg)
 }
 
 // allow fails the test on any error but those listed.
@@ -170,42 +168,23 @@ func (s *scenario) allow(step string, err error, allowed ...error) {
 // releases it decided (written by a batch of their own) have committed.
 func (s *scenario) checkBooks(step string) {
 	s.t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		p, err := s.registry.Product(ctx, s.product)
+	var row flashsale.Counters
+	actorstest.Eventually(s.t, 5*time.Second, func() string {
+		p, err := s.registry.Product(context.Background(), s.product)
 		if err != nil {
 			s.t.Fatalf("%s: Product: %v", step, err)
-		}
-		tally, err := s.db.Tally(ctx, s.product)
-		if err != nil {
-			s.t.Fatal(err)
 		}
 		shown := p.Counters
 		if shown.Available() < 0 || shown.Held < 0 || shown.AwaitingPayment < 0 || shown.Paid < 0 {
 			s.t.Fatalf("%s: the actor shows %+v", step, shown)
 		}
-		if tally.Row.Available() < 0 || tally.Row != tally.Tables {
-			s.t.Fatalf("%s: product row %+v, holds and orders tables %+v", step, tally.Row, tally.Tables)
+		if row = actorstest.CheckBooks(s.t, s.db, s.product).Product.Counters; shown != row {
+			return fmt.Sprintf("%s: the actor shows %+v, the database %+v", step, shown, row)
 		}
-		if shown == tally.Row {
-			s.checkJournal(step, tally.Row)
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: the actor shows %+v, the database %+v", step, shown, tally.Row)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func (s *scenario) checkJournal(step string, row flashsale.Counters) {
-	s.t.Helper()
-	events, err := s.db.Events(context.Background(), s.product, 0, 100000)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	replayed, problems := flashsale.Replay(events)
+		return ""
+	})
+	// The journal replays to what the row and the actor agree on.
+	replayed, problems := flashsale.Replay(actorstest.Journal(s.t, s.db, s.product))
 	if len(problems) > 0 || replayed != row {
 		s.t.Fatalf("%s: journal replays to %+v (row %+v): %v", step, replayed, row, problems)
 	}

@@ -2,90 +2,50 @@ package actors_test
 
 import (
 	"context"
-	"errors"
 	"flashsale"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
-// drainedRegistry is a registry and a way to drain it once: draining a
-// registry twice is not allowed.
-type drainedRegistry struct {
-	*actors.Service
-	once sync.Once
-	err  error
-}
-
-// drain drains the registry the first time it is called.
-func (r *drainedRegistry) drain() error {
-	r.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.err = r.Drain(ctx)
-	})
-	return r.err
-}
-
-// journalRegistry is a registry whose holds and payment windows last
-// about a second, so that expiries happen within a test. It is drained
-// when the test ends, if the test has not drained it.
-func journalRegistry(t testing.TB, db *store.DB) *drainedRegistry {
+// journalRegistry is product actors whose holds and payment windows last
+// about a second, so that expiries happen within a test.
+func journalRegistry(t testing.TB, db *store.DB) *actorstest.Service {
 	t.Helper()
 	return drainable(t, db, time.Second)
 }
 
-// drainable is a registry whose holds and payment windows last ttl,
-// drained when the test ends if the test has not drained it.
-func drainable(t testing.TB, db *store.DB, ttl time.Duration) *drainedRegistry {
+// drainable is product actors whose holds and payment windows last ttl.
+func drainable(t testing.TB, db *store.DB, ttl time.Duration) *actorstest.Service {
 	t.Helper()
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL = ttl
 	cfg.PaymentTTL = ttl
 	cfg.IDBlock = 10
-	r := &drainedRegistry{Service: actors.NewService(cfg, db, zerolog.Nop())}
-	t.Cleanup(func() { _ = r.drain() })
-	return r
-}
-
-// journalOf reads a product's whole journal.
-func journalOf(t testing.TB, db *store.DB, id int64) []flashsale.Event {
-	t.Helper()
-	events, err := db.Events(context.Background(), id, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
+	return actorstest.NewService(t, db, cfg)
 }
 
 // settled waits until a product has no active hold and no order awaiting
 // payment left in the database.
-func settled(t testing.TB, db *store.DB, id int64, within time.Duration) flashsale.ProductState {
+func settled(t testing.TB, db *store.DB, id int64, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	actorstest.Eventually(t, within, func() string {
 		st, err := db.LoadProduct(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.ActiveHolds) == 0 && len(st.UnpaidOrders) == 0 {
-			return st
+		if len(st.ActiveHolds) > 0 || len(st.UnpaidOrders) > 0 {
+			return fmt.Sprintf("product %d has %d active holds and %d pending orders", id, len(st.ActiveHolds), len(st.UnpaidOrders))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("product %d still has %d active holds and %d pending orders after %v",
-				id, len(st.ActiveHolds), len(st.UnpaidOrders), within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ""
+	})
 }
 
 // driveEveryKind takes a product of stock 10 through every kind of
@@ -93,7 +53,7 @@ func settled(t testing.TB, db *store.DB, id int64, within time.Duration) flashsa
 // (revived), a payment window running out, a late success after the units
 // went (refund required), hold expiries and a stock change. It returns
 // when everything has expired and the registry has committed all.
-func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) flashsale.ProductState {
+func driveEveryKind(t *testing.T, db *store.DB, r *actorstest.Service, id int64) flashsale.ProductState {
 	t.Helper()
 	ctx := context.Background()
 	hold := func(qty int64, key string) flashsale.Hold {
@@ -142,27 +102,21 @@ func driveEveryKind(t *testing.T, db *store.DB, r *drainedRegistry, id int64) fl
 	pay(o5, "p5-late", flashsale.PaymentSuccess, flashsale.OrderRefundRequired)
 
 	settled(t, db, id, 5*time.Second)
-	if err := r.drain(); err != nil {
+	if err := r.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := db.LoadProduct(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return actorstest.CheckBooks(t, db, id)
 }
 
 // TestReplayOfARealJournal drives a product through every kind of change,
 // then replays its journal: untouched, it gives the product row exactly;
 // with one event altered, lost or repeated, the replay says where.
 func TestReplayOfARealJournal(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := createProduct(t, db, 10)
+		id := storetest.CreateProduct(t, db, 10)
 		st := driveEveryKind(t, db, journalRegistry(t, db), id)
-		events := journalOf(t, db, id)
+		events := actorstest.Journal(t, db, id)
 
 		want := flashsale.Counters{Stock: 12, Held: 0, AwaitingPayment: 0, Paid: 4}
 		if got := st.Product.Counters; got != want {
@@ -341,37 +295,14 @@ func TestCountersApply(t *testing.T) {
 // The journal keeps no event of a refused batch, has no gap, and replays
 // to the product row.
 func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		const stock = 60
-		id := createProduct(t, db, stock)
-		regs := []*drainedRegistry{drainable(t, db, time.Hour), drainable(t, db, time.Hour)}
-		var (
-			mu    sync.Mutex
-			holds = map[int64]int64{} // acknowledged hold id → qty
-			wg    sync.WaitGroup
-		)
-		for i := range 120 {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				h, err := regs[i%2].PlaceHold(ctx, id, 1, "")
-				switch {
-				case err == nil:
-					mu.Lock()
-					holds[h.ID] = h.Qty
-					mu.Unlock()
-				case errors.Is(err, flashsale.ErrInsufficientStock), errors.Is(err, flashsale.ErrUnavailable):
-				default:
-					t.Errorf("PlaceHold: %v", err)
-				}
-			})
-		}
-		wg.Wait()
+		id := storetest.CreateProduct(t, db, stock)
+		regs := []*actorstest.Service{drainable(t, db, time.Hour), drainable(t, db, time.Hour)}
+		holds, _, _ := holdThroughEach(t, id, 120, regs...)
 		for _, r := range regs {
-			if err := r.drain(); err != nil {
+			if err := r.Drain(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -382,7 +313,7 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := journalOf(t, db, id)
+		events := actorstest.Journal(t, db, id)
 		replayed, problems := flashsale.Replay(events)
 		if len(problems) > 0 {
 			t.Fatalf("Replay reports:\n%s", strings.Join(problems, "\n"))
@@ -420,11 +351,9 @@ func TestJournalStaysGaplessUnderVersionConflicts(t *testing.T) {
 // first attempt. The journal has the order and its payment in turn, and
 // nothing of the refused batch.
 func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := createProduct(t, db, 5)
+		id := storetest.CreateProduct(t, db, 5)
 		r := drainable(t, db, time.Hour)
 		ctx := context.Background()
 		h1, err := r.PlaceHold(ctx, id, 1, "")
@@ -448,10 +377,10 @@ func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 		if err != nil || o.ID != 2 || o.Status != flashsale.OrderPaid {
 			t.Fatalf("CreateOrder = %+v, %v; want order 2, paid by the early webhook", o, err)
 		}
-		if err := r.drain(); err != nil {
+		if err := r.Drain(); err != nil {
 			t.Fatal(err)
 		}
-		events := journalOf(t, db, id)
+		events := actorstest.Journal(t, db, id)
 		var kinds []string
 		for _, e := range events {
 			kinds = append(kinds, string(e.Kind))

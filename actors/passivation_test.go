@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"flashsale"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/rs/zerolog"
 
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/store/storetest"
 )
 
@@ -24,12 +25,11 @@ func TestIdleActorsPassivateAndComeBack(t *testing.T) {
 	cfg := actors.DefaultConfig()
 	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 100*time.Millisecond, 100*time.Millisecond, time.Hour
 	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
-	r := actors.NewService(cfg, db, zerolog.Nop())
-	t.Cleanup(func() { _ = r.Drain(context.Background()) })
+	r := actorstest.NewService(t, db, cfg)
 	ctx := context.Background()
 	var ids []int64
 	for range 20 {
-		id := createProduct(t, db, 5)
+		id := storetest.CreateProduct(t, db, 5)
 		ids = append(ids, id)
 		if _, err := r.Product(ctx, id); err != nil {
 			t.Fatal(err)
@@ -38,13 +38,12 @@ func TestIdleActorsPassivateAndComeBack(t *testing.T) {
 	if _, err := r.PlaceHold(ctx, ids[0], 2, ""); err != nil { // ids[0] has a hold to watch
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for gauge(cfg.Metrics.LiveActors) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v live actors 5s after they went idle; want 1, the one holding units", gauge(cfg.Metrics.LiveActors))
+	actorstest.Eventually(t, 5*time.Second, func() string {
+		if n := gauge(cfg.Metrics.LiveActors); n != 1 {
+			return fmt.Sprintf("%v live actors after they went idle; want 1, the one holding units", n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ""
+	})
 	// Back on the next request, with what was committed.
 	if _, err := r.PlaceHold(ctx, ids[1], 5, ""); err != nil {
 		t.Fatalf("hold on a passivated product: %v", err)
@@ -67,9 +66,8 @@ func TestBacklogIsBounded(t *testing.T) {
 	cfg.MaxBacklog = 5
 	// A slow clock makes each message slow to decide, so that a queue forms.
 	cfg.Clock = func() time.Time { time.Sleep(5 * time.Millisecond); return time.Now() }
-	r := actors.NewService(cfg, db, zerolog.Nop())
-	t.Cleanup(func() { _ = r.Drain(context.Background()) })
-	id := createProduct(t, db, 1000)
+	r := actorstest.NewService(t, db, cfg)
+	id := storetest.CreateProduct(t, db, 1000)
 	ctx := context.Background()
 	if _, err := r.Product(ctx, id); err != nil {
 		t.Fatal(err)

@@ -6,52 +6,30 @@ import (
 	"flashsale"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
-func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actors.Service {
+// newRegistry starts product actors whose holds last ttl.
+func newRegistry(t testing.TB, db *store.DB, ttl time.Duration) *actorstest.Service {
 	t.Helper()
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL = ttl
-	r := actors.NewService(cfg, db, zerolog.Nop())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.Drain(ctx)
-	})
-	return r
+	return actorstest.NewService(t, db, cfg)
 }
 
-func createProduct(t testing.TB, db *store.DB, stock int64) int64 {
-	t.Helper()
-	p, err := db.CreateProduct(context.Background(), flashsale.NewProduct{Name: "item", Price: 100, Stock: stock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.ID
-}
-
-// assertBooks checks the product row against its active holds.
+// assertBooks checks the product's books, with wantHeld units held.
 func assertBooks(t testing.TB, db *store.DB, id, wantHeld int64) {
 	t.Helper()
-	st, err := db.LoadProduct(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum int64
-	for _, h := range st.ActiveHolds {
-		sum += h.Qty
-	}
-	if st.Product.Held != wantHeld || sum != wantHeld || st.Product.Available() < 0 {
-		t.Fatalf("row held %d, active holds %d, available %d; want held %d", st.Product.Held, sum, st.Product.Available(), wantHeld)
+	if p := actorstest.CheckBooks(t, db, id).Product; p.Held != wantHeld {
+		t.Fatalf("product %+v; want held %d", p, wantHeld)
 	}
 }
 
@@ -63,38 +41,49 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
 		const stock = 40
-		id := createProduct(t, db, stock)
-		regs := []*actors.Service{newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour)}
-		var (
-			ok, conflicts, unavailable atomic.Int64
-			wg                         sync.WaitGroup
-		)
-		for i := range 200 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_, err := regs[i%2].PlaceHold(ctx, id, 1, "")
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case errors.Is(err, flashsale.ErrInsufficientStock):
-					conflicts.Add(1)
-				case errors.Is(err, flashsale.ErrUnavailable):
-					unavailable.Add(1)
-				default:
-					t.Errorf("PlaceHold: %v", err)
-				}
-			}()
+		id := storetest.CreateProduct(t, db, stock)
+		held, insufficient, unavailable := holdThroughEach(t, id, 200, newRegistry(t, db, time.Hour), newRegistry(t, db, time.Hour))
+		t.Logf("%d held, %d insufficient, %d unavailable", len(held), insufficient, unavailable)
+		if len(held) > stock {
+			t.Fatalf("%d holds acknowledged for %d units", len(held), stock)
 		}
-		wg.Wait()
-		t.Logf("%d held, %d insufficient, %d unavailable", ok.Load(), conflicts.Load(), unavailable.Load())
-		if ok.Load() > stock {
-			t.Fatalf("%d holds acknowledged for %d units", ok.Load(), stock)
-		}
-		assertBooks(t, db, id, ok.Load())
+		assertBooks(t, db, id, int64(len(held)))
 	})
+}
+
+// holdThroughEach places n holds of one unit of a product at once, in
+// turn through each of regs, and returns the acknowledged holds (id → qty)
+// and how many were refused as insufficient stock and as unavailable.
+func holdThroughEach(t *testing.T, id int64, n int, regs ...*actorstest.Service) (held map[int64]int64, insufficient, unavailable int) {
+	held = map[int64]int64{}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			h, err := regs[i%len(regs)].PlaceHold(ctx, id, 1, "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				if _, twice := held[h.ID]; twice {
+					t.Errorf("hold %d acknowledged twice", h.ID)
+				}
+				held[h.ID] = h.Qty
+			case errors.Is(err, flashsale.ErrInsufficientStock):
+				insufficient++
+			case errors.Is(err, flashsale.ErrUnavailable):
+				unavailable++
+			default:
+				t.Errorf("PlaceHold: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	return held, insufficient, unavailable
 }
 
 // TestExpiredWhileDownIsReleasedOnLoad: holds that expired while no
@@ -102,15 +91,15 @@ func TestTwoRegistriesNeverOversell(t *testing.T) {
 func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := createProduct(t, db, 10)
+		id := storetest.CreateProduct(t, db, 10)
 		ctx := context.Background()
-		first := actors.NewService(actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
-			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10}, db, zerolog.Nop())
+		first := actorstest.NewService(t, db, actors.Config{HoldTTL: time.Second, CommitTimeout: 5 * time.Second,
+			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10})
 		h, err := first.PlaceHold(ctx, id, 4, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := first.Drain(ctx); err != nil {
+		if err := first.Drain(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Until(h.ExpiresAt) + 50*time.Millisecond)
@@ -121,20 +110,16 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 		if err != nil || p.Available() != 10 {
 			t.Fatalf("Product = %+v, %v; want all 10 available", p, err)
 		}
-		deadline := time.Now().Add(2 * time.Second)
-		for {
+		actorstest.Eventually(t, 2*time.Second, func() string {
 			got, err := db.Hold(ctx, h.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Status == flashsale.HoldExpired {
-				break
+			if got.Status != flashsale.HoldExpired {
+				return fmt.Sprintf("hold %d %s after the reload", h.ID, got.Status)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("hold %d still %s after the reload", h.ID, got.Status)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return ""
+		})
 		assertBooks(t, db, id, 0)
 	})
 }
@@ -142,7 +127,7 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 func TestStockChangeGoesThroughTheActor(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		id := createProduct(t, db, 5)
+		id := storetest.CreateProduct(t, db, 5)
 		r := newRegistry(t, db, time.Hour)
 		ctx := context.Background()
 		if _, err := r.PlaceHold(ctx, id, 5, ""); err != nil {
@@ -173,7 +158,7 @@ func TestUnknownProduct(t *testing.T) {
 		t.Fatalf("PlaceHold on unknown product: %v", err)
 	}
 	// A product created later is found: misses are not remembered.
-	id := createProduct(t, db, 3)
+	id := storetest.CreateProduct(t, db, 3)
 	if _, err := r.Product(ctx, id); err != nil {
 		t.Fatalf("Product after create: %v", err)
 	}

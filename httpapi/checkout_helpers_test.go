@@ -2,13 +2,13 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flashsale"
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -26,10 +26,9 @@ const webhookSecret = "test-webhook-secret"
 type checkout struct {
 	*testServer
 
-	mu        sync.Mutex
-	holds     map[int64]map[int64]bool // product id → ids of the holds made
-	orders    map[int64]map[int64]bool // product id → ids of the orders made
-	lastOrder int64                    // highest order id seen
+	mu     sync.Mutex
+	holds  map[int64]map[int64]bool // product id → ids of the holds made
+	orders map[int64]map[int64]bool // product id → ids of the orders made
 }
 
 func newCheckout(t *testing.T, dialect string, opts ...serverOption) *checkout {
@@ -75,11 +74,7 @@ func (c *checkout) order(holdID int64, header ...string) response {
 	c.t.Helper()
 	r := c.do(http.MethodPost, "/api/orders", `{"hold_id":`+itoa(holdID)+`}`, header...)
 	if r.Status == http.StatusCreated {
-		id := num(r.Body["order_id"])
-		c.note(c.orders, num(r.Body["product_id"]), id)
-		c.mu.Lock()
-		c.lastOrder = max(c.lastOrder, id)
-		c.mu.Unlock()
+		c.note(c.orders, num(r.Body["product_id"]), num(r.Body["order_id"]))
 	}
 	return r
 }
@@ -104,7 +99,13 @@ func (c *checkout) buy(productID, qty int64) int64 {
 func (c *checkout) lastOrderID() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lastOrder
+	var last int64
+	for _, ids := range c.orders {
+		for id := range ids {
+			last = max(last, id)
+		}
+	}
+	return last
 }
 
 // getOrder reads an order through the API.
@@ -162,13 +163,13 @@ func (c *checkout) webhook(key string, orderID int64, status string) response {
 
 // signedWebhook sends a raw webhook body, signed when the server has a
 // secret.
-func (c *checkout) signedWebhook(body string) response {
-	c.t.Helper()
+func (s *testServer) signedWebhook(body string) response {
+	s.t.Helper()
 	var header []string
-	if c.webhookSecret != "" {
-		header = []string{"X-Signature", sign(c.webhookSecret, body)}
+	if s.webhookSecret != "" {
+		header = []string{"X-Signature", httpapi.SignWebhook(s.webhookSecret, []byte(body))}
 	}
-	return c.do(http.MethodPost, "/api/payments/webhook", body, header...)
+	return s.do(http.MethodPost, "/api/payments/webhook", body, header...)
 }
 
 func webhookBody(key string, orderID any, status string) string {
@@ -181,13 +182,6 @@ func webhookBody(key string, orderID any, status string) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-// sign is the X-Signature a payment provider sends with body.
-func sign(secret, body string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(body))
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // Expected response bodies, exactly as the API writes them.
@@ -256,19 +250,19 @@ func (c *checkout) expect(productID int64, want books) {
 // waited for, so that only settled states are judged.
 func (c *checkout) check(productID int64) books {
 	c.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, settling, problem := c.readBooks(productID)
+	var b books
+	actorstest.Eventually(c.t, 5*time.Second, func() string {
+		var settling, problem string
+		b, settling, problem = c.readBooks(productID)
 		switch {
 		case problem != "":
 			c.t.Fatalf("product %d: %s", productID, problem)
-		case settling == "":
-			return b
-		case time.Now().After(deadline):
-			c.t.Fatalf("product %d: still %s five seconds later", productID, settling)
+		case settling != "":
+			return fmt.Sprintf("product %d: %s", productID, settling)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ""
+	})
+	return b
 }
 
 // readBooks reads the books once. settling says why they may be in flux;
@@ -288,6 +282,13 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 	holdStatus := map[int64]flashsale.HoldStatus{}
 	var active []int64
 	var expiring []string
+	// A row this close to its deadline may change while the books are
+	// read.
+	dueSoon := func(at time.Time, format string, id int64) {
+		if time.Until(at) < 100*time.Millisecond {
+			expiring = append(expiring, fmt.Sprintf(format, id))
+		}
+	}
 	for _, id := range holdIDs {
 		h, err := c.DB.Hold(ctx, id)
 		if err != nil {
@@ -298,9 +299,7 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 		case flashsale.HoldActive:
 			b.Held += h.Qty
 			active = append(active, id)
-			if time.Until(h.ExpiresAt) < 100*time.Millisecond {
-				expiring = append(expiring, fmt.Sprintf("hold %d active at its expiry", id))
-			}
+			dueSoon(h.ExpiresAt, "hold %d active at its expiry", id)
 		case flashsale.HoldExpired, flashsale.HoldConverted:
 		default:
 			problems = append(problems, fmt.Sprintf("hold %d has status %q", id, h.Status))
@@ -324,9 +323,7 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 		case flashsale.OrderPendingPayment:
 			b.Awaiting += o.Qty
 			pending = append(pending, id)
-			if time.Until(o.ExpiresAt) < 100*time.Millisecond {
-				expiring = append(expiring, fmt.Sprintf("order %d pending at the end of its payment window", id))
-			}
+			dueSoon(o.ExpiresAt, "order %d pending at the end of its payment window", id)
 		case flashsale.OrderPaid:
 			b.Paid += o.Qty
 		case flashsale.OrderCancelled, flashsale.OrderRefundRequired:
@@ -357,10 +354,10 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 		problems = append(problems, fmt.Sprintf("row counters held %d, awaiting %d, paid %d; the rows sum to %d, %d, %d",
 			p.Held, p.AwaitingPayment, p.Paid, b.Held, b.Awaiting, b.Paid))
 	}
-	if got := holdIDsOf(after.ActiveHolds); !slices.Equal(got, active) {
+	if got := idsOf(after.ActiveHolds, func(h flashsale.Hold) int64 { return h.ID }); !slices.Equal(got, active) {
 		problems = append(problems, fmt.Sprintf("active holds loaded %v; the test's active holds are %v", got, active))
 	}
-	if got := orderIDsOf(after.UnpaidOrders); !slices.Equal(got, pending) {
+	if got := idsOf(after.UnpaidOrders, func(o flashsale.Order) int64 { return o.ID }); !slices.Equal(got, pending) {
 		problems = append(problems, fmt.Sprintf("pending orders loaded %v; the test's pending orders are %v", got, pending))
 	}
 	if api != b.Available || b.Available < 0 {
@@ -370,28 +367,13 @@ func (c *checkout) readBooks(productID int64) (b books, settling, problem string
 	return b, "", strings.Join(problems, "; ")
 }
 
-func sortedKeys(m map[int64]bool) []int64 {
-	ids := make([]int64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func sortedKeys(m map[int64]bool) []int64 { return slices.Sorted(maps.Keys(m)) }
 
-func holdIDsOf(holds []flashsale.Hold) []int64 {
-	ids := []int64{}
-	for _, h := range holds {
-		ids = append(ids, h.ID)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-func orderIDsOf(orders []flashsale.Order) []int64 {
-	ids := []int64{}
-	for _, o := range orders {
-		ids = append(ids, o.ID)
+// idsOf lists the ids of rows, sorted.
+func idsOf[T any](rows []T, id func(T) int64) []int64 {
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, id(r))
 	}
 	slices.Sort(ids)
 	return ids
@@ -431,15 +413,3 @@ func (t tally) String() string {
 
 // answer is a response as one comparable string.
 func answer(r response) string { return itoa(r.Status) + " " + r.Raw }
-
-// waitFor polls cond every 20 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flashsale"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store/storetest"
 )
 
@@ -201,10 +202,7 @@ func TestHoldExpiryThenOrder(t *testing.T) {
 		for _, r := range answers {
 			want(t, "order at expires_at", r, http.StatusConflict, expired)
 		}
-		waitFor(t, 2*time.Second, "hold release written", func() bool {
-			h, err := c.DB.Hold(context.Background(), holdID)
-			return err == nil && h.Status == flashsale.HoldExpired
-		})
+		c.awaitHold(holdID, flashsale.HoldExpired, 2*time.Second) // the release written
 		if got := c.available(pid); got != 5 {
 			t.Fatalf("available %d after the hold expired; want 5", got)
 		}
@@ -407,7 +405,7 @@ func TestWebhookSignature(t *testing.T) {
 			orderID int64
 		}{{"pay_sig", a}, {"pay_sig_early", next}} {
 			body := webhookBody(target.key, target.orderID, "success")
-			good := sign(webhookSecret, body)
+			good := httpapi.SignWebhook(webhookSecret, []byte(body))
 			sum := sha256.Sum256([]byte(body))
 			for _, bad := range []struct {
 				name   string
@@ -416,8 +414,8 @@ func TestWebhookSignature(t *testing.T) {
 				{"unsigned", nil},
 				{"empty signature", []string{"X-Signature", ""}},
 				{"hex without sha256=", []string{"X-Signature", strings.TrimPrefix(good, "sha256=")}},
-				{"other secret", []string{"X-Signature", sign("not-the-secret", body)}},
-				{"signature of another body", []string{"X-Signature", sign(webhookSecret, webhookBody(target.key, target.orderID, "failed"))}},
+				{"other secret", []string{"X-Signature", httpapi.SignWebhook("not-the-secret", []byte(body))}},
+				{"signature of another body", []string{"X-Signature", httpapi.SignWebhook(webhookSecret, []byte(webhookBody(target.key, target.orderID, "failed")))}},
 				{"truncated", []string{"X-Signature", good[:len(good)-2]}},
 				{"plain SHA-256 of the body", []string{"X-Signature", "sha256=" + hex.EncodeToString(sum[:])}},
 				{"signature in another header", []string{"X-Hub-Signature-256", good}},
@@ -506,21 +504,25 @@ func TestFailureAndLateSuccess(t *testing.T) {
 			paymentRaw(b, "refund_required", "b-success-2"))
 		c.expect(pid, books{Paid: 2})
 
-		// At the boundary: the late success needs all of its units.
-		pid = c.createProduct(3)
-		short := c.buy(pid, 2)
-		want(t, "failed", c.webhook("short-failed", short, "failed"), http.StatusOK, paymentRaw(short, "cancelled", "short-failed"))
-		c.mustHold(pid, 2) // one unit left for two
-		want(t, "late success, one unit of two left", c.webhook("short-success", short, "success"), http.StatusOK,
-			paymentRaw(short, "refund_required", "short-success"))
-		c.expect(pid, books{Held: 2, Available: 1})
-		pid = c.createProduct(3)
-		exact := c.buy(pid, 2)
-		want(t, "failed", c.webhook("exact-failed", exact, "failed"), http.StatusOK, paymentRaw(exact, "cancelled", "exact-failed"))
-		c.mustHold(pid, 1) // two units left for two
-		want(t, "late success, exactly its units left", c.webhook("exact-success", exact, "success"), http.StatusOK,
-			paymentRaw(exact, "paid", "exact-success"))
-		c.expect(pid, books{Held: 1, Paid: 2})
+		// At the boundary: the late success of an order of 2 of 3 units
+		// needs all of its units.
+		for _, tc := range []struct {
+			name   string
+			other  int64 // units held by another buyer after the failure
+			result string
+			books  books
+		}{
+			{"short", 2, "refund_required", books{Held: 2, Available: 1}}, // one unit left for two
+			{"exact", 1, "paid", books{Held: 1, Paid: 2}},                 // two units left for two
+		} {
+			pid = c.createProduct(3)
+			o := c.buy(pid, 2)
+			want(t, tc.name+" failed", c.webhook(tc.name+"-failed", o, "failed"), http.StatusOK, paymentRaw(o, "cancelled", tc.name+"-failed"))
+			c.mustHold(pid, tc.other)
+			want(t, tc.name+" late success", c.webhook(tc.name+"-success", o, "success"), http.StatusOK,
+				paymentRaw(o, tc.result, tc.name+"-success"))
+			c.expect(pid, tc.books)
+		}
 	})
 }
 
@@ -598,8 +600,11 @@ func TestPaymentWindow(t *testing.T) {
 		if got := c.available(pid); got != 4 {
 			t.Fatalf("available %d at the end of the window; want 4", got)
 		}
-		waitFor(t, 2*time.Second, "cancellations written", func() bool {
-			return c.dbOrder(a).Status == flashsale.OrderCancelled && c.dbOrder(b).Status == flashsale.OrderCancelled
+		actorstest.Eventually(t, 2*time.Second, func() string {
+			if sa, sb := c.dbOrder(a).Status, c.dbOrder(b).Status; sa != flashsale.OrderCancelled || sb != flashsale.OrderCancelled {
+				return fmt.Sprintf("cancellations not written: orders %s and %s", sa, sb)
+			}
+			return ""
 		})
 		for _, id := range []int64{a, b} {
 			if o := c.dbOrder(id); o.CancelReason != flashsale.CancelledByPaymentWindow {

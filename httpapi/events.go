@@ -39,7 +39,8 @@ func EventBody(e flashsale.Event) EventJSON {
 	}
 }
 
-type eventsJSON struct {
+// EventsJSON is a page of a product's journal as the API shows it.
+type EventsJSON struct {
 	ProductID int64       `json:"product_id"`
 	Events    []EventJSON `json:"events"`
 	NextAfter int64       `json:"next_after"`
@@ -66,7 +67,7 @@ func (s *Server) productEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	body := eventsJSON{ProductID: id, Events: make([]EventJSON, 0, len(events)), NextAfter: after}
+	body := EventsJSON{ProductID: id, Events: make([]EventJSON, 0, len(events)), NextAfter: after}
 	for _, e := range events {
 		body.Events = append(body.Events, EventBody(e))
 		body.NextAfter = e.Seq

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flashsale"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
@@ -30,27 +34,48 @@ type testServer struct {
 	webhookSecret string
 }
 
-type serverOption func(*actors.Config, *httpapi.Config)
+// serverSettings are what a test server is started with.
+type serverSettings struct {
+	actors actors.Config
+	api    httpapi.Config
+	log    zerolog.Logger
+}
+
+type serverOption func(*serverSettings)
 
 func withHoldTTL(d time.Duration) serverOption {
-	return func(c *actors.Config, _ *httpapi.Config) { c.HoldTTL = d }
+	return func(s *serverSettings) { s.actors.HoldTTL = d }
 }
 
 func withPaymentTTL(d time.Duration) serverOption {
-	return func(c *actors.Config, _ *httpapi.Config) { c.PaymentTTL = d }
+	return func(s *serverSettings) { s.actors.PaymentTTL = d }
 }
 
 func withWebhookSecret(secret string) serverOption {
-	return func(_ *actors.Config, c *httpapi.Config) { c.WebhookSecret = secret }
+	return func(s *serverSettings) { s.api.WebhookSecret = secret }
 }
 
 // withClock gives the actors a clock the test moves.
 func withClock(clock func() time.Time) serverOption {
-	return func(c *actors.Config, _ *httpapi.Config) { c.Clock = clock }
+	return func(s *serverSettings) { s.actors.Clock = clock }
 }
 
 func withoutAdmin() serverOption {
-	return func(_ *actors.Config, c *httpapi.Config) { c.AdminToken = "" }
+	return func(s *serverSettings) { s.api.AdminToken = "" }
+}
+
+// withMetrics has the API and the actors share one Prometheus registry,
+// as the server's do.
+func withMetrics(reg *prometheus.Registry) serverOption {
+	return func(s *serverSettings) {
+		s.api.Metrics = reg
+		s.actors.Metrics = actors.NewMetrics(reg)
+	}
+}
+
+// withLog has the API and the actors log to log.
+func withLog(log zerolog.Logger) serverOption {
+	return func(s *serverSettings) { s.log = log }
 }
 
 func newTestServer(t *testing.T, dialect string, opts ...serverOption) *testServer {
@@ -59,25 +84,21 @@ func newTestServer(t *testing.T, dialect string, opts ...serverOption) *testServ
 	if _, err := db.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	acfg := actors.DefaultConfig()
-	hcfg := httpapi.Config{AdminToken: adminToken, RequestTimeout: 10 * time.Second}
-	for _, o := range opts {
-		o(&acfg, &hcfg)
+	set := serverSettings{
+		actors: actors.DefaultConfig(),
+		api:    httpapi.Config{AdminToken: adminToken, RequestTimeout: 10 * time.Second},
+		log:    zerolog.Nop(),
 	}
-	registry := actors.NewService(acfg, db, zerolog.Nop())
-	srv := httptest.NewServer(httpapi.New(hcfg, registry, db, zerolog.Nop()))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := registry.Drain(ctx); err != nil {
-			t.Errorf("drain: %v", err)
-		}
-	})
+	for _, o := range opts {
+		o(&set)
+	}
+	registry := actorstest.NewLoggedService(t, db, set.actors, set.log)
+	srv := httptest.NewServer(httpapi.New(set.api, registry, db, set.log))
+	t.Cleanup(srv.Close) // before the actors drain
 	transport := &http.Transport{MaxIdleConnsPerHost: 512}
 	t.Cleanup(transport.CloseIdleConnections)
 	return &testServer{t: t, URL: srv.URL, DB: db, client: &http.Client{Transport: transport, Timeout: 20 * time.Second},
-		webhookSecret: hcfg.WebhookSecret}
+		webhookSecret: set.api.WebhookSecret}
 }
 
 // response is a status and a decoded JSON body.
@@ -88,7 +109,9 @@ type response struct {
 	Raw    string
 }
 
-func (s *testServer) do(method, path, body string, header ...string) response {
+// send makes a request whose answer need not be JSON. header is pairs of
+// name and value.
+func (s *testServer) send(method, path, body string, header ...string) (int, http.Header, string) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, bytes.NewBufferString(body))
 	if err != nil {
@@ -106,13 +129,20 @@ func (s *testServer) do(method, path, body string, header ...string) response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	return res.StatusCode, res.Header, string(raw)
+}
+
+// do makes a request whose answer must be JSON.
+func (s *testServer) do(method, path, body string, header ...string) response {
+	s.t.Helper()
+	status, h, raw := s.send(method, path, body, header...)
+	r := response{Status: status, Header: h, Raw: raw}
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &r.Body); err != nil {
+		if err := json.Unmarshal([]byte(raw), &r.Body); err != nil {
 			s.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
 		}
 	}
-	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+	if ct := h.Get("Content-Type"); ct != "application/json" {
 		s.t.Fatalf("%s %s: Content-Type %q; want application/json", method, path, ct)
 	}
 	return r
@@ -143,23 +173,29 @@ func (s *testServer) available(productID int64) int64 {
 	return int64(r.Body["available_stock"].(float64))
 }
 
-// checkBooks asserts that the API, the product row and the holds table
-// agree: stock − available = units in active holds.
+// checkBooks asserts that the API, the product row and its holds and
+// orders agree, with wantHeld units held: stock − available = units taken.
 func (s *testServer) checkBooks(productID, wantHeld int64) {
 	s.t.Helper()
-	st, err := s.DB.LoadProduct(context.Background(), productID)
-	if err != nil {
-		s.t.Fatal(err)
+	p := actorstest.CheckBooks(s.t, s.DB, productID).Product
+	if api := s.available(productID); p.Held != wantHeld || api != p.Stock-wantHeld {
+		s.t.Fatalf("books: row %+v, API available %d; want held %d", p.Counters, api, wantHeld)
 	}
-	var sum int64
-	for _, h := range st.ActiveHolds {
-		sum += h.Qty
-	}
-	api := s.available(productID)
-	if st.Product.Held != wantHeld || sum != wantHeld || api != st.Product.Stock-wantHeld {
-		s.t.Fatalf("books: row held %d, active holds sum %d, API available %d of stock %d; want held %d",
-			st.Product.Held, sum, api, st.Product.Stock, wantHeld)
-	}
+}
+
+// awaitHold waits until the database has a hold in the given status.
+func (s *testServer) awaitHold(id int64, status flashsale.HoldStatus, within time.Duration) {
+	s.t.Helper()
+	actorstest.Eventually(s.t, within, func() string {
+		h, err := s.DB.Hold(context.Background(), id)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if h.Status != status {
+			return fmt.Sprintf("hold %d is %s in the database; want %s", id, h.Status, status)
+		}
+		return ""
+	})
 }
 
 func itoa(n any) string {

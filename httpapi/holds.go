@@ -12,7 +12,8 @@ import (
 // maxKeyLength bounds an Idempotency-Key header.
 const maxKeyLength = 255
 
-type holdJSON struct {
+// HoldJSON is a hold as the API shows it.
+type HoldJSON struct {
 	HoldID    int64  `json:"hold_id"`
 	ProductID int64  `json:"product_id"`
 	Qty       int64  `json:"qty"`
@@ -20,8 +21,8 @@ type holdJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func holdBody(h flashsale.Hold, status flashsale.HoldStatus) holdJSON {
-	return holdJSON{
+func holdBody(h flashsale.Hold, status flashsale.HoldStatus) HoldJSON {
+	return HoldJSON{
 		HoldID:    h.ID,
 		ProductID: h.ProductID,
 		Qty:       h.Qty,
@@ -53,7 +54,7 @@ func (s *Server) createHold(w http.ResponseWriter, r *http.Request) error {
 // getHold is GET /api/holds/{id}. It reads the committed row; a hold past
 // its expiry shows as expired even before its release is written.
 func (s *Server) getHold(w http.ResponseWriter, r *http.Request) error {
-	return getByID(w, r, flashsale.ErrHoldNotFound, s.store.Hold, func(h flashsale.Hold) holdJSON {
+	return getByID(w, r, flashsale.ErrHoldNotFound, s.store.Hold, func(h flashsale.Hold) HoldJSON {
 		return holdBody(h, h.StatusAt(time.Now()))
 	})
 }

@@ -1,164 +1,63 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flashsale"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/httpapi"
 	"flashsale/store/storetest"
 )
-
-// lockedBuffer collects a server's log; the server writes while the test
-// reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log lines written so far.
-func (b *lockedBuffer) lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // journalServer is the real API with signed webhooks, holds and payment
 // windows of a second, one Prometheus registry for the API and the actors
 // as the server has, and a log the test can read.
 type journalServer struct {
 	*testServer
-	log *lockedBuffer
+	log *actorstest.LockedBuffer
 }
 
 func newJournalServer(t *testing.T, dialect string) *journalServer {
 	t.Helper()
-	db := storetest.Open(t, dialect)
-	if _, err := db.Seed(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	acfg := actors.DefaultConfig()
-	acfg.HoldTTL = time.Second
-	acfg.PaymentTTL = time.Second
-	acfg.Metrics = actors.NewMetrics(reg)
-	hcfg := httpapi.Config{AdminToken: adminToken, WebhookSecret: webhookSecret, RequestTimeout: 10 * time.Second, Metrics: reg}
-	logs := &lockedBuffer{}
-	log := zerolog.New(logs).Level(zerolog.InfoLevel)
-	registry := actors.NewService(acfg, db, log)
-	srv := httptest.NewServer(httpapi.New(hcfg, registry, db, log))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := registry.Drain(ctx); err != nil {
-			t.Errorf("drain: %v", err)
-		}
-	})
-	transport := &http.Transport{MaxIdleConnsPerHost: 64}
-	t.Cleanup(transport.CloseIdleConnections)
-	return &journalServer{
-		testServer: &testServer{t: t, URL: srv.URL, DB: db, client: &http.Client{Transport: transport, Timeout: 20 * time.Second},
-			webhookSecret: webhookSecret},
-		log: logs,
-	}
+	logs := &actorstest.LockedBuffer{}
+	s := newTestServer(t, dialect, withHoldTTL(time.Second), withPaymentTTL(time.Second), withWebhookSecret(webhookSecret),
+		withMetrics(prometheus.NewRegistry()), withLog(zerolog.New(logs).Level(zerolog.InfoLevel)))
+	return &journalServer{testServer: s, log: logs}
 }
 
 // webhook delivers a payment webhook signed with the server's secret.
 func (s *journalServer) webhook(orderID int64, status, key string) response {
 	s.t.Helper()
-	body := fmt.Sprintf(`{"order_id":%d,"status":%q,"idempotency_key":%q}`, orderID, status, key)
-	mac := hmac.New(sha256.New, []byte(webhookSecret))
-	mac.Write([]byte(body))
-	return s.do(http.MethodPost, "/api/payments/webhook", body, "X-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	return s.signedWebhook(webhookBody(key, orderID, status))
 }
 
-// get makes a request whose answer need not be JSON.
+// get makes a GET request whose answer need not be JSON.
 func (s *journalServer) get(path string, header ...string) (int, http.Header, string) {
 	s.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return res.StatusCode, res.Header, string(raw)
-}
-
-// apiEvent is an event as GET /api/admin/products/{id}/events shows it.
-type apiEvent struct {
-	Seq             int64  `json:"seq"`
-	Kind            string `json:"kind"`
-	At              string `json:"at"`
-	HoldID          int64  `json:"hold_id"`
-	OrderID         int64  `json:"order_id"`
-	IdempotencyKey  string `json:"idempotency_key"`
-	Qty             int64  `json:"qty"`
-	Reason          string `json:"reason"`
-	Stock           int64  `json:"stock"`
-	AvailableStock  int64  `json:"available_stock"`
-	Held            int64  `json:"held"`
-	AwaitingPayment int64  `json:"awaiting_payment"`
-	Paid            int64  `json:"paid"`
-}
-
-type eventsPage struct {
-	ProductID int64      `json:"product_id"`
-	Events    []apiEvent `json:"events"`
-	NextAfter int64      `json:"next_after"`
+	return s.send(http.MethodGet, path, "", header...)
 }
 
 // events reads a page of a product's journal, which must answer 200.
-func (s *journalServer) events(id int64, query string) eventsPage {
+func (s *journalServer) events(id int64, query string) httpapi.EventsJSON {
 	s.t.Helper()
 	path := fmt.Sprintf("/api/admin/products/%d/events%s", id, query)
 	r := s.admin(http.MethodGet, path, "")
 	if r.Status != http.StatusOK {
 		s.t.Fatalf("GET %s = %d %s; want 200", path, r.Status, r.Raw)
 	}
-	var page eventsPage
+	var page httpapi.EventsJSON
 	dec := json.NewDecoder(strings.NewReader(r.Raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&page); err != nil {
@@ -171,19 +70,17 @@ func (s *journalServer) events(id int64, query string) eventsPage {
 }
 
 // awaitEvents waits until a product's journal has n events.
-func (s *journalServer) awaitEvents(id int64, n int, within time.Duration) []apiEvent {
+func (s *journalServer) awaitEvents(id int64, n int, within time.Duration) []httpapi.EventJSON {
 	s.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		page := s.events(id, "")
-		if len(page.Events) >= n {
-			return page.Events
+	var events []httpapi.EventJSON
+	actorstest.Eventually(s.t, within, func() string {
+		events = s.events(id, "").Events
+		if len(events) >= n {
+			return ""
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("product %d has %d events after %v; want %d", id, len(page.Events), within, n)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return fmt.Sprintf("product %d has %d events; want %d", id, len(events), n)
+	})
+	return events
 }
 
 // field reads an id field of a response.
@@ -345,9 +242,7 @@ func journalScenario(t *testing.T, s *journalServer) (int64, []wantEvent, time.T
 // TestEveryKindOfChangeIsJournalledAndCounted runs the scenario once per
 // dialect, then reads it back through the events endpoint and /metrics.
 func TestEveryKindOfChangeIsJournalledAndCounted(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		s := newJournalServer(t, dialect)
 		p, want, started := journalScenario(t, s)
 		assertJournal(t, s, p, want, started)
@@ -419,7 +314,7 @@ func assertJournal(t *testing.T, s *journalServer, p int64, want []wantEvent, st
 	}
 }
 
-func kindsOf(events []apiEvent) string {
+func kindsOf(events []httpapi.EventJSON) string {
 	var b strings.Builder
 	for _, e := range events {
 		fmt.Fprintf(&b, "  %d %s qty %d\n", e.Seq, e.Kind, e.Qty)
@@ -428,9 +323,7 @@ func kindsOf(events []apiEvent) string {
 }
 
 func TestEventsEndpointPagesAndRefuses(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dialect string) {
-		t.Parallel()
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
 		s := newJournalServer(t, dialect)
 		p := s.createProduct(500)
 		ps := strconv.FormatInt(p, 10)
@@ -441,7 +334,7 @@ func TestEventsEndpointPagesAndRefuses(t *testing.T) {
 			}
 		}
 		const total = 105
-		check := func(page eventsPage, from, to int64, next int64, query string) {
+		check := func(page httpapi.EventsJSON, from, to int64, next int64, query string) {
 			t.Helper()
 			var seqs []int64
 			for _, e := range page.Events {
@@ -716,7 +609,7 @@ func TestRequestIDs(t *testing.T) {
 		t.Errorf("422: status %d, X-Request-Id %q", r.Status, r.Header.Get("X-Request-Id"))
 	}
 	found := map[string]bool{}
-	for _, l := range s.log.lines() {
+	for _, l := range s.log.JSONLines() {
 		if l["message"] != "request" {
 			continue
 		}
@@ -753,7 +646,7 @@ func TestRequestIDOnUnroutedRequests(t *testing.T) {
 		}
 	}
 	logged := map[string]bool{}
-	for _, l := range s.log.lines() {
+	for _, l := range s.log.JSONLines() {
 		if id, _ := l["request_id"].(string); l["message"] == "request" {
 			logged[id] = true
 		}

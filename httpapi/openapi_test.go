@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"flashsale/httpapi"
 	"flashsale/store/storetest"
 )
 
@@ -145,7 +146,9 @@ func TestOpenAPIDocumentMatchesTheAPI(t *testing.T) {
 		a := loadAPIDoc(t, m)
 		admin := []string{"Authorization", "Bearer " + adminToken}
 		big := `{"pad":"` + strings.Repeat("x", 70<<10) + `"}`
-		signed := func(body string) []string { return []string{"X-Signature", sign(webhookSecret, body)} }
+		signed := func(body string) []string {
+			return []string{"X-Signature", httpapi.SignWebhook(webhookSecret, []byte(body))}
+		}
 		id := func(v map[string]any, field string) string { return itoa(num(v[field])) }
 
 		a.call(m, 200, "GET", "/openapi.json", "")

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-type orderJSON struct {
+// OrderJSON is an order as the API shows it.
+type OrderJSON struct {
 	OrderID   int64  `json:"order_id"`
 	HoldID    int64  `json:"hold_id"`
 	ProductID int64  `json:"product_id"`
@@ -15,8 +16,8 @@ type orderJSON struct {
 	Status    string `json:"status"`
 }
 
-func orderBody(o flashsale.Order, status flashsale.OrderStatus) orderJSON {
-	return orderJSON{OrderID: o.ID, HoldID: o.HoldID, ProductID: o.ProductID, Qty: o.Qty,
+func orderBody(o flashsale.Order, status flashsale.OrderStatus) OrderJSON {
+	return OrderJSON{OrderID: o.ID, HoldID: o.HoldID, ProductID: o.ProductID, Qty: o.Qty,
 		Amount: o.Amount.String(), Status: string(status)}
 }
 
@@ -42,7 +43,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 // getOrder is GET /api/orders/{id}. An order past its payment window shows
 // as cancelled even before its cancellation is written.
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
-	return getByID(w, r, flashsale.ErrOrderNotFound, s.store.Order, func(o flashsale.Order) orderJSON {
+	return getByID(w, r, flashsale.ErrOrderNotFound, s.store.Order, func(o flashsale.Order) OrderJSON {
 		return orderBody(o, o.StatusAt(time.Now()))
 	})
 }

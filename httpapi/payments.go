@@ -17,7 +17,9 @@ import (
 // signaturePrefix starts the X-Signature header: sha256=<lowercase hex>.
 const signaturePrefix = "sha256="
 
-type paymentJSON struct {
+// PaymentJSON is the answer to a payment webhook that was applied: its
+// order's status after it, and the webhook's own key.
+type PaymentJSON struct {
 	OrderID        int64  `json:"order_id"`
 	Status         string `json:"status"`
 	IdempotencyKey string `json:"idempotency_key"`
@@ -65,21 +67,22 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusAccepted, pendingPaymentJSON{OrderID: res.OrderID, Status: "pending"})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, paymentJSON{OrderID: res.OrderID, Status: string(res.Status), IdempotencyKey: key})
+	writeJSON(w, http.StatusOK, PaymentJSON{OrderID: res.OrderID, Status: string(res.Status), IdempotencyKey: key})
 	return nil
 }
 
 // validSignature checks header against the HMAC-SHA256 of body keyed with
 // secret, in time that does not depend on how much of it matches.
 func validSignature(secret string, body []byte, header string) bool {
-	got, ok := strings.CutPrefix(header, signaturePrefix)
-	if !ok {
-		return false
-	}
+	return hmac.Equal([]byte(header), []byte(SignWebhook(secret, body)))
+}
+
+// SignWebhook is the X-Signature header a payment provider sends with
+// body: sha256= and the lowercase hex HMAC-SHA256 of body keyed with secret.
+func SignWebhook(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
-	return hmac.Equal([]byte(got), []byte(want))
+	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
 }
 
 // keyField reads a required idempotency key: a non-empty string of at most

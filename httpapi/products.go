@@ -5,7 +5,8 @@ import (
 	"net/http"
 )
 
-type productJSON struct {
+// ProductJSON is a product as the API shows it.
+type ProductJSON struct {
 	ID             int64  `json:"id"`
 	Name           string `json:"name"`
 	Price          string `json:"price"`
@@ -13,8 +14,8 @@ type productJSON struct {
 	AvailableStock int64  `json:"available_stock"`
 }
 
-func productBody(p flashsale.Product) productJSON {
-	return productJSON{ID: p.ID, Name: p.Name, Price: p.Price.String(), Stock: p.Stock, AvailableStock: p.Available()}
+func productBody(p flashsale.Product) ProductJSON {
+	return ProductJSON{ID: p.ID, Name: p.Name, Price: p.Price.String(), Stock: p.Stock, AvailableStock: p.Available()}
 }
 
 // getProduct is GET /api/products/{id}, from its actor's snapshot.
@@ -29,7 +30,7 @@ const (
 )
 
 type catalogueJSON struct {
-	Products []productJSON `json:"products"`
+	Products []ProductJSON `json:"products"`
 	// NextAfter is the after of the next page, or null when this page is
 	// the last: a client pages until it is null.
 	NextAfter *int64 `json:"next_after"`
@@ -49,7 +50,7 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body := catalogueJSON{Products: make([]productJSON, 0, min(len(products), int(limit)))}
+	body := catalogueJSON{Products: make([]ProductJSON, 0, min(len(products), int(limit)))}
 	if len(products) > int(limit) {
 		products = products[:limit]
 		last := products[len(products)-1].ID

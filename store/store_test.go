@@ -62,21 +62,22 @@ func TestSeedCreatesProductOneOnce(t *testing.T) {
 func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		db, p := openWithProduct(t, dialect, flashsale.NewProduct{Name: "Widget", Price: 1999, Stock: 10})
-		now := storedNow()
+		db := storetest.Open(t, dialect)
+		id := storetest.CreateProduct(t, db, 10)
+		now := time.Now().UTC().Truncate(time.Millisecond)
 		first, err := db.NextIDs(ctx, "hold", 2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		holds := []flashsale.Hold{
-			{ID: first, ProductID: p.ID, Qty: 3, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now, IdempotencyKey: "k1", RequestHash: "h1"},
-			{ID: first + 1, ProductID: p.ID, Qty: 2, Status: flashsale.HoldActive, ExpiresAt: now.Add(2 * time.Minute), CreatedAt: now},
+			{ID: first, ProductID: id, Qty: 3, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now, IdempotencyKey: "k1", RequestHash: "h1"},
+			{ID: first + 1, ProductID: id, Qty: 2, Status: flashsale.HoldActive, ExpiresAt: now.Add(2 * time.Minute), CreatedAt: now},
 		}
-		b := &flashsale.Batch{ProductID: p.ID, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 5}, NewHolds: holds, At: now}
+		b := &flashsale.Batch{ProductID: id, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 5}, NewHolds: holds, At: now}
 		if err := commit(ctx, db, b); err != nil {
 			t.Fatal(err)
 		}
-		st, err := db.LoadProduct(ctx, p.ID)
+		st, err := db.LoadProduct(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,16 +93,16 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 		}
 
 		// The same version again is a second writer: refused, nothing written.
-		stale := &flashsale.Batch{ProductID: p.ID, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 0}, ExpiredHolds: []int64{first}, At: now}
+		stale := &flashsale.Batch{ProductID: id, Version: 0, Counters: flashsale.Counters{Stock: 10, Held: 0}, ExpiredHolds: []int64{first}, At: now}
 		if err := commit(ctx, db, stale); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("stale batch: %v; want ErrVersionConflict", err)
 		}
 		// Counters beyond the stock are refused even at the right version.
-		over := &flashsale.Batch{ProductID: p.ID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 11}, At: now}
+		over := &flashsale.Batch{ProductID: id, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 11}, At: now}
 		if err := commit(ctx, db, over); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("oversold batch: %v; want ErrVersionConflict", err)
 		}
-		expire := &flashsale.Batch{ProductID: p.ID, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
+		expire := &flashsale.Batch{ProductID: id, Version: 1, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
 		if err := commit(ctx, db, expire); err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +111,7 @@ func TestCommitBatchWritesHoldsAndBumpsVersion(t *testing.T) {
 			t.Fatalf("Hold = %+v, %v; want expired", h, err)
 		}
 		// Expiring it twice means someone else already did: refused.
-		again := &flashsale.Batch{ProductID: p.ID, Version: 2, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
+		again := &flashsale.Batch{ProductID: id, Version: 2, Counters: flashsale.Counters{Stock: 10, Held: 2}, ExpiredHolds: []int64{first}, At: now}
 		if err := commit(ctx, db, again); !errors.Is(err, flashsale.ErrVersionConflict) {
 			t.Fatalf("double expiry: %v; want ErrVersionConflict", err)
 		}
@@ -167,14 +168,15 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 func TestCleanLetsGoOfOldKeysAndEarlyWebhooks(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		db, p := openWithProduct(t, dialect, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
-		now := storedNow()
+		db := storetest.Open(t, dialect)
+		pid := storetest.CreateProduct(t, db, 10)
+		now := time.Now().UTC().Truncate(time.Millisecond)
 		old := now.Add(-48 * time.Hour)
 		hold := func(id int64, key string, at time.Time) flashsale.Hold {
-			return flashsale.Hold{ID: id, ProductID: p.ID, Qty: 1, Status: flashsale.HoldExpired, ExpiresAt: at.Add(time.Minute),
+			return flashsale.Hold{ID: id, ProductID: pid, Qty: 1, Status: flashsale.HoldExpired, ExpiresAt: at.Add(time.Minute),
 				CreatedAt: at, IdempotencyKey: key, RequestHash: "h"}
 		}
-		b := &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10}, At: now,
+		b := &flashsale.Batch{ProductID: pid, Counters: flashsale.Counters{Stock: 10}, At: now,
 			NewHolds: []flashsale.Hold{hold(1, "old-hold", old), hold(2, "new-hold", now)}}
 		if err := commit(ctx, db, b); err != nil {
 			t.Fatal(err)
@@ -227,11 +229,11 @@ func TestCommitBatchesRefusesOneAndCommitsTheRest(t *testing.T) {
 		now := storedNow()
 		var batches []*flashsale.Batch
 		for i := range 3 {
-			p := createProduct(t, db, flashsale.NewProduct{Name: "p", Price: 100, Stock: 10})
+			pid := storetest.CreateProduct(t, db, 10)
 			id := int64(100 + i)
-			batches = append(batches, &flashsale.Batch{ProductID: p.ID, Counters: flashsale.Counters{Stock: 10, Held: 1}, At: now,
-				NewHolds: []flashsale.Hold{{ID: id, ProductID: p.ID, Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}},
-				Events:   []flashsale.Event{{ProductID: p.ID, Seq: 2, Kind: flashsale.EventHoldCreated, At: now, HoldID: id, Qty: 1, Counters: flashsale.Counters{Stock: 10, Held: 1}}}})
+			batches = append(batches, &flashsale.Batch{ProductID: pid, Counters: flashsale.Counters{Stock: 10, Held: 1}, At: now,
+				NewHolds: []flashsale.Hold{{ID: id, ProductID: pid, Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}},
+				Events:   []flashsale.Event{{ProductID: pid, Seq: 2, Kind: flashsale.EventHoldCreated, At: now, HoldID: id, Qty: 1, Counters: flashsale.Counters{Stock: 10, Held: 1}}}})
 		}
 		batches[1].Version = 7 // another writer's version: refused
 		errs := db.CommitBatches(ctx, batches)

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flashsale"
@@ -19,29 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
 const webhookSecret = "e2e-webhook-secret"
-
-// orderJSON is an order as the API shows it.
-type orderJSON struct {
-	OrderID   int64  `json:"order_id"`
-	HoldID    int64  `json:"hold_id"`
-	ProductID int64  `json:"product_id"`
-	Qty       int64  `json:"qty"`
-	Amount    string `json:"amount"`
-	Status    string `json:"status"`
-}
-
-// webhookJSON is a payment webhook's body, and also the answer to one:
-// both have exactly these three fields.
-type webhookJSON struct {
-	IdempotencyKey string `json:"idempotency_key"`
-	OrderID        int64  `json:"order_id"`
-	Status         string `json:"status"`
-}
 
 // webhook is one payment the provider reports, under its own key. Every
 // delivery sends the same signed body.
@@ -53,8 +34,10 @@ type webhook struct {
 	answer  []byte // the body of its first 200, nil while none came
 }
 
+// newWebhook makes a webhook. Its body has exactly the three fields of the
+// answer to it, httpapi.PaymentJSON.
 func newWebhook(key string, orderID int64, status string) *webhook {
-	body, err := json.Marshal(webhookJSON{IdempotencyKey: key, OrderID: orderID, Status: status})
+	body, err := json.Marshal(httpapi.PaymentJSON{IdempotencyKey: key, OrderID: orderID, Status: status})
 	if err != nil {
 		panic(err)
 	}
@@ -64,17 +47,17 @@ func newWebhook(key string, orderID int64, status string) *webhook {
 // wantAnswer is the answer the webhook must get: its order's status right
 // after it. Stock is ample, so a success pays even a cancelled order; a
 // failure is only ever sent to an order awaiting payment.
-func (w *webhook) wantAnswer() webhookJSON {
+func (w *webhook) wantAnswer() httpapi.PaymentJSON {
 	status := "paid"
 	if w.status == "failed" {
 		status = "cancelled"
 	}
-	return webhookJSON{IdempotencyKey: w.key, OrderID: w.orderID, Status: status}
+	return httpapi.PaymentJSON{IdempotencyKey: w.key, OrderID: w.orderID, Status: status}
 }
 
 // checkAnswer returns what is wrong with a 200 answer to w, or "".
 func (w *webhook) checkAnswer(raw []byte) string {
-	var got webhookJSON
+	var got httpapi.PaymentJSON
 	if err := json.Unmarshal(raw, &got); err != nil {
 		return fmt.Sprintf("webhook %s answered 200 %s: %v", w.body, trim(raw), err)
 	}
@@ -87,20 +70,14 @@ func (w *webhook) checkAnswer(raw []byte) string {
 // trim is an answer body as a failure message shows it.
 func trim(raw []byte) string { return string(bytes.TrimSpace(raw)) }
 
-func signature(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// postWebhook delivers a raw webhook body with the given X-Signature.
-func postWebhook(c *http.Client, base string, body []byte, sig string) (int, []byte, error) {
+// postWebhook delivers a raw webhook body signed with secret.
+func postWebhook(c *http.Client, base string, body []byte, secret string) (int, []byte, error) {
 	req, err := http.NewRequest(http.MethodPost, base+"/api/payments/webhook", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Signature", sig)
+	req.Header.Set("X-Signature", httpapi.SignWebhook(secret, body))
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -114,7 +91,7 @@ func postWebhook(c *http.Client, base string, body []byte, sig string) (int, []b
 // knownOrder is an order the client knows: acknowledged with 201, or
 // found after a restart to be what an unanswered request made.
 type knownOrder struct {
-	order orderJSON // as first shown, awaiting payment
+	order httpapi.OrderJSON // as first shown, awaiting payment
 	hooks []*webhook
 }
 
@@ -154,12 +131,12 @@ func (o *knownOrder) possible() []string {
 // over every round, and what they asked without hearing back.
 type checkoutLedger struct {
 	mu          sync.Mutex
-	holds       map[int64]holdJSON    // acknowledged holds
-	orderOf     map[int64]int64       // hold id → the known order it became
-	orders      map[int64]*knownOrder // by order id
-	doubtOrders []int64               // holds whose order request got no answer, until resolved
-	doubtHolds  int                   // hold requests that got no answer, over every round
-	problems    []string              // wrong answers, reported by the test goroutine
+	holds       map[int64]httpapi.HoldJSON // acknowledged holds
+	orderOf     map[int64]int64            // hold id → the known order it became
+	orders      map[int64]*knownOrder      // by order id
+	doubtOrders []int64                    // holds whose order request got no answer, until resolved
+	doubtHolds  int                        // hold requests that got no answer, over every round
+	problems    []string                   // wrong answers, reported by the test goroutine
 
 	// Of the current round: answers by request kind and status, and
 	// requests without an answer.
@@ -168,7 +145,7 @@ type checkoutLedger struct {
 }
 
 func newCheckoutLedger() *checkoutLedger {
-	return &checkoutLedger{holds: map[int64]holdJSON{}, orderOf: map[int64]int64{}, orders: map[int64]*knownOrder{}}
+	return &checkoutLedger{holds: map[int64]httpapi.HoldJSON{}, orderOf: map[int64]int64{}, orders: map[int64]*knownOrder{}}
 }
 
 func (l *checkoutLedger) problem(format string, args ...any) {
@@ -209,27 +186,9 @@ func (l *checkoutLedger) load(c *http.Client, base string, productID int64, roun
 	l.mu.Lock()
 	l.statuses, l.unanswered = map[string]map[int]int{}, 0
 	l.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for n := range 2000 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if time.Now().After(deadline) {
-					return
-				}
-				if !l.checkout(c, base, productID, fmt.Sprintf("pay-r%d-w%d-%d", round, w, n)) {
-					// The server is going or gone: do not spin.
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	runWorkers(workers, 2000, time.Now().Add(30*time.Second), stop, 5*time.Millisecond, func(w, n int) bool {
+		return l.checkout(c, base, productID, fmt.Sprintf("pay-r%d-w%d-%d", round, w, n))
+	})
 }
 
 // checkout is one buyer: a hold, its order, and the payment provider's
@@ -244,7 +203,7 @@ func (l *checkoutLedger) checkout(c *http.Client, base string, productID int64, 
 		l.mu.Unlock()
 		return false
 	}
-	var h holdJSON
+	var h httpapi.HoldJSON
 	if status != http.StatusCreated {
 		l.problem("POST /api/holds qty %d = %d %s; want 201", qty, status, trim(raw))
 		return true
@@ -271,9 +230,9 @@ func (l *checkoutLedger) checkout(c *http.Client, base string, productID int64, 
 		l.problem("POST /api/orders for hold %d = %d %s; want 201", h.HoldID, status, trim(raw))
 		return true
 	}
-	var o orderJSON
+	var o httpapi.OrderJSON
 	_ = json.Unmarshal(raw, &o)
-	want := orderJSON{OrderID: o.OrderID, HoldID: h.HoldID, ProductID: productID, Qty: qty,
+	want := httpapi.OrderJSON{OrderID: o.OrderID, HoldID: h.HoldID, ProductID: productID, Qty: qty,
 		Amount: fmt.Sprintf("%d.00", qty), Status: "pending_payment"}
 	if o.OrderID < 1 || o != want {
 		l.problem("POST /api/orders for hold %+v answered 201 %s", h, trim(raw))
@@ -328,7 +287,7 @@ func (l *checkoutLedger) deliver(c *http.Client, base string, w *webhook) bool {
 	}
 	results := make([]result, copies)
 	send := func(i int) {
-		s, raw, err := postWebhook(c, base, w.body, signature(webhookSecret, w.body))
+		s, raw, err := postWebhook(c, base, w.body, webhookSecret)
 		results[i] = result{s, raw, err}
 	}
 	if together {
@@ -366,54 +325,13 @@ func (l *checkoutLedger) deliver(c *http.Client, base string, w *webhook) bool {
 	return acked
 }
 
-// each runs f on every item, 16 at a time.
-func each[T any](items []T, f func(T)) {
-	var wg sync.WaitGroup
-	next := make(chan T)
-	for range 16 {
-		wg.Go(func() {
-			for it := range next {
-				f(it)
-			}
-		})
-	}
-	for _, it := range items {
-		next <- it
-	}
-	close(next)
-	wg.Wait()
-}
-
-func sumOrderQty(orders []flashsale.Order) int64 {
-	var n int64
-	for _, o := range orders {
-		n += o.Qty
-	}
-	return n
-}
-
-func loadProductState(t *testing.T, db *store.DB, productID int64) flashsale.ProductState {
+// checkBooks checks the product's books in the database (see
+// actorstest.CheckBooks) and requires them to agree with what the API
+// serves. It returns the product as loaded.
+func checkBooks(t *testing.T, when string, db *store.DB, productID int64, served httpapi.ProductJSON, stock int64) flashsale.ProductState {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := db.LoadProduct(ctx, productID)
-	if err != nil {
-		t.Fatalf("LoadProduct(%d): %v", productID, err)
-	}
-	return st
-}
-
-// checkBooks requires the product's counters in the database to agree
-// with its rows and with what the API serves.
-func checkBooks(t *testing.T, when string, st flashsale.ProductState, served productJSON, stock int64) {
-	t.Helper()
+	st := actorstest.CheckBooks(t, db, productID)
 	p := st.Product
-	if held := sumQty(st.ActiveHolds); p.Held != held {
-		t.Errorf("%s: held counter %d, but the active holds hold %d units", when, p.Held, held)
-	}
-	if awaiting := sumOrderQty(st.UnpaidOrders); p.AwaitingPayment != awaiting {
-		t.Errorf("%s: awaiting-payment counter %d, but the pending orders take %d units", when, p.AwaitingPayment, awaiting)
-	}
 	if p.Stock != stock || served.Stock != stock {
 		t.Errorf("%s: stock %d in the database, %d served; want %d", when, p.Stock, served.Stock, stock)
 	}
@@ -421,6 +339,7 @@ func checkBooks(t *testing.T, when string, st flashsale.ProductState, served pro
 		t.Errorf("%s: served %+v, %d units taken; the database has held %d + awaiting %d + paid %d = %d",
 			when, served, taken, p.Held, p.AwaitingPayment, p.Paid, p.Taken())
 	}
+	return st
 }
 
 // verifyRestarted checks a freshly restarted server against everything
@@ -428,20 +347,15 @@ func checkBooks(t *testing.T, when string, st flashsale.ProductState, served pro
 // the books exactly.
 func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, db *store.DB, productID, stock int64) {
 	t.Helper()
-	st := loadProductState(t, db, productID)
-	checkBooks(t, "after restart", st, getProduct(t, c, p, productID), stock)
+	st := checkBooks(t, "after restart", db, productID, getProduct(t, c, p, productID), stock)
 
 	// Every known order is served as acknowledged, with a status that
 	// agrees with its acknowledged webhooks.
 	ids := slices.Sorted(maps.Keys(l.orders))
-	served := make(map[int64]orderJSON, len(ids))
+	served := make(map[int64]httpapi.OrderJSON, len(ids))
 	each(ids, func(id int64) {
 		known := l.orders[id]
-		status, raw, err := call(c, http.MethodGet, fmt.Sprintf("%s/api/orders/%d", p.base, id), "", nil)
-		var got orderJSON
-		if err == nil && status == http.StatusOK {
-			err = json.Unmarshal(raw, &got)
-		}
+		got, status, raw, err := getJSON[httpapi.OrderJSON](c, fmt.Sprintf("%s/api/orders/%d", p.base, id))
 		want := known.order
 		want.Status = got.Status
 		if err != nil || status != http.StatusOK || got != want || !slices.Contains(known.possible(), got.Status) {
@@ -500,11 +414,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	holdIDs := slices.Sorted(maps.Keys(l.holds))
 	each(holdIDs, func(id int64) {
 		a := l.holds[id]
-		status, raw, err := call(c, http.MethodGet, fmt.Sprintf("%s/api/holds/%d", p.base, id), "", nil)
-		var got holdJSON
-		if err == nil && status == http.StatusOK {
-			err = json.Unmarshal(raw, &got)
-		}
+		got, status, raw, err := getJSON[httpapi.HoldJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, id))
 		want := []string{"active"}
 		switch {
 		case l.orderOf[id] != 0:
@@ -538,13 +448,13 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 		}
 	}
 	each(acked, func(w *webhook) {
-		status, raw, err := postWebhook(c, p.base, w.body, signature(webhookSecret, w.body))
+		status, raw, err := postWebhook(c, p.base, w.body, webhookSecret)
 		if err != nil || status != http.StatusOK || !bytes.Equal(raw, w.answer) {
 			l.problem("redelivered webhook %s: %d %s (err %v); acknowledged with %s", w.body, status, trim(raw), err, trim(w.answer))
 		}
 	})
 	l.report(t, "redelivering acknowledged webhooks")
-	if again := loadProductState(t, db, productID); again.Version != st.Version || again.Product != st.Product {
+	if again := actorstest.CheckBooks(t, db, productID); again.Version != st.Version || again.Product != st.Product {
 		t.Errorf("redelivering %d acknowledged webhooks changed the product from %+v (version %d) to %+v (version %d)",
 			len(acked), st.Product, st.Version, again.Product, again.Version)
 	}
@@ -556,8 +466,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 
 	// Now every order is known and every webhook acknowledged: the books
 	// must match them exactly.
-	st = loadProductState(t, db, productID)
-	checkBooks(t, "after resolving", st, getProduct(t, c, p, productID), stock)
+	st = checkBooks(t, "after resolving", db, productID, getProduct(t, c, p, productID), stock)
 	var paid int64
 	wantPending := map[int64]bool{}
 	for id, o := range l.orders {
@@ -591,7 +500,7 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 	l.report(t, "after resolving")
 }
 
-func countKnown(holds []flashsale.Hold, known map[int64]holdJSON) int {
+func countKnown(holds []flashsale.Hold, known map[int64]httpapi.HoldJSON) int {
 	n := 0
 	for _, h := range holds {
 		if _, ok := known[h.ID]; ok {
@@ -613,7 +522,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 	each(l.doubtOrders, func(holdID int64) {
 		h := l.holds[holdID]
 		status, raw, err := call(c, http.MethodPost, p.base+"/api/orders", "", map[string]int64{"hold_id": holdID})
-		var got orderJSON
+		var got httpapi.OrderJSON
 		switch {
 		case err != nil:
 			l.problem("POST /api/orders again for hold %d: %v", holdID, err)
@@ -650,7 +559,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 			return
 		}
 		// No webhook was ever sent for it: it awaits payment.
-		want := orderJSON{OrderID: got.OrderID, HoldID: holdID, ProductID: h.ProductID, Qty: h.Qty,
+		want := httpapi.OrderJSON{OrderID: got.OrderID, HoldID: holdID, ProductID: h.ProductID, Qty: h.Qty,
 			Amount: fmt.Sprintf("%d.00", h.Qty), Status: "pending_payment"}
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -683,17 +592,7 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 			recorded++
 			l.mu.Unlock()
 		}
-		status, raw, err := postWebhook(c, p.base, w.body, signature(webhookSecret, w.body))
-		if err != nil || status != http.StatusOK {
-			l.problem("webhook %s delivered again: %d %s (err %v); want 200", w.body, status, trim(raw), err)
-			return
-		}
-		if msg := w.checkAnswer(raw); msg != "" {
-			l.problem("%s", msg)
-		}
-		l.mu.Lock()
-		w.answer = raw
-		l.mu.Unlock()
+		l.deliverAgain(c, p.base, w, "delivered again")
 	})
 	l.report(t, "delivering webhooks in doubt")
 	t.Logf("resolved %d orders in doubt: %d made before the kill, %d made now; %d webhooks in doubt, %d of them recorded before the kill",
@@ -711,10 +610,10 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		o := unpaid[0]
 		key := fmt.Sprintf("late-%d", o.order.OrderID)
 		forged := newWebhook(key, o.order.OrderID, "failed")
-		if status, raw, err := postWebhook(c, p.base, forged.body, signature("not-the-secret", forged.body)); err != nil || status != http.StatusUnauthorized {
+		if status, raw, err := postWebhook(c, p.base, forged.body, "not-the-secret"); err != nil || status != http.StatusUnauthorized {
 			t.Errorf("webhook %s with a wrong signature: %d %s (err %v); want 401", forged.body, status, trim(raw), err)
 		}
-		var got orderJSON
+		var got httpapi.OrderJSON
 		mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/orders/%d", p.base, o.order.OrderID), "", nil, http.StatusOK, &got)
 		if got.Status != "pending_payment" {
 			t.Errorf("after a forged failure, order %+v; want it still awaiting payment", got)
@@ -726,20 +625,25 @@ func (l *checkoutLedger) resolve(t *testing.T, c *http.Client, p *proc, db *stor
 		}
 	}
 	each(unpaid, func(o *knownOrder) {
-		w := o.hooks[len(o.hooks)-1]
-		status, raw, err := postWebhook(c, p.base, w.body, signature(webhookSecret, w.body))
-		if err != nil || status != http.StatusOK {
-			l.problem("webhook %s for an order from before: %d %s (err %v); want 200", w.body, status, trim(raw), err)
-			return
-		}
-		if msg := w.checkAnswer(raw); msg != "" {
-			l.problem("%s", msg)
-		}
-		l.mu.Lock()
-		w.answer = raw
-		l.mu.Unlock()
+		l.deliverAgain(c, p.base, o.hooks[len(o.hooks)-1], "for an order from before")
 	})
 	l.report(t, "paying orders awaiting payment")
+}
+
+// deliverAgain sends a webhook that must be answered 200 with its order's
+// status, and records the answer; what says which webhook it is.
+func (l *checkoutLedger) deliverAgain(c *http.Client, base string, w *webhook, what string) {
+	status, raw, err := postWebhook(c, base, w.body, webhookSecret)
+	if err != nil || status != http.StatusOK {
+		l.problem("webhook %s %s: %d %s (err %v); want 200", w.body, what, status, trim(raw), err)
+		return
+	}
+	if msg := w.checkAnswer(raw); msg != "" {
+		l.problem("%s", msg)
+	}
+	l.mu.Lock()
+	w.answer = raw
+	l.mu.Unlock()
 }
 
 // TestSIGKILLDuringCheckoutLosesNoAcknowledgedOrderOrPayment kills the

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -129,9 +131,9 @@ func keyHeader(key string) map[string]string { return map[string]string{"Idempot
 var adminHeaders = map[string]string{"Authorization": "Bearer " + adminToken}
 
 // decodeHoldReply reads a 201 hold answer.
-func decodeHoldReply(t *testing.T, a faultReply) holdJSON {
+func decodeHoldReply(t *testing.T, a faultReply) httpapi.HoldJSON {
 	t.Helper()
-	var h holdJSON
+	var h httpapi.HoldJSON
 	if a.err != nil || a.status != http.StatusCreated {
 		t.Fatalf("%v; want 201", a)
 	}
@@ -139,19 +141,6 @@ func decodeHoldReply(t *testing.T, a faultReply) holdJSON {
 		t.Fatalf("%v: not an active hold (%v)", a, err)
 	}
 	return h
-}
-
-// awaitCondition polls f every 100ms until it returns "" or within has
-// passed; it returns f's last complaint, or "".
-func awaitCondition(within time.Duration, f func() string) string {
-	deadline := time.Now().Add(within)
-	for {
-		problem := f()
-		if problem == "" || time.Now().After(deadline) {
-			return problem
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // countHoldsWithKey is how many hold rows carry an idempotency key.
@@ -223,7 +212,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	cold := createProduct(t, c, s.proc, adminToken, "Never loaded", 10)
 	first := placeHold(t, c, s.proc, prod.ID, 1)
 	ordered := placeHold(t, c, s.proc, prod.ID, 1)
-	var order orderJSON
+	var order httpapi.OrderJSON
 	mustCall(t, c, http.MethodPost, s.base+"/api/orders", "", map[string]int64{"hold_id": ordered.HoldID}, http.StatusCreated, &order)
 	getProduct(t, c, s.proc, prod.ID)
 
@@ -233,26 +222,18 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	stop := make(chan struct{})
 	loads := make([][]faultReply, workers)
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range 1000 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var header map[string]string
-				if i%2 == 0 {
-					header = keyHeader(fmt.Sprintf("load-%d-%d", w, i))
-				}
-				a := faultCall(c, http.MethodPost, s.base+"/api/holds", header, holdRequest(prod.ID, 1+int64(i%3)))
-				loads[w] = append(loads[w], a)
-				if a.status != http.StatusCreated {
-					time.Sleep(20 * time.Millisecond) // refused: do not spin
-				}
+	wg.Go(func() {
+		// Refused requests pause rather than spin.
+		runWorkers(workers, 1000, time.Now().Add(time.Minute), stop, 20*time.Millisecond, func(w, i int) bool {
+			var header map[string]string
+			if i%2 == 0 {
+				header = keyHeader(fmt.Sprintf("load-%d-%d", w, i))
 			}
+			a := faultCall(c, http.MethodPost, s.base+"/api/holds", header, holdRequest(prod.ID, 1+int64(i%3)))
+			loads[w] = append(loads[w], a)
+			return a.status == http.StatusCreated
 		})
-	}
+	})
 	defer func() {
 		select {
 		case <-stop:
@@ -268,7 +249,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 
 	// probe asks everything at once and checks every answer; it returns
 	// the product served.
-	probe := func(when string) productJSON {
+	probe := func(when string) httpapi.ProductJSON {
 		type request struct {
 			name, method, path string
 			header             map[string]string
@@ -298,7 +279,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 			pwg.Go(func() { answers[i] = faultCall(c, r.method, s.base+r.path, r.header, r.body) })
 		}
 		pwg.Wait()
-		var served productJSON
+		var served httpapi.ProductJSON
 		for i, r := range requests {
 			a := answers[i]
 			switch {
@@ -328,8 +309,8 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	s.proxy.Restore()
 
 	// The server recovers by itself: a hold is placed, readiness is back.
-	var recovered holdJSON
-	if problem := awaitCondition(10*time.Second, func() string {
+	var recovered httpapi.HoldJSON
+	if problem := actorstest.Poll(10*time.Second, 100*time.Millisecond, func() string {
 		a := faultCall(c, http.MethodPost, s.base+"/api/holds", nil, holdRequest(prod.ID, 2))
 		if a.err == nil && a.status == http.StatusCreated {
 			recovered = decodeHoldReply(t, a)
@@ -343,7 +324,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 		t.Fatalf("no hold placed within 10s of the database's return; the last answer: %s", problem)
 	}
 	t.Logf("a hold was placed %v after the database came back", time.Since(restoreAt).Round(time.Millisecond))
-	if problem := awaitCondition(5*time.Second, func() string {
+	if problem := actorstest.Poll(5*time.Second, 100*time.Millisecond, func() string {
 		if a := faultCall(c, http.MethodGet, s.base+"/readyz", nil, nil); a.status != http.StatusOK {
 			return a.String()
 		}
@@ -355,7 +336,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 	close(stop)
 	wg.Wait()
 
-	acked := []holdJSON{first, recovered}
+	acked := []httpapi.HoldJSON{first, recovered}
 	var before, during, after, refused int
 	for _, load := range loads {
 		for _, a := range load {
@@ -366,7 +347,7 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 			case a.took() > faultTimeout+answerSlack:
 				t.Errorf("load: %v; want an answer within the request timeout of %v", a, faultTimeout)
 			case a.status == http.StatusCreated:
-				var h holdJSON
+				var h httpapi.HoldJSON
 				if err := json.Unmarshal(a.body, &h); err != nil || h.HoldID < 1 || h.ProductID != prod.ID || h.Status != "active" {
 					t.Errorf("load: %v: not an active hold of product %d", a, prod.ID)
 					continue
@@ -419,12 +400,8 @@ func checkOutage(t *testing.T, outage func(*storetest.Proxy)) {
 func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
-	s := startFaultyServer(t, "--hold-ttl", ttl.String(), "--request-timeout", faultTimeout.String())
-	c := newClient(t)
-	stock := getProduct(t, c, s.proc, 1).Stock
-	holds, _, lastExpiry := takeHolds(t, c, s.proc, 2, 3, 4)
-
-	s.proxy.Cut()
+	s := cutOffWithHolds(t, ttl)
+	c, stock := s.c, s.stock
 	refusedAt := time.Now()
 	for _, header := range []map[string]string{nil, keyHeader("during the outage")} {
 		if problem := unavailableProblem(faultCall(c, http.MethodPost, s.base+"/api/holds", header, holdRequest(1, 5))); problem != "" {
@@ -433,7 +410,7 @@ func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 	}
 	// Past the expiry of every hold taken before the cut, and of any the
 	// refused requests might have taken.
-	time.Sleep(max(time.Until(lastExpiry), time.Until(refusedAt.Add(ttl+time.Second))) + 300*time.Millisecond)
+	time.Sleep(max(time.Until(s.lastExpiry), time.Until(refusedAt.Add(ttl+time.Second))) + 300*time.Millisecond)
 	got := getProduct(t, c, s.proc, 1)
 	if got.AvailableStock != stock {
 		t.Errorf("during the outage, after every hold expired: served %+v; want all %d units available", got, stock)
@@ -444,7 +421,7 @@ func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	s.proxy.Restore()
 
-	checkReleased(t, c, s, holds, stock)
+	s.checkReleased(t)
 	if got := placeHold(t, c, s.proc, 1, 1); got.Qty != 1 {
 		t.Fatalf("a hold after the outage: %+v", got)
 	}
@@ -461,58 +438,67 @@ func TestHoldsExpiringDuringAnOutageAreReleasedWhenItEnds(t *testing.T) {
 // held, and a journal without gaps.
 func TestAReadAsTheDatabaseReturnsWritesNothingRefused(t *testing.T) {
 	t.Parallel()
-	const ttl = 2 * time.Second
-	s := startFaultyServer(t, "--hold-ttl", ttl.String(), "--request-timeout", faultTimeout.String())
-	c := newClient(t)
-	stock := getProduct(t, c, s.proc, 1).Stock
-	holds, firstExpiry, lastExpiry := takeHolds(t, c, s.proc, 2, 3, 4)
-
-	s.proxy.Cut()
+	s := cutOffWithHolds(t, 2*time.Second)
+	c, stock := s.c, s.stock
 	// Refused shortly before the first hold expires: a hold it took would
 	// still be running when the database returns.
-	time.Sleep(time.Until(firstExpiry.Add(-700 * time.Millisecond)))
+	time.Sleep(time.Until(s.firstExpiry.Add(-700 * time.Millisecond)))
 	if problem := unavailableProblem(faultCall(c, http.MethodPost, s.base+"/api/holds", nil, holdRequest(1, 5))); problem != "" {
 		t.Errorf("a hold during the outage: %s", problem)
 	}
-	time.Sleep(time.Until(lastExpiry.Add(200 * time.Millisecond)))
+	time.Sleep(time.Until(s.lastExpiry.Add(200 * time.Millisecond)))
 	s.proxy.Restore()
 	if got := getProduct(t, c, s.proc, 1); got.AvailableStock != stock {
 		t.Errorf("as the database returned, after every hold expired: served %+v; want all %d units available", got, stock)
 	}
 
-	checkReleased(t, c, s, holds, stock)
+	s.checkReleased(t)
 	assertCheckPasses(t, s.url)
 }
 
-// takeHolds places holds of product 1 of the given quantities and returns
-// them with the earliest and the latest expiry among them.
-func takeHolds(t *testing.T, c *http.Client, p *proc, qtys ...int64) (holds []holdJSON, first, last time.Time) {
+// cutOffHolds is a faulty server whose database was cut off after holds
+// of 2, 3 and 4 units of product 1 were placed.
+type cutOffHolds struct {
+	faultyServer
+	c                       *http.Client
+	stock                   int64 // product 1's
+	holds                   []httpapi.HoldJSON
+	firstExpiry, lastExpiry time.Time // the earliest and latest among the holds
+}
+
+// cutOffWithHolds starts a faulty server whose holds last ttl, places the
+// holds, and cuts the database off.
+func cutOffWithHolds(t *testing.T, ttl time.Duration) cutOffHolds {
 	t.Helper()
-	for _, q := range qtys {
-		h := placeHold(t, c, p, 1, q)
+	s := cutOffHolds{faultyServer: startFaultyServer(t, "--hold-ttl", ttl.String(), "--request-timeout", faultTimeout.String()),
+		c: newClient(t)}
+	s.stock = getProduct(t, s.c, s.proc, 1).Stock
+	for _, q := range []int64{2, 3, 4} {
+		h := placeHold(t, s.c, s.proc, 1, q)
 		at, err := time.Parse(time.RFC3339, h.ExpiresAt)
 		if err != nil {
 			t.Fatalf("hold %+v: %v", h, err)
 		}
-		holds = append(holds, h)
-		if first.IsZero() || at.Before(first) {
-			first = at
+		s.holds = append(s.holds, h)
+		if s.firstExpiry.IsZero() || at.Before(s.firstExpiry) {
+			s.firstExpiry = at
 		}
-		if at.After(last) {
-			last = at
+		if at.After(s.lastExpiry) {
+			s.lastExpiry = at
 		}
 	}
-	return holds, first, last
+	s.proxy.Cut()
+	return s
 }
 
 // checkReleased requires the database to show, within five seconds, every
 // hold expired and product 1 holding nothing, each release journalled
 // once, and the full stock served.
-func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSON, stock int64) {
+func (s cutOffHolds) checkReleased(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	if problem := awaitCondition(5*time.Second, func() string {
+	if problem := actorstest.Poll(5*time.Second, 100*time.Millisecond, func() string {
 		st, err := s.db.LoadProduct(ctx, 1)
 		if err != nil {
 			return err.Error()
@@ -520,7 +506,7 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 		if st.Product.Held != 0 || len(st.ActiveHolds) != 0 {
 			return fmt.Sprintf("product %+v with %d active holds", st.Product, len(st.ActiveHolds))
 		}
-		for _, h := range holds {
+		for _, h := range s.holds {
 			if got, err := s.db.Hold(ctx, h.HoldID); err != nil || got.Status != flashsale.HoldExpired {
 				return fmt.Sprintf("hold %d is %q (%v)", h.HoldID, got.Status, err)
 			}
@@ -532,7 +518,7 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 		t.Logf("the database showed every hold released %v after it returned", time.Since(start).Round(time.Millisecond))
 	}
 	created, expired := map[int64]int{}, map[int64]int{}
-	for _, e := range journalOfProduct(t, s.db, 1) {
+	for _, e := range actorstest.Journal(t, s.db, 1) {
 		switch e.Kind {
 		case flashsale.EventHoldCreated:
 			created[e.HoldID]++
@@ -540,17 +526,17 @@ func checkReleased(t *testing.T, c *http.Client, s faultyServer, holds []holdJSO
 			expired[e.HoldID]++
 		}
 	}
-	for _, h := range holds {
+	for _, h := range s.holds {
 		if created[h.HoldID] != 1 || expired[h.HoldID] != 1 {
 			t.Errorf("hold %d: journalled as created %d times and expired %d times; want once each",
 				h.HoldID, created[h.HoldID], expired[h.HoldID])
 		}
 	}
-	if len(created) != len(holds) {
-		t.Errorf("the journal has %d holds created; want only the %d acknowledged: %v", len(created), len(holds), created)
+	if len(created) != len(s.holds) {
+		t.Errorf("the journal has %d holds created; want only the %d acknowledged: %v", len(created), len(s.holds), created)
 	}
-	if got := getProduct(t, c, s.proc, 1); got.AvailableStock != stock {
-		t.Errorf("after the outage: served %+v; want all %d units available", got, stock)
+	if got := getProduct(t, s.c, s.proc, 1); got.AvailableStock != s.stock {
+		t.Errorf("after the outage: served %+v; want all %d units available", got, s.stock)
 	}
 }
 
@@ -629,7 +615,7 @@ func TestCommitOutcomeUnknownLosesNoHoldAndDoublesNone(t *testing.T) {
 				if again != retry {
 					t.Errorf("a second retry got %+v; the first %+v", again, retry)
 				}
-				st := checkDatabase(t, s.db, prod.ID, []holdJSON{warm, retry})
+				st := checkDatabase(t, s.db, prod.ID, []httpapi.HoldJSON{warm, retry})
 				if len(st.ActiveHolds) != 2 || st.Product.Held != 1+qty {
 					t.Errorf("the database has %d active holds, %d units held; want the warm-up and the retried hold, %d units",
 						len(st.ActiveHolds), st.Product.Held, 1+qty)
@@ -657,7 +643,7 @@ func TestCommitOutcomeUnknownLosesNoHoldAndDoublesNone(t *testing.T) {
 				case <-time.After(5 * time.Second):
 					t.Fatal("the proxy saw no COMMIT")
 				}
-				final := make([]holdJSON, holds)
+				final := make([]httpapi.HoldJSON, holds)
 				refused := 0
 				for i, a := range first {
 					switch {
@@ -735,7 +721,7 @@ func TestSlowDatabaseCollapsesConcurrentHoldsIntoFewCommits(t *testing.T) {
 	took := time.Since(began)
 	s.proxy.SetLatency(0)
 
-	acked := []holdJSON{warm}
+	acked := []httpapi.HoldJSON{warm}
 	for _, a := range answers {
 		if a.err != nil || a.status != http.StatusCreated {
 			t.Errorf("%v; want 201", a)

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 )
 
@@ -301,22 +303,6 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 }
 
-type productJSON struct {
-	ID             int64  `json:"id"`
-	Name           string `json:"name"`
-	Price          string `json:"price"`
-	Stock          int64  `json:"stock"`
-	AvailableStock int64  `json:"available_stock"`
-}
-
-type holdJSON struct {
-	HoldID    int64  `json:"hold_id"`
-	ProductID int64  `json:"product_id"`
-	Qty       int64  `json:"qty"`
-	Status    string `json:"status"`
-	ExpiresAt string `json:"expires_at"`
-}
-
 // call makes one request. It does not touch t, so that workers may use it.
 func call(c *http.Client, method, url, token string, body any) (int, []byte, error) {
 	var rd io.Reader
@@ -365,16 +351,16 @@ func mustCall(t *testing.T, c *http.Client, method, url, token string, body any,
 	return raw
 }
 
-func getProduct(t *testing.T, c *http.Client, p *proc, id int64) productJSON {
+func getProduct(t *testing.T, c *http.Client, p *proc, id int64) httpapi.ProductJSON {
 	t.Helper()
-	var got productJSON
+	var got httpapi.ProductJSON
 	mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/products/%d", p.base, id), "", nil, http.StatusOK, &got)
 	return got
 }
 
-func placeHold(t *testing.T, c *http.Client, p *proc, productID, qty int64) holdJSON {
+func placeHold(t *testing.T, c *http.Client, p *proc, productID, qty int64) httpapi.HoldJSON {
 	t.Helper()
-	var h holdJSON
+	var h httpapi.HoldJSON
 	mustCall(t, c, http.MethodPost, p.base+"/api/holds", "", map[string]int64{"product_id": productID, "qty": qty}, http.StatusCreated, &h)
 	if h.HoldID < 1 || h.ProductID != productID || h.Qty != qty || h.Status != "active" {
 		t.Fatalf("POST /api/holds answered %+v; want an active hold of %d of product %d", h, qty, productID)
@@ -382,9 +368,9 @@ func placeHold(t *testing.T, c *http.Client, p *proc, productID, qty int64) hold
 	return h
 }
 
-func createProduct(t *testing.T, c *http.Client, p *proc, token, name string, stock int64) productJSON {
+func createProduct(t *testing.T, c *http.Client, p *proc, token, name string, stock int64) httpapi.ProductJSON {
 	t.Helper()
-	var got productJSON
+	var got httpapi.ProductJSON
 	body := map[string]any{"name": name, "price": "1.00", "stock": stock}
 	mustCall(t, c, http.MethodPost, p.base+"/api/admin/products", token, body, http.StatusCreated, &got)
 	if got.ID < 1 || got.Stock != stock || got.AvailableStock != stock {
@@ -395,10 +381,10 @@ func createProduct(t *testing.T, c *http.Client, p *proc, token, name string, st
 
 // loadTally is what a load of hold requests got back.
 type loadTally struct {
-	acked     []holdJSON  // answered 201
-	statuses  map[int]int // every status answered, 201 included
-	errors    int         // requests that got no complete answer
-	malformed int         // 201s whose body is not the hold asked for
+	acked     []httpapi.HoldJSON // answered 201
+	statuses  map[int]int        // every status answered, 201 included
+	errors    int                // requests that got no complete answer
+	malformed int                // 201s whose body is not the hold asked for
 }
 
 func (l *loadTally) add(o loadTally) {
@@ -421,90 +407,77 @@ func (l *loadTally) unexpected(allowed ...int) map[int]int {
 	return odd
 }
 
-// holdLoad has workers POST holds of 1 to maxQty units until stop closes.
-// Each worker is bounded in requests and time, so that a test that fails
-// to stop it still ends.
-func holdLoad(c *http.Client, base string, productID int64, workers int, maxQty int64, stop <-chan struct{}) loadTally {
-	deadline := time.Now().Add(30 * time.Second)
-	var (
-		mu    sync.Mutex
-		total = loadTally{statuses: map[int]int{}}
-		wg    sync.WaitGroup
-	)
-	for range workers {
+// runWorkers runs n workers at once, each calling f(w, i) for i = 0, 1, …
+// until stop closes, it made maxCalls calls, or the deadline passed, so
+// that a test that fails to stop them still ends. f reports false when
+// the server is going or gone; the worker then pauses rather than spin.
+func runWorkers(n, maxCalls int, deadline time.Time, stop <-chan struct{}, pause time.Duration, f func(w, i int) bool) {
+	var wg sync.WaitGroup
+	for w := range n {
 		wg.Go(func() {
-			mine := holdWorker(c, base, productID, maxQty, stop, deadline)
-			mu.Lock()
-			total.add(mine)
-			mu.Unlock()
+			for i := range maxCalls {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if time.Now().After(deadline) {
+					return
+				}
+				if !f(w, i) {
+					time.Sleep(pause)
+				}
+			}
 		})
 	}
 	wg.Wait()
+}
+
+// holdLoad has workers POST holds of 1 to maxQty units until stop closes,
+// for at most 30 seconds and 5000 requests each.
+func holdLoad(c *http.Client, base string, productID int64, workers int, maxQty int64, stop <-chan struct{}) loadTally {
+	tallies := make([]loadTally, workers)
+	for w := range tallies {
+		tallies[w].statuses = map[int]int{}
+	}
+	runWorkers(workers, 5000, time.Now().Add(30*time.Second), stop, 5*time.Millisecond, func(w, _ int) bool {
+		return holdOnce(c, base, productID, maxQty, &tallies[w])
+	})
+	total := loadTally{statuses: map[int]int{}}
+	for _, t := range tallies {
+		total.add(t)
+	}
 	return total
 }
 
-func holdWorker(c *http.Client, base string, productID, maxQty int64, stop <-chan struct{}, deadline time.Time) loadTally {
-	const maxRequests = 5000
-	tally := loadTally{statuses: map[int]int{}}
-	for range maxRequests {
-		select {
-		case <-stop:
-			return tally
-		default:
-		}
-		if time.Now().After(deadline) {
-			return tally
-		}
-		qty := 1 + rand.Int64N(maxQty)
-		status, raw, err := call(c, http.MethodPost, base+"/api/holds", "", map[string]int64{"product_id": productID, "qty": qty})
-		if err != nil {
-			tally.errors++
-			// The server is going or gone: do not spin.
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		tally.statuses[status]++
-		if status != http.StatusCreated {
-			continue
-		}
-		var h holdJSON
-		if json.Unmarshal(raw, &h) != nil || h.HoldID < 1 || h.Qty != qty || h.ProductID != productID || h.Status != "active" {
-			tally.malformed++
-			continue
-		}
-		tally.acked = append(tally.acked, h)
-	}
-	return tally
-}
-
-// sumQty is the units held by the holds.
-func sumQty(holds []flashsale.Hold) int64 {
-	var n int64
-	for _, h := range holds {
-		n += h.Qty
-	}
-	return n
-}
-
-// checkDatabase reads the product from the database and requires that its
-// counters agree with its active holds, that it is not oversold, and that
-// every acknowledged hold is there, active, with its quantity. It returns
-// what it read.
-func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON) flashsale.ProductState {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := db.LoadProduct(ctx, productID)
+// holdOnce POSTs one hold and tallies what it got. It reports false when
+// the request got no answer.
+func holdOnce(c *http.Client, base string, productID, maxQty int64, tally *loadTally) bool {
+	qty := 1 + rand.Int64N(maxQty)
+	status, raw, err := call(c, http.MethodPost, base+"/api/holds", "", map[string]int64{"product_id": productID, "qty": qty})
 	if err != nil {
-		t.Fatalf("LoadProduct(%d): %v", productID, err)
+		tally.errors++
+		return false
 	}
-	p := st.Product
-	if held := sumQty(st.ActiveHolds); p.Held != held {
-		t.Errorf("product %d: held counter %d, but its active holds hold %d units", productID, p.Held, held)
+	tally.statuses[status]++
+	if status != http.StatusCreated {
+		return true
 	}
-	if p.Taken() > p.Stock || p.Available() < 0 {
-		t.Errorf("product %d oversold: %+v", productID, p)
+	var h httpapi.HoldJSON
+	if json.Unmarshal(raw, &h) != nil || h.HoldID < 1 || h.Qty != qty || h.ProductID != productID || h.Status != "active" {
+		tally.malformed++
+		return true
 	}
+	tally.acked = append(tally.acked, h)
+	return true
+}
+
+// checkDatabase checks the product's books in the database (see
+// actorstest.CheckBooks) and requires every acknowledged hold to be there,
+// active, with its quantity. It returns what it read.
+func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []httpapi.HoldJSON) flashsale.ProductState {
+	t.Helper()
+	st := actorstest.CheckBooks(t, db, productID)
 	active := make(map[int64]flashsale.Hold, len(st.ActiveHolds))
 	for _, h := range st.ActiveHolds {
 		active[h.ID] = h
@@ -515,7 +488,7 @@ func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON
 		if !ok || h.Qty != a.Qty || h.ProductID != a.ProductID {
 			missing++
 			if missing <= 5 {
-				got, err := db.Hold(ctx, a.HoldID)
+				got, err := db.Hold(context.Background(), a.HoldID)
 				t.Errorf("acknowledged hold %+v: in the database as %+v (err %v); want active with qty %d", a, got, err, a.Qty)
 			}
 		}
@@ -528,37 +501,51 @@ func checkDatabase(t *testing.T, db *store.DB, productID int64, acked []holdJSON
 
 // checkHoldsOverHTTP requires every acknowledged hold to be served as it
 // was acknowledged.
-func checkHoldsOverHTTP(t *testing.T, c *http.Client, p *proc, acked []holdJSON) {
+func checkHoldsOverHTTP(t *testing.T, c *http.Client, p *proc, acked []httpapi.HoldJSON) {
 	t.Helper()
 	var (
-		mu   sync.Mutex
-		bad  []string
-		wg   sync.WaitGroup
-		next = make(chan holdJSON)
+		mu  sync.Mutex
+		bad []string
 	)
-	for range 16 {
-		wg.Go(func() {
-			for a := range next {
-				status, raw, err := call(c, http.MethodGet, fmt.Sprintf("%s/api/holds/%d", p.base, a.HoldID), "", nil)
-				var got holdJSON
-				if err == nil && status == http.StatusOK {
-					err = json.Unmarshal(raw, &got)
-				}
-				if err != nil || status != http.StatusOK || got != a {
-					mu.Lock()
-					bad = append(bad, fmt.Sprintf("hold %d: %d %s (err %v); acknowledged as %+v", a.HoldID, status, raw, err, a))
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for _, a := range acked {
-		next <- a
-	}
-	close(next)
-	wg.Wait()
+	each(acked, func(a httpapi.HoldJSON) {
+		got, status, raw, err := getJSON[httpapi.HoldJSON](c, fmt.Sprintf("%s/api/holds/%d", p.base, a.HoldID))
+		if err != nil || status != http.StatusOK || got != a {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("hold %d: %d %s (err %v); acknowledged as %+v", a.HoldID, status, raw, err, a))
+			mu.Unlock()
+		}
+	})
 	if len(bad) > 0 {
 		t.Errorf("%d of %d acknowledged holds are not served as acknowledged, e.g.:\n%s",
 			len(bad), len(acked), strings.Join(bad[:min(len(bad), 5)], "\n"))
 	}
+}
+
+// getJSON makes a GET request and decodes a 200 answer into a T; err is
+// the request's or the decoding's. It does not touch t, so that workers
+// may use it.
+func getJSON[T any](c *http.Client, url string) (got T, status int, raw []byte, err error) {
+	status, raw, err = call(c, http.MethodGet, url, "", nil)
+	if err == nil && status == http.StatusOK {
+		err = json.Unmarshal(raw, &got)
+	}
+	return got, status, raw, err
+}
+
+// each runs f on every item, 16 at a time.
+func each[T any](items []T, f func(T)) {
+	var wg sync.WaitGroup
+	next := make(chan T)
+	for range 16 {
+		wg.Go(func() {
+			for it := range next {
+				f(it)
+			}
+		})
+	}
+	for _, it := range items {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
 }

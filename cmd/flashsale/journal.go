@@ -274,7 +274,7 @@ func releaseExpired(ctx context.Context, cfg config, log zerolog.Logger, std std
 	for _, id := range ids {
 		// Loading a product's actor releases at once what is due.
 		if _, err := service.Product(ctx, id); err != nil {
-			_ = drain(service)
+			_ = drainActors(service)
 			return fmt.Errorf("product %d: %w", id, err)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -23,51 +22,23 @@ import (
 	"github.com/rs/zerolog"
 
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
 
-// syncBuffer is an output a command writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines is the output's complete lines.
-func (b *syncBuffer) lines() []string {
-	s := b.String()
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return strings.Split(s[:i], "\n")
-	}
-	return nil
-}
-
-// awaitLines waits until the output has at least n complete lines.
-func (b *syncBuffer) awaitLines(t *testing.T, n int, within time.Duration) []string {
+// awaitLines waits until out has at least n complete lines.
+func awaitLines(t *testing.T, out *actorstest.LockedBuffer, n int, within time.Duration) []string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		if l := b.lines(); len(l) >= n {
-			return l
+	var lines []string
+	actorstest.Eventually(t, within, func() string {
+		if lines = out.Lines(); len(lines) < n {
+			return fmt.Sprintf("%d lines printed; want %d:\n%s", len(lines), n, out.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d lines printed after %v; want %d:\n%s", len(b.lines()), within, n, b.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ""
+	})
+	return lines
 }
 
 // noEnv is an environment without any setting.
@@ -99,25 +70,20 @@ func assertCheckPasses(t *testing.T, dbURL string) {
 	}
 }
 
-// startRegistry starts product actors on db, as a server process would,
-// and returns a function that drains them once.
-func startRegistry(t *testing.T, db *store.DB, ttl time.Duration, metrics *actors.Metrics) (*actors.Service, func()) {
+// startRegistry starts product actors on db, as a server process would.
+func startRegistry(t *testing.T, db *store.DB, ttl time.Duration, metrics *actors.Metrics) *actorstest.Service {
 	t.Helper()
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL, cfg.PaymentTTL, cfg.IDBlock, cfg.Metrics = ttl, ttl, 10, metrics
-	r := actors.NewService(cfg, db, zerolog.Nop())
-	var once sync.Once
-	drain := func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := r.Drain(ctx); err != nil {
-				t.Errorf("drain: %v", err)
-			}
-		})
+	return actorstest.NewService(t, db, cfg)
+}
+
+// drain drains product actors started by the test, which must succeed.
+func drain(t *testing.T, r *actorstest.Service) {
+	t.Helper()
+	if err := r.Drain(); err != nil {
+		t.Fatalf("drain: %v", err)
 	}
-	t.Cleanup(drain)
-	return r, drain
 }
 
 // journalFixture is a database with one product whose journal has six
@@ -144,7 +110,7 @@ func newJournalFixture(t *testing.T, dialect string) *journalFixture {
 		t.Fatal(err)
 	}
 	f.product = p.ID
-	r, drain := startRegistry(t, f.db, time.Hour, nil)
+	r := startRegistry(t, f.db, time.Hour, nil)
 	if f.hold1, err = r.PlaceHold(ctx, p.ID, 3, "hold-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +126,8 @@ func newJournalFixture(t *testing.T, dialect string) *journalFixture {
 	if _, err := r.SetStock(ctx, p.ID, 25); err != nil {
 		t.Fatal(err)
 	}
-	drain()
-	f.events = f.journal(t)
+	drain(t, r)
+	f.events = actorstest.Journal(t, f.db, f.product)
 	kinds := make([]string, len(f.events))
 	for i, e := range f.events {
 		kinds[i] = string(e.Kind)
@@ -170,15 +136,6 @@ func newJournalFixture(t *testing.T, dialect string) *journalFixture {
 		t.Fatalf("fixture journal: %s", got)
 	}
 	return f
-}
-
-func (f *journalFixture) journal(t *testing.T) []flashsale.Event {
-	t.Helper()
-	events, err := f.db.Events(context.Background(), f.product, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
 }
 
 func (f *journalFixture) eventsArgs(extra ...string) []string {
@@ -353,7 +310,7 @@ func TestEventsCommandColumnsStayAligned(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, drain := startRegistry(t, f.db, time.Hour, nil)
+		r := startRegistry(t, f.db, time.Hour, nil)
 		for _, h := range []struct {
 			qty int64
 			key string
@@ -362,7 +319,7 @@ func TestEventsCommandColumnsStayAligned(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		drain()
+		drain(t, r)
 		out, err := command(t, "", "events", "--product", strconv.FormatInt(p.ID, 10), "--db", f.url)
 		if err != nil {
 			t.Fatal(err)
@@ -410,7 +367,7 @@ func TestEventsCommandJSONMatchesTheAPI(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		f := newJournalFixture(t, dialect)
-		r, _ := startRegistry(t, f.db, time.Hour, nil)
+		r := startRegistry(t, f.db, time.Hour, nil)
 		api := httptest.NewServer(httpapi.New(httpapi.Config{AdminToken: adminToken}, r, f.db, zerolog.Nop()))
 		t.Cleanup(api.Close)
 		var page struct {
@@ -496,18 +453,18 @@ func TestEventsCommandSteps(t *testing.T) {
 
 		// Each event is printed before the wait for Enter, not after it.
 		stdin, typed := io.Pipe()
-		var out syncBuffer
+		var out actorstest.LockedBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(context.Background(), f.eventsArgs("--step"), noEnv, stdin, &out, io.Discard)
 		}()
-		out.awaitLines(t, 2, 10*time.Second)
+		awaitLines(t, &out, 2, 10*time.Second)
 		time.Sleep(100 * time.Millisecond)
-		if n := len(out.lines()); n != 2 {
+		if n := len(out.Lines()); n != 2 {
 			t.Errorf("%d lines before the first Enter; want the header and seq 1:\n%s", n, out.String())
 		}
 		fmt.Fprint(typed, "\n")
-		out.awaitLines(t, 3, 10*time.Second)
+		awaitLines(t, &out, 3, 10*time.Second)
 		fmt.Fprint(typed, "q\n")
 		select {
 		case err := <-done:
@@ -531,11 +488,11 @@ func TestEventsStepStopsWhenInterrupted(t *testing.T) {
 	f := newJournalFixture(t, "sqlite")
 	stdin, typed := io.Pipe()
 	defer typed.Close()
-	var out syncBuffer
+	var out actorstest.LockedBuffer
 	ctx, interrupt := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, f.eventsArgs("--step"), noEnv, stdin, &out, io.Discard) }()
-	out.awaitLines(t, 2, 10*time.Second)
+	awaitLines(t, &out, 2, 10*time.Second)
 	interrupt()
 	select {
 	case <-done:
@@ -544,7 +501,7 @@ func TestEventsStepStopsWhenInterrupted(t *testing.T) {
 		typed.Close()
 		<-done
 	}
-	if n := len(out.lines()); n != 2 {
+	if n := len(out.Lines()); n != 2 {
 		t.Errorf("printed %d lines; want the header and the event before the interrupt:\n%s", n, out.String())
 	}
 }
@@ -559,19 +516,19 @@ func TestEventsCommandFollows(t *testing.T) {
 				args = append(args, "--json")
 			}
 			ctx, stop := context.WithCancel(context.Background())
-			var out syncBuffer
+			var out actorstest.LockedBuffer
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, args, noEnv, strings.NewReader(""), &out, io.Discard) }()
 
-			n := len(f.journal(t))
+			n := len(actorstest.Journal(t, f.db, f.product))
 			header := 1
 			if asJSON {
 				header = 0
 			}
-			lines := out.awaitLines(t, header+n-4, 10*time.Second)
+			lines := awaitLines(t, &out, header+n-4, 10*time.Second)
 			// What is already there is printed, then the command waits.
 			time.Sleep(300 * time.Millisecond)
-			if got := len(out.lines()); got != len(lines) {
+			if got := len(out.Lines()); got != len(lines) {
 				t.Errorf("%q printed %d lines with nothing new; want %d", args, got, len(lines))
 			}
 			select {
@@ -581,14 +538,14 @@ func TestEventsCommandFollows(t *testing.T) {
 			}
 
 			// Another process commits a hold: it is printed.
-			r, drain := startRegistry(t, f.db, time.Hour, nil)
+			r := startRegistry(t, f.db, time.Hour, nil)
 			key := fmt.Sprintf("followed-json-%v", asJSON)
 			h, err := r.PlaceHold(context.Background(), f.product, 1, key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			drain()
-			lines = out.awaitLines(t, header+n-3, 5*time.Second)
+			drain(t, r)
+			lines = awaitLines(t, &out, header+n-3, 5*time.Second)
 			last := lines[len(lines)-1]
 			if asJSON {
 				var e map[string]any
@@ -597,7 +554,7 @@ func TestEventsCommandFollows(t *testing.T) {
 					t.Errorf("followed JSON line %q (%v); want hold %d as seq %d", last, err, h.ID, n+1)
 				}
 			} else {
-				events := f.journal(t)
+				events := actorstest.Journal(t, f.db, f.product)
 				want := wantColumns(&events[n-1], events[n])
 				var got []string
 				for _, c := range columnsOf(last) {
@@ -747,12 +704,12 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 
 		// Server A, with holds that last, has loaded the product.
 		metricsA := prometheus.NewRegistry()
-		regA, _ := startRegistry(t, dbA, 10*time.Minute, actors.NewMetrics(metricsA))
+		regA := startRegistry(t, dbA, 10*time.Minute, actors.NewMetrics(metricsA))
 		api := httptest.NewServer(httpapi.New(httpapi.Config{AdminToken: adminToken, Metrics: metricsA}, regA, dbA, zerolog.Nop()))
 		t.Cleanup(api.Close)
 		c := newClient(t)
 		productURL := fmt.Sprintf("%s/api/products/%d", api.URL, prod.ID)
-		var seen productJSON
+		var seen httpapi.ProductJSON
 		mustCall(t, c, http.MethodGet, productURL, "", nil, http.StatusOK, &seen)
 		if seen.AvailableStock != 10 {
 			t.Fatalf("A shows %+v; want 10 available", seen)
@@ -761,7 +718,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		// Process B takes two holds and an order of short life, and stops
 		// before they expire: nobody is left to release them.
 		dbB := storetest.OpenURL(t, url)
-		regB, drainB := startRegistry(t, dbB, time.Second, nil)
+		regB := startRegistry(t, dbB, time.Second, nil)
 		var due time.Time
 		var holds []flashsale.Hold
 		for _, qty := range []int64{2, 3, 1} {
@@ -780,12 +737,12 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 				due = t2
 			}
 		}
-		drainB()
+		drain(t, regB)
 		st, err := dbA.LoadProduct(ctx, prod.ID)
 		if err != nil || st.Product.Held != 5 || st.Product.AwaitingPayment != 1 {
 			t.Fatalf("after B: %+v, %v; want 5 held and 1 awaiting payment", st.Product, err)
 		}
-		journalled := len(journalOfProduct(t, dbA, prod.ID))
+		journalled := len(actorstest.Journal(t, dbA, prod.ID))
 		time.Sleep(time.Until(due) + 100*time.Millisecond)
 		if st, _ := dbA.LoadProduct(ctx, prod.ID); st.Product.Held != 5 {
 			t.Fatalf("the holds were released before the command ran: %+v", st.Product)
@@ -808,7 +765,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		if got, err := dbA.Order(ctx, order.ID); err != nil || got.Status != flashsale.OrderCancelled || got.CancelReason != flashsale.CancelledByPaymentWindow {
 			t.Errorf("order %d is %+v (%v); want cancelled by its payment window", order.ID, got, err)
 		}
-		events := journalOfProduct(t, dbA, prod.ID)
+		events := actorstest.Journal(t, dbA, prod.ID)
 		released := map[string]int64{}
 		for _, e := range events[journalled:] {
 			switch {
@@ -830,7 +787,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 
 		// A, which never heard of any of this, takes a hold: its batch
 		// meets the version the command bumped, A reloads and decides again.
-		var h holdJSON
+		var h httpapi.HoldJSON
 		mustCall(t, c, http.MethodPost, api.URL+"/api/holds", "", map[string]int64{"product_id": prod.ID, "qty": 4}, http.StatusCreated, &h)
 		mustCall(t, c, http.MethodGet, productURL, "", nil, http.StatusOK, &seen)
 		if seen.AvailableStock != 6 {
@@ -843,7 +800,7 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		if err != nil || st.Product.Held != 4 || len(st.ActiveHolds) != 1 || st.ActiveHolds[0].ID != h.HoldID {
 			t.Errorf("after A's hold: %+v with holds %+v (%v); want hold %d of 4 alone", st.Product, st.ActiveHolds, err, h.HoldID)
 		}
-		last := journalOfProduct(t, dbA, prod.ID)
+		last := actorstest.Journal(t, dbA, prod.ID)
 		if e := last[len(last)-1]; len(last) != len(events)+1 || e.Kind != flashsale.EventHoldCreated || e.HoldID != h.HoldID || e.Held != 4 {
 			t.Errorf("A's hold journalled as %+v (%d events, %d before)", e, len(last), len(events))
 		}
@@ -852,15 +809,6 @@ func TestReleaseExpiredWhileAServerRuns(t *testing.T) {
 		}
 		assertCheckPasses(t, url)
 	})
-}
-
-func journalOfProduct(t *testing.T, db *store.DB, id int64) []flashsale.Event {
-	t.Helper()
-	events, err := db.Events(context.Background(), id, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
 }
 
 // counterValue reads a counter without labels from a registry.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"flashsale/actors/actorstest"
+	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -210,7 +212,7 @@ func TestRestartServesTheSameHoldsAndStock(t *testing.T) {
 		args := serverArgs("serve", storetest.URL(t, dialect), "--hold-ttl", "10m")
 		p := startServer(t, "first server", args)
 		var (
-			holds []holdJSON
+			holds []httpapi.HoldJSON
 			units int64
 		)
 		for i := range 8 {
@@ -219,7 +221,7 @@ func TestRestartServesTheSameHoldsAndStock(t *testing.T) {
 			units += h.Qty
 		}
 		before := mustCall(t, c, http.MethodGet, p.base+"/api/products/1", "", nil, http.StatusOK, nil)
-		var prod productJSON
+		var prod httpapi.ProductJSON
 		if err := json.Unmarshal(before, &prod); err != nil || prod.AvailableStock != prod.Stock-units {
 			t.Fatalf("before restart: product %s (%v); want %d units held", before, err, units)
 		}
@@ -260,7 +262,7 @@ func TestSIGKILLLosesNoAcknowledgedHold(t *testing.T) {
 		const rounds, stock = 3, 1_000_000
 		var (
 			productID int64
-			acked     []holdJSON // over every round
+			acked     []httpapi.HoldJSON // over every round
 			db        *store.DB
 		)
 		// checkRestarted requires a fresh server on the database to serve
@@ -270,13 +272,9 @@ func TestSIGKILLLosesNoAcknowledgedHold(t *testing.T) {
 			t.Helper()
 			checkHoldsOverHTTP(t, c, p, acked)
 			got := getProduct(t, c, p, productID)
-			st, err := db.LoadProduct(context.Background(), productID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Stock != stock || got.Stock-got.AvailableStock != sumQty(st.ActiveHolds) {
-				t.Errorf("served %+v; the database has %d units in active holds of a stock of %d",
-					got, sumQty(st.ActiveHolds), stock)
+			row := actorstest.CheckBooks(t, db, productID).Product
+			if got.Stock != stock || got.Stock-got.AvailableStock != row.Held {
+				t.Errorf("served %+v; the database has %d units in active holds of a stock of %d", got, row.Held, stock)
 			}
 		}
 		for round := 1; round <= rounds; round++ {
@@ -367,7 +365,7 @@ func TestTwoProcessesOnOneDatabaseNeverOversell(t *testing.T) {
 					if status != http.StatusCreated {
 						return
 					}
-					var h holdJSON
+					var h httpapi.HoldJSON
 					if json.Unmarshal(raw, &h) != nil || h.ProductID != 1 || h.Qty != 1 || h.HoldID < 1 {
 						load.malformed++
 						return
@@ -439,7 +437,7 @@ func TestHoldExpiresOnTime(t *testing.T) {
 		}
 
 		time.Sleep(time.Until(taken.Add(2500 * time.Millisecond)))
-		var after holdJSON
+		var after httpapi.HoldJSON
 		mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/holds/%d", p.base, h.HoldID), "", nil, http.StatusOK, &after)
 		if after.Status != "expired" {
 			t.Errorf("hold after 2.5s: %+v; want expired", after)
@@ -448,31 +446,82 @@ func TestHoldExpiresOnTime(t *testing.T) {
 		// The release is written by the server's own timer, before anyone
 		// reads the product (a read past the expiry releases it as well).
 		db := storetest.OpenURL(t, url)
-		var (
-			st   flashsale.ProductState
-			hold flashsale.Hold
-		)
-		for deadline := time.Now().Add(5 * time.Second); ; {
+		actorstest.Eventually(t, 5*time.Second, func() string {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			st, err = db.LoadProduct(ctx, 1)
-			if err == nil {
-				hold, err = db.Hold(ctx, h.HoldID)
-			}
-			cancel()
+			defer cancel()
+			st, err := db.LoadProduct(ctx, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hold.Status == flashsale.HoldExpired && st.Product.Held == 0 && len(st.ActiveHolds) == 0 {
-				break
+			hold, err := db.Hold(ctx, h.HoldID)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%v after the hold expired the database has hold %+v and product %+v", time.Since(expires).Round(time.Millisecond), hold, st.Product)
+			if hold.Status != flashsale.HoldExpired || st.Product.Held != 0 || len(st.ActiveHolds) != 0 {
+				return fmt.Sprintf("%v after the hold expired the database has hold %+v and product %+v",
+					time.Since(expires).Round(time.Millisecond), hold, st.Product)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return ""
+		})
 		if got := getProduct(t, c, p, 1); got.AvailableStock != 50 {
 			t.Errorf("product 1 after expiry: %+v; want all 50 available again", got)
 		}
 		p.terminate(t)
+	})
+}
+
+// TestServiceBoundsEarlyWebhooks, as an operator sees it: a webhook for an
+// order id no server has reserved is refused with 404; one for a reserved
+// id whose order does not appear is kept for --early-webhook-ttl, then
+// dropped by the running service, so such webhooks do not pile up, its key
+// is free again, and the order that later gets its id is not paid by it.
+func TestServiceBoundsEarlyWebhooks(t *testing.T) {
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
+		url := storetest.URL(t, dialect)
+		p := startServer(t, "server", serverArgs("serve", url, "--early-webhook-ttl", "1s"))
+		c := newClient(t)
+		webhook := func(key string, orderID int64, status string) (int, string) {
+			code, raw, err := call(c, http.MethodPost, p.base+"/api/payments/webhook", "",
+				map[string]any{"idempotency_key": key, "order_id": orderID, "status": status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return code, string(raw)
+		}
+		if code, raw := webhook("stray-1", 1, "success"); code != http.StatusNotFound {
+			t.Fatalf("webhook before any order id is reserved = %d %s; want 404", code, raw)
+		}
+		order := func() (id int64, status string) {
+			var o httpapi.OrderJSON
+			h := placeHold(t, c, p, 1, 1)
+			mustCall(t, c, http.MethodPost, p.base+"/api/orders", "", map[string]int64{"hold_id": h.HoldID}, http.StatusCreated, &o)
+			return o.OrderID, o.Status
+		}
+		if id, status := order(); id != 1 || status != "pending_payment" {
+			t.Fatalf("first order = %d %s; want 1 pending_payment, unpaid by the stray webhook", id, status)
+		}
+		if code, raw := webhook("pay-never", 2, "success"); code != http.StatusAccepted {
+			t.Fatalf("early webhook for order 2 = %d %s; want 202", code, raw)
+		}
+		// Within its TTL the key is taken: another payload is refused.
+		if code, raw := webhook("pay-never", 2, "failed"); code != http.StatusConflict {
+			t.Fatalf("same key, other payload, at once = %d %s; want 409", code, raw)
+		}
+		db := storetest.OpenURL(t, url)
+		actorstest.Eventually(t, 10*time.Second, func() string {
+			if _, err := db.PaymentByKey(t.Context(), "pay-never"); !errors.Is(err, flashsale.ErrPaymentNotFound) {
+				return fmt.Sprintf("the early webhook is still recorded (%v) after a TTL of 1s", err)
+			}
+			return ""
+		})
+		if id, status := order(); id != 2 || status != "pending_payment" {
+			t.Fatalf("second order = %d %s; want 2 pending_payment, unpaid by the dropped webhook", id, status)
+		}
+		if code, raw := webhook("pay-never", 3, "failed"); code != http.StatusAccepted {
+			t.Fatalf("the key after its TTL = %d %s; want 202, a new webhook", code, raw)
+		}
+		if p.log.count("retention pass") == 0 {
+			t.Errorf("no retention pass was logged")
+		}
 	})
 }

@@ -90,9 +90,9 @@ func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
 	return acfg
 }
 
-// drain lets the product actors commit what they have and stops them,
+// drainActors lets the product actors commit what they have and stops them,
 // waiting at most actorShutdownTimeout: on the way out, after an error too.
-func drain(service *actors.Service) error {
+func drainActors(service *actors.Service) error {
 	ctx, cancel := context.WithTimeout(context.Background(), actorShutdownTimeout)
 	defer cancel()
 	return service.Drain(ctx)
@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		_ = drain(service)
+		_ = drainActors(service)
 		return &settingError{"--addr", err}
 	}
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
@@ -171,7 +171,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		_ = drain(service)
+		_ = drainActors(service)
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
@@ -185,7 +185,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn().Err(err).Msg("http server")
 	}
-	if err := drain(service); err != nil {
+	if err := drainActors(service); err != nil {
 		log.Warn().Err(err).Msg("draining actors")
 	}
 	stopJanitor()

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"flashsale"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,19 @@ func Run(t *testing.T, f func(t *testing.T, dialect string)) {
 	t.Helper()
 	for _, d := range Dialects {
 		t.Run(d, func(t *testing.T) { f(t, d) })
+	}
+}
+
+// RunParallel runs f as a parallel subtest once per dialect, in parallel
+// with the other parallel tests.
+func RunParallel(t *testing.T, f func(t *testing.T, dialect string)) {
+	t.Helper()
+	t.Parallel()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			f(t, d)
+		})
 	}
 }
 
@@ -72,6 +86,16 @@ func OpenURL(t testing.TB, url string) *store.DB {
 		t.Fatalf("migrate: %v", err)
 	}
 	return db
+}
+
+// CreateProduct adds a product of the given stock to db and returns its id.
+func CreateProduct(t testing.TB, db *store.DB, stock int64) int64 {
+	t.Helper()
+	p, err := db.CreateProduct(context.Background(), flashsale.NewProduct{Name: "item", Price: 100, Stock: stock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
 }
 
 // MySQLDSN returns the server DSN from the environment, or skips the test.
