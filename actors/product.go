@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"flashsale"
 	"fmt"
 	"time"
@@ -66,27 +65,6 @@ type productActor struct {
 	loadNext *flashsale.ProductState // state to install on Started, instead of loading
 }
 
-// batch is one group commit of this actor, being gathered or committed:
-// what it writes, and the callers that wait for it.
-type batch struct {
-	id      int64 // numbers the batches of this actor, for the log
-	flushed time.Time
-	write   flashsale.Batch
-	ops     []*op
-	// Releases by expiry in this batch, already taken out of visible.
-	expiredHeld, expiredAwaiting int64
-}
-
-// op is one caller waiting for a batch.
-type op struct {
-	msg request // to decide again after a version conflict; nil for a write of the actor's own
-	// refusal marks a request refused on account of the batch's changes:
-	// it wrote nothing, so it is decided again whenever the batch fails.
-	refusal bool
-	commit  func()          // marks what the batch wrote as committed
-	done    func(err error) // answers the caller
-}
-
 // idle reports whether the actor has nothing to watch or write, so that it
 // may stop and be loaded again on the next request.
 func (a *productActor) idle() bool {
@@ -96,17 +74,6 @@ func (a *productActor) idle() bool {
 
 // now is the actor's clock: the wall clock, unless a test set another.
 func (a *productActor) now() time.Time { return a.cfg.Clock() }
-
-func (a *productActor) newBatch() *batch {
-	a.batches++
-	return &batch{id: a.batches}
-}
-
-func (p *batch) empty() bool {
-	b := &p.write
-	return len(p.ops) == 0 && len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0 && len(b.OrderChanges) == 0 &&
-		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
-}
 
 func newProductActor(id int64, h *Host, ref *productHandle) *productActor {
 	return &productActor{
@@ -260,148 +227,6 @@ func (a *productActor) refuse(m request, err error, committedRefuses bool) {
 	}})
 }
 
-// expireDue releases the committed holds and orders whose time has come.
-// One whose own batch is still in flight is released after that batch
-// commits. An expired hold or order never counts as taking stock, written
-// or not: readers see it released at once.
-func (a *productActor) expireDue(now time.Time) {
-	p := a.queued
-	released := false
-	for _, h := range popDue(&a.holdDue, now) {
-		delete(a.holds, h.ID)
-		a.product.Held -= h.Qty
-		a.visible.Held -= h.Qty
-		p.expiredHeld += h.Qty
-		p.write.ExpiredHolds = append(p.write.ExpiredHolds, h.ID)
-		a.record(flashsale.EventHoldExpired, h.Qty, h.ID, 0, h.IdempotencyKey, "")
-		released = true
-	}
-	for _, o := range popDue(&a.orderDue, now) {
-		a.product.AwaitingPayment -= o.Qty
-		a.visible.AwaitingPayment -= o.Qty
-		p.expiredAwaiting += o.Qty
-		o.Status, o.CancelReason = flashsale.OrderCancelled, flashsale.CancelledByPaymentWindow
-		p.write.OrderChanges = append(p.write.OrderChanges,
-			flashsale.OrderChange{OrderID: o.ID, From: flashsale.OrderPendingPayment, To: flashsale.OrderCancelled, Reason: flashsale.CancelledByPaymentWindow})
-		a.record(flashsale.EventOrderCancelled, o.Qty, o.HoldID, o.ID, "", string(flashsale.CancelledByPaymentWindow))
-		released = true
-	}
-	if released {
-		a.publish()
-		a.flush()
-	}
-}
-
-// flush starts committing the queued batch when no transaction is in
-// flight. The batch carries the decided counters, which at this point are
-// the committed counters plus exactly this batch.
-//
-// Nothing is written while the actor is broken: what it decided since the
-// failed batch rests on state the database refused, and the next load
-// replaces it.
-func (a *productActor) flush() {
-	if a.inflight != nil || a.queued.empty() || a.self == nil || a.broken {
-		return
-	}
-	p := a.queued
-	a.queued, a.inflight = a.newBatch(), p
-	b := &p.write
-	b.ProductID, b.Version = a.id, a.version
-	b.Counters = a.product.Counters
-	b.At = a.now()
-	p.flushed = time.Now()
-	system, self := a.system, a.self
-	a.host.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{b: p, err: err}) })
-}
-
-func (a *productActor) batchDone(p *batch, err error) {
-	a.inflight = nil
-	if err != nil {
-		a.batchFailed(p, err)
-		return
-	}
-	a.version++
-	now := a.now()
-	took := time.Since(p.flushed)
-	a.metrics.CommitDuration.Observe(took.Seconds())
-	a.metrics.committed(&p.write)
-	for _, o := range p.ops {
-		if o.commit != nil {
-			o.commit()
-		}
-	}
-	b := &p.write
-	a.visible.Stock, a.visible.Held, a.visible.AwaitingPayment, a.visible.Paid =
-		b.Stock, b.Held-a.queued.expiredHeld, b.AwaitingPayment-a.queued.expiredAwaiting, b.Paid
-	a.forgetKeys(now)
-	a.publish()
-	a.log.Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
-		Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
-		Dur("took", took).Msg("batch committed")
-	for _, o := range p.ops {
-		o.done(nil)
-	}
-	a.expireDue(now)
-	a.redeliverDeferred()
-	a.flush()
-	a.armTimer()
-	a.finishDrain()
-}
-
-// batchFailed reloads the product and decides again what may safely be
-// decided again: the queued messages (never sent to the database) always,
-// and the in-flight ones only after a version conflict, which rolled them
-// back for certain. Any other failure may have committed: those callers
-// hear ErrUnavailable and may retry with their idempotency key.
-func (a *productActor) batchFailed(p *batch, err error) {
-	conflict := errors.Is(err, flashsale.ErrVersionConflict)
-	a.metrics.CommitFailures.Inc()
-	if conflict {
-		a.metrics.VersionConflicts.Inc()
-	}
-	// Webhooks that came before an order this batch creates are the
-	// expected way to learn of them, not a fault: logged for debugging only.
-	logAt := a.log.Warn()
-	var early *flashsale.EarlyPaymentsError
-	if errors.As(err, &early) {
-		logAt = a.log.Debug()
-		for _, pay := range early.Payments {
-			a.learnEarly(pay)
-		}
-	}
-	logAt.Err(err).Int64("batch", p.id).Bool("version_conflict", conflict).Int("size", len(p.write.Events)).
-		Msg("batch failed; reloading")
-	queued := a.queued
-	a.queued = a.newBatch()
-	loadErr := a.reload()
-	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
-	retry := func(o *op, replay bool) {
-		if replay && loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
-			o.msg.decide(a)
-			return
-		}
-		o.done(unavailable)
-	}
-	for _, o := range p.ops {
-		retry(o, conflict || o.refusal)
-	}
-	for _, o := range queued.ops {
-		retry(o, true)
-	}
-	a.redeliverDeferred()
-	a.finishDrain()
-}
-
-// redeliverDeferred decides again the messages that waited for an order's
-// batch to commit.
-func (a *productActor) redeliverDeferred() {
-	deferred := a.deferred
-	a.deferred = nil
-	for _, m := range deferred {
-		a.applyPayment(m)
-	}
-}
-
 // reload replaces the in-memory state with the database's. On failure the
 // actor refuses writes and tries again after a pause.
 func (a *productActor) reload() error {
@@ -465,41 +290,6 @@ func (a *productActor) publish() {
 	a.ref.snap.Store(s)
 }
 
-// armTimer points the one expiry timer at the earliest hold or order
-// deadline still ahead. A deadline already passed belongs to a hold or
-// order whose batch is in flight; that batch's commit handles it.
-func (a *productActor) armTimer() {
-	if a.self == nil || a.draining != nil {
-		a.stopTimer()
-		return
-	}
-	now := a.now()
-	var at time.Time
-	for _, t := range []time.Time{a.holdDue.next(), a.orderDue.next()} {
-		if t.After(now) && (at.IsZero() || t.Before(at)) {
-			at = t
-		}
-	}
-	if at.IsZero() {
-		a.stopTimer()
-		return
-	}
-	if at.Equal(a.timerAt) {
-		return
-	}
-	a.stopTimer()
-	a.timerAt = at
-	system, self := a.system, a.self
-	a.timer = time.AfterFunc(at.Sub(now), func() { system.Root.Send(self, expireTick{}) })
-}
-
-func (a *productActor) stopTimer() {
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer, a.timerAt = nil, time.Time{}
-	}
-}
-
 // finishDrain stops the actor once a drain was asked for and nothing is
 // left to commit.
 func (a *productActor) finishDrain() {
@@ -512,23 +302,4 @@ func (a *productActor) finishDrain() {
 		close(a.draining)
 		a.system.Root.Stop(a.self)
 	}
-}
-
-// expiryAfter is when something taken at now with the given time to live
-// expires: rounded up to the whole second, so that the RFC 3339 time
-// clients see is exactly when it expires.
-func expiryAfter(now time.Time, ttl time.Duration) time.Time {
-	t := now.Add(ttl).UTC()
-	if r := t.Truncate(time.Second); !r.Equal(t) {
-		return r.Add(time.Second)
-	}
-	return t
-}
-
-// earliest is the earlier of two times, ignoring zero ones.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
 }
