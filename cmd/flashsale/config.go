@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"flashsale/httpapi"
 )
 
 // config is every setting of the program, with its default visible in
@@ -32,6 +34,8 @@ type config struct {
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
 	LogFormat      string // json or console
+
+	CORSOrigins []string // origins whose pages may call the API: * for any; none turns CORS off
 
 	// Settings of the events command.
 	Product int64 // whose journal
@@ -67,6 +71,7 @@ func defaultConfig() config {
 		RequestTimeout: 5 * time.Second,
 		LogLevel:       zerolog.InfoLevel,
 		LogFormat:      "json",
+		CORSOrigins:    []string{"*"},
 		From:           1,
 		Target:         "http://127.0.0.1:8080",
 		Scenario:       scenarioHot,
@@ -155,6 +160,11 @@ var settings = []setting{
 		}
 		c.LogFormat = v
 		return nil
+	}},
+	{"cors-origins", "FLASHSALE_CORS_ORIGINS", "comma-separated origins whose pages may call the API from a browser, or * for any; empty turns CORS off", func(c *config, v string) error {
+		origins, err := httpapi.ParseOrigins(v)
+		c.CORSOrigins = origins
+		return err
 	}},
 	{"product", "", "events: the product whose journal to print", func(c *config, v string) error {
 		return positiveInt(&c.Product, v)
@@ -344,6 +354,8 @@ func defaultValue(c config, flag string) string {
 		return c.LogLevel.String()
 	case "log-format":
 		return c.LogFormat
+	case "cors-origins":
+		return strings.Join(c.CORSOrigins, ",")
 	}
 	return ""
 }
@@ -370,4 +382,5 @@ func (c config) MarshalZerologObject(e *zerolog.Event) {
 		Int("max_backlog", c.MaxBacklog).Stringer("passivate_after", c.PassivateAfter).
 		Str("admin_token", mask(c.AdminToken)).Str("webhook_secret", mask(c.WebhookSecret)).Bool("seed", c.Seed).
 		Stringer("request_timeout", c.RequestTimeout).Str("log_level", c.LogLevel.String()).Str("log_format", c.LogFormat)
+	e.Strs("cors_origins", c.CORSOrigins)
 }

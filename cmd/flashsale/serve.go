@@ -129,6 +129,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		AdminToken:     cfg.AdminToken,
 		WebhookSecret:  cfg.WebhookSecret,
 		RequestTimeout: cfg.RequestTimeout,
+		CORSOrigins:    cfg.CORSOrigins,
 		Metrics:        metrics,
 	}, registry, db, log)
 	srv := &http.Server{
