@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,29 +15,6 @@ func withCORS(origins ...string) serverOption {
 }
 
 const shopOrigin = "http://shop.test:3000"
-
-// rawDo sends a request and returns the answer with its body read, for
-// answers that are not JSON (a preflight's 204 has no body).
-func (s *testServer) rawDo(method, path string, header ...string) (*http.Response, string) {
-	s.t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return res, string(body)
-}
 
 // preflight is what a browser sends before a cross-origin POST of JSON.
 func preflight(origin, method string) []string {
@@ -88,7 +64,7 @@ func TestCORS(t *testing.T) {
 			{"any origin", anyOrigin, "POST", "/api/holds", "*", "POST", false},
 		}
 		for _, c := range preflights {
-			res, body := c.server.rawDo(http.MethodOptions, c.path, preflight(shopOrigin, c.method)...)
+			res, body := c.server.send(http.MethodOptions, c.path, "", preflight(shopOrigin, c.method)...)
 			h := res.Header
 			if res.StatusCode != http.StatusNoContent || body != "" {
 				t.Errorf("%s: preflight = %d %q; want 204 with no body", c.name, res.StatusCode, body)
@@ -137,7 +113,7 @@ func TestCORS(t *testing.T) {
 			if c.origin != "" {
 				header = []string{"Origin", c.origin}
 			}
-			res, body := c.server.rawDo(c.method, c.path, header...)
+			res, body := c.server.send(c.method, c.path, "", header...)
 			h := res.Header
 			if res.StatusCode != c.status {
 				t.Errorf("%s: %s %s = %d %s; want %d", c.name, c.method, c.path, res.StatusCode, body, c.status)
@@ -162,7 +138,7 @@ func TestCORS(t *testing.T) {
 			server *testServer
 			origin string
 		}{"an origin not listed": {listed, "https://evil.test"}, "CORS off": {off, shopOrigin}} {
-			res, _ := c.server.rawDo(http.MethodOptions, "/api/holds", preflight(c.origin, "POST")...)
+			res, _ := c.server.send(http.MethodOptions, "/api/holds", "", preflight(c.origin, "POST")...)
 			if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "POST" || len(corsHeaders(res.Header)) > 0 {
 				t.Errorf("%s: preflight = %d, Allow %q, CORS headers %v; want 405, Allow POST, none",
 					name, res.StatusCode, res.Header.Get("Allow"), corsHeaders(res.Header))
@@ -170,10 +146,10 @@ func TestCORS(t *testing.T) {
 		}
 		// So is an OPTIONS that is no preflight, and a preflight for a path
 		// no route serves is a 404.
-		if res, _ := listed.rawDo(http.MethodOptions, "/api/holds", "Origin", shopOrigin); res.StatusCode != http.StatusMethodNotAllowed {
+		if res, _ := listed.send(http.MethodOptions, "/api/holds", "", "Origin", shopOrigin); res.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("OPTIONS without Access-Control-Request-Method = %d; want 405", res.StatusCode)
 		}
-		if res, _ := listed.rawDo(http.MethodOptions, "/api/nothing", preflight(shopOrigin, "POST")...); res.StatusCode != http.StatusNotFound {
+		if res, _ := listed.send(http.MethodOptions, "/api/nothing", "", preflight(shopOrigin, "POST")...); res.StatusCode != http.StatusNotFound {
 			t.Errorf("preflight of an unknown path = %d; want 404", res.StatusCode)
 		}
 		// Preflights took no stock.
@@ -201,7 +177,7 @@ func TestMethodNotAllowedNamesTheMethods(t *testing.T) {
 			{"DELETE", "/metrics", "GET"},
 		}
 		for _, c := range cases {
-			res, body := s.rawDo(c.method, c.path)
+			res, body := s.send(c.method, c.path, "")
 			if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != c.allow {
 				t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", c.method, c.path, res.StatusCode, res.Header.Get("Allow"), c.allow)
 			}

@@ -85,6 +85,23 @@ type response struct {
 
 func (s *testServer) do(method, path, body string, header ...string) response {
 	s.t.Helper()
+	res, raw := s.send(method, path, body, header...)
+	r := response{Status: res.StatusCode, Header: res.Header, Raw: raw}
+	if len(raw) > 0 {
+		if err := json.Unmarshal([]byte(raw), &r.Body); err != nil {
+			s.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+		}
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		s.t.Fatalf("%s %s: Content-Type %q; want application/json", method, path, ct)
+	}
+	return r
+}
+
+// send makes a request, with header as name, value pairs, and returns
+// the answer with its body read, whatever its content type.
+func (s *testServer) send(method, path, body string, header ...string) (*http.Response, string) {
+	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, bytes.NewBufferString(body))
 	if err != nil {
 		s.t.Fatal(err)
@@ -101,16 +118,7 @@ func (s *testServer) do(method, path, body string, header ...string) response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			s.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
-		}
-	}
-	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
-		s.t.Fatalf("%s %s: Content-Type %q; want application/json", method, path, ct)
-	}
-	return r
+	return res, string(raw)
 }
 
 func (s *testServer) admin(method, path, body string) response {
