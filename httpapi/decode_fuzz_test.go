@@ -36,22 +36,36 @@ func FuzzDecodeObject(f *testing.F) {
 }
 
 // FuzzIntField: a field is accepted as an integer only when its JSON is
-// exactly that integer, within range, at least the minimum.
+// exactly that integer, or a string that spells it exactly so, within
+// range, at least the minimum; and such a string is read as the number.
 func FuzzIntField(f *testing.F) {
-	for _, seed := range []string{`1`, `1.5`, `"2"`, `-3`, `0`, `1e2`, `99999999999999999999`, `null`, `true`, ` 7`} {
+	for _, seed := range []string{`1`, `1.5`, `"2"`, `-3`, `0`, `1e2`, `99999999999999999999`, `null`, `true`, ` 7`,
+		`"1.5"`, `"-3"`, `""`, `" 1"`, `"007"`, `"two"`, `"\u0031"`, `"99999999999999999999"`, `"+1"`} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		if !json.Valid([]byte(raw)) {
-			return // decodeObject refuses the body before any field is read
-		}
-		var v validationError
-		n := intField(map[string]json.RawMessage{"qty": json.RawMessage(raw)}, "qty", 1, &v)
-		if v.err() != nil {
+		// The field as the handlers get it: decodeObject's raw value,
+		// without the spaces around it.
+		obj, err := decodeObject([]byte(`{"qty":` + raw + `}`))
+		if err != nil {
 			return
 		}
-		if n < 1 || strconv.FormatInt(n, 10) != raw {
-			t.Fatalf("accepted %q as %d", raw, n)
+		var v validationError
+		n := intField(obj, "qty", 1, &v)
+		text := string(obj["qty"])
+		if json.Unmarshal(obj["qty"], &text) != nil {
+			text = string(obj["qty"])
+		}
+		want, err := strconv.ParseInt(text, 10, 64)
+		canonical := err == nil && strconv.FormatInt(want, 10) == text && want >= 1
+		if v.err() != nil {
+			if canonical {
+				t.Fatalf("refused %q: %v", obj["qty"], v.fields)
+			}
+			return
+		}
+		if !canonical || n != want {
+			t.Fatalf("accepted %q as %d", obj["qty"], n)
 		}
 	})
 }

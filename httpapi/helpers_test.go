@@ -109,9 +109,9 @@ type response struct {
 	Raw    string
 }
 
-// send makes a request whose answer need not be JSON. header is pairs of
-// name and value.
-func (s *testServer) send(method, path, body string, header ...string) (int, http.Header, string) {
+// send makes a request, with header as name, value pairs, and returns
+// the answer with its body read, whatever its content type.
+func (s *testServer) send(method, path, body string, header ...string) (*http.Response, string) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, bytes.NewBufferString(body))
 	if err != nil {
@@ -129,14 +129,15 @@ func (s *testServer) send(method, path, body string, header ...string) (int, htt
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return res.StatusCode, res.Header, string(raw)
+	return res, string(raw)
 }
 
 // do makes a request whose answer must be JSON.
 func (s *testServer) do(method, path, body string, header ...string) response {
 	s.t.Helper()
-	status, h, raw := s.send(method, path, body, header...)
-	r := response{Status: status, Header: h, Raw: raw}
+	res, raw := s.send(method, path, body, header...)
+	h := res.Header
+	r := response{Status: res.StatusCode, Header: h, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal([]byte(raw), &r.Body); err != nil {
 			s.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)

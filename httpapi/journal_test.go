@@ -46,7 +46,8 @@ func (s *journalServer) webhook(orderID int64, status, key string) response {
 // get makes a GET request whose answer need not be JSON.
 func (s *journalServer) get(path string, header ...string) (int, http.Header, string) {
 	s.t.Helper()
-	return s.send(http.MethodGet, path, "", header...)
+	res, body := s.send(http.MethodGet, path, "", header...)
+	return res.StatusCode, res.Header, body
 }
 
 // events reads a page of a product's journal, which must answer 200.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
 )
 
 // handlerFunc is a handler that returns its error instead of writing it.
@@ -24,6 +25,15 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// chain wraps h in middleware, the first outermost, as the router's Use
+// does for the routes it matches.
+func chain(h http.Handler, middleware ...mux.MiddlewareFunc) http.Handler {
+	for i := len(middleware) - 1; i >= 0; i-- {
+		h = middleware[i](h)
+	}
+	return h
 }
 
 // statusRecorder remembers the status a handler wrote, for the log.
@@ -114,7 +124,8 @@ func (s *Server) limitTime(next http.Handler) http.Handler {
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped
-// connection.
+// connection. It runs inside logRequests, so the panic is logged with the
+// request's fields and the 500 is counted and carries the request id.
 func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -122,7 +133,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panicked")
+				zerolog.Ctx(r.Context()).Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panicked")
 				writeJSON(w, http.StatusInternalServerError, errorBody{Message: "Internal server error"})
 			}
 		}()

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -12,13 +13,16 @@ import (
 // answers a wrong method with 404 instead of 405.
 func (s *Server) routes() {
 	r := s.router
-	r.Use(s.recoverPanics, s.logRequests, s.limitTime)
+	// Outermost first: the log line and the request id wrap everything,
+	// a panic included; CORS headers are set before a handler writes.
+	middleware := []mux.MiddlewareFunc{s.logRequests, s.recoverPanics, s.cors, s.limitTime}
+	r.Use(middleware...)
 	// Misses skip the router's middleware; they get it here, so that they
-	// are logged, counted and carry a request id like any answer.
-	r.NotFoundHandler = s.recoverPanics(s.logRequests(
-		s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound })))
-	r.MethodNotAllowedHandler = s.recoverPanics(s.logRequests(
-		s.handle(func(http.ResponseWriter, *http.Request) error { return errMethodNotAllowed })))
+	// are logged, counted and carry a request id like any answer. A CORS
+	// preflight is such a miss: no route serves OPTIONS.
+	r.NotFoundHandler = chain(
+		s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound }), middleware...)
+	r.MethodNotAllowedHandler = chain(s.handle(s.methodNotAllowed), middleware...)
 
 	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet)
 	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet)

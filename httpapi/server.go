@@ -52,6 +52,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBody is the largest request body accepted.
 	MaxBody int64
+	// CORSOrigins may call the API from a browser: "*" for any, or
+	// origins as ParseOrigins reads them; none turns CORS off.
+	CORSOrigins []string
 	// Metrics is where /metrics gathers from and the API's own metrics
 	// register; nil makes a registry of the API's own.
 	Metrics *prometheus.Registry
@@ -65,6 +68,7 @@ type Server struct {
 	log      zerolog.Logger
 	metrics  *metrics
 	router   *mux.Router
+	origins  corsPolicy    // that may call from a browser
 	idPrefix string        // of the request ids this server makes
 	idSeq    atomic.Uint32 // counts them
 }
@@ -78,7 +82,7 @@ func New(cfg Config, products Products, store Store, log zerolog.Logger) *Server
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, products: products, store: store, log: log, metrics: newMetrics(cfg.Metrics),
-		router: mux.NewRouter(), idPrefix: newIDPrefix()}
+		router: mux.NewRouter(), idPrefix: newIDPrefix(), origins: newCORSPolicy(cfg.CORSOrigins)}
 	s.routes()
 	return s
 }

@@ -25,7 +25,7 @@ func benchJSON(t *testing.T, target string, args ...string) (bench.Summary, stri
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	all := append([]string{"bench", "--target", target, "--json"}, args...)
-	err := run(ctx, all, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	err := run(ctx, all, noEnv, strings.NewReader(""), &stdout, &stderr)
 	var s bench.Summary
 	if stdout.Len() > 0 {
 		if jerr := json.Unmarshal(stdout.Bytes(), &s); jerr != nil {
@@ -138,7 +138,7 @@ func TestBenchTable(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"bench", "--target", p.base, "--admin-token", adminToken, "--scenario", "hot",
 		"--connections", "2", "--duration", "1s"}
-	if err := run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr); err != nil {
+	if err := run(ctx, args, noEnv, strings.NewReader(""), &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\nstderr:\n%s", err, stderr.String())
 	}
 	out := stdout.String()
@@ -200,13 +200,13 @@ func TestBenchSettings(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		// A closed port: nothing may be contacted before the settings fail.
 		args := append([]string{"bench", "--target", "http://127.0.0.1:1"}, tc.args...)
-		err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+		err := run(context.Background(), args, noEnv, strings.NewReader(""), &stdout, &stderr)
 		var bad *settingError
 		if !errors.As(err, &bad) || bad.setting != tc.setting || exitCode(err) != 2 {
 			t.Errorf("bench %q: %v; want a bad setting %s (exit 2)", tc.args, err, tc.setting)
 		}
 	}
-	cfg, err := loadConfig([]string{"bench"}, func(string) string { return "" }, &bytes.Buffer{})
+	cfg, err := loadConfig([]string{"bench"}, noEnv, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,8 @@ type config struct {
 	Seed           bool
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
-	LogFormat      string // json or console
+	LogFormat      string   // json or console
+	CORSOrigins    []string // origins whose pages may call the API: * for any; none turns CORS off
 
 	Events eventsConfig
 	Bench  bench.Config // AdminToken and WebhookSecret are copied in from above
@@ -58,7 +59,10 @@ type setting struct {
 	secret func(string) string
 	// commands take the setting; the others do not know its flag.
 	commands []string
-	usage    string
+	// emptyIsValue: an empty environment variable sets the setting to
+	// empty rather than leaving its default.
+	emptyIsValue bool
+	usage        string
 	// value parses into the setting's field of a config. Get gives the
 	// field for the log: ints, bools and floats as such, the rest as
 	// String.
@@ -92,6 +96,7 @@ func settings(c *config) []setting {
 		{name: "request-timeout", env: "FLASHSALE_REQUEST_TIMEOUT", def: "5s", commands: withActor, usage: "longest a request may wait (Go duration)", value: duration(&c.RequestTimeout)},
 		{name: "log-level", env: "FLASHSALE_LOG_LEVEL", def: "info", commands: withDB, usage: "debug, info, warn or error", value: logLevel{&c.LogLevel}},
 		{name: "log-format", env: "FLASHSALE_LOG_FORMAT", def: "json", commands: withDB, usage: "json, or console for people", value: text(&c.LogFormat, oneOf("log format", "json", "console"))},
+		{name: "cors-origins", env: "FLASHSALE_CORS_ORIGINS", def: "*", commands: server, emptyIsValue: true, usage: "origins whose pages may call the API from a browser, comma-separated, or * for any; empty turns CORS off", value: origins(&c.CORSOrigins)},
 
 		{name: "product", commands: eventsOnly, usage: "the product whose journal to print (required)", value: count(&c.Events.Product, 0)},
 		{name: "from", def: "1", commands: eventsOnly, usage: "the first seq to print", value: count(&c.Events.From, 0)},
@@ -148,8 +153,9 @@ func defaultConfig(command string) config {
 }
 
 // loadConfig reads the command, then the environment, then flags: a flag
-// wins over the environment.
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// wins over the environment. An empty variable counts as unset, except for
+// a setting whose empty value means something (emptyIsValue).
+func loadConfig(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
 	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		if _, ok := commandNamed(args[0]); !ok {
@@ -163,7 +169,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		if s.env == "" {
 			continue
 		}
-		if v := getenv(s.env); v != "" {
+		if v, ok := lookupEnv(s.env); ok && (v != "" || s.emptyIsValue) {
 			if err := s.value.Set(v); err != nil {
 				return cfg, &settingError{s.env, err}
 			}

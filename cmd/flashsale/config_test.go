@@ -146,8 +146,9 @@ func TestEachCommandTakesItsOwnFlags(t *testing.T) {
 	}
 	// An environment variable of a setting the command does not take is
 	// not read.
-	_, err := loadConfig([]string{"check"}, func(k string) string {
-		return map[string]string{"FLASHSALE_HOLD_TTL": "nope"}[k]
+	_, err := loadConfig([]string{"check"}, func(k string) (string, bool) {
+		v, ok := map[string]string{"FLASHSALE_HOLD_TTL": "nope"}[k]
+		return v, ok
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Errorf("check with a bad FLASHSALE_HOLD_TTL: %v; want it ignored", err)

@@ -42,7 +42,7 @@ func awaitLines(t *testing.T, out *actorstest.LockedBuffer, n int, within time.D
 }
 
 // noEnv is an environment without any setting.
-func noEnv(string) string { return "" }
+func noEnv(string) (string, bool) { return "", false }
 
 // command runs the program as main does, with no environment, and returns
 // what it printed on stdout. What it logged is shown if the test fails.

@@ -142,6 +142,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 		AdminToken:     cfg.AdminToken,
 		WebhookSecret:  cfg.WebhookSecret,
 		RequestTimeout: cfg.RequestTimeout,
+		CORSOrigins:    cfg.CORSOrigins,
 		Metrics:        metrics,
 	}, service, db, log)
 	srv := &http.Server{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flashsale/httpapi"
 	"fmt"
 	"math"
 	"net/url"
@@ -155,3 +156,26 @@ func (r rate) Set(v string) error {
 }
 func (r rate) String() string { return strconv.FormatFloat(*r.p, 'g', -1, 64) }
 func (r rate) Get() any       { return *r.p }
+
+// originsValue is the origins allowed to call the API from a browser:
+// comma-separated, or *; empty is none.
+type originsValue struct{ p *[]string }
+
+func origins(p *[]string) originsValue { return originsValue{p} }
+
+func (o originsValue) Set(v string) error {
+	parsed, err := httpapi.ParseOrigins(v)
+	if err != nil {
+		return err
+	}
+	*o.p = parsed
+	return nil
+}
+
+func (o originsValue) String() string {
+	if o.p == nil {
+		return ""
+	}
+	return strings.Join(*o.p, ",")
+}
+func (o originsValue) Get() any { return o.String() }
