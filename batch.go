@@ -21,9 +21,12 @@ type ProductState struct {
 // while the previous transaction was in flight.
 type Batch struct {
 	ProductID int64
-	// Version is the version the actor last read or wrote; the commit
-	// fails with ErrVersionConflict when the row has another, and bumps it.
+	// Version is the version the row must have: the one the actor last
+	// read, or the one the batch before this one writes. The commit fails
+	// with ErrVersionConflict when the row has another.
 	Version int64
+	// NewVersion is the version the commit writes.
+	NewVersion int64
 	// Counters after the batch, written as they are.
 	Counters
 	NewHolds       []Hold

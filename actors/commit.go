@@ -16,6 +16,9 @@ type batch struct {
 	ops     []*op
 	// Releases by expiry in this batch, already taken out of visible.
 	expiredHeld, expiredAwaiting int64
+	// finished is set when the writer reported the outcome, err.
+	finished bool
+	err      error
 }
 
 // op is one caller waiting for a batch.
@@ -39,21 +42,27 @@ func (p *batch) empty() bool {
 		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
 }
 
-// flush starts committing the queued batch when no transaction is in
-// flight. The batch carries the decided counters, which at this point are
-// the committed counters plus exactly this batch.
+// flush sends the queued batch to be committed when fewer than
+// cfg.Pipeline batches are in flight. The batch carries the decided
+// counters, which at this point are the counters of every batch before it
+// plus exactly this batch, and expects the version the batch before it
+// writes: if that one fails, this one fails its check and is decided
+// again, so no batch commits on top of one that did not.
 //
-// Nothing is written while the actor is broken: what it decided since the
-// failed batch rests on state the database refused, and the next load
-// replaces it.
+// Nothing is written while the actor is broken or a failed batch is being
+// recovered from: what it decided since rests on state the database
+// refused, and the next load replaces it.
 func (a *productActor) flush() {
-	if a.inflight != nil || a.queued.empty() || a.self == nil || a.broken {
+	if len(a.inflight) >= a.cfg.Pipeline || a.queued.empty() || a.self == nil || a.broken || a.failed != nil {
 		return
 	}
 	p := a.queued
-	a.queued, a.inflight = a.newBatch(), p
+	a.queued = a.newBatch()
+	a.inflight = append(a.inflight, p)
 	b := &p.write
-	b.ProductID, b.Version = a.id, a.version
+	b.ProductID, b.Version = a.id, a.sentVersion
+	b.NewVersion = a.host.versions.next(b.Version)
+	a.sentVersion = b.NewVersion
 	b.Counters = a.product.Counters
 	b.At = a.now()
 	p.flushed = time.Now()
@@ -61,30 +70,53 @@ func (a *productActor) flush() {
 	a.host.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{b: p, err: err}) })
 }
 
+// batchDone takes the outcome of a batch. Outcomes may arrive out of
+// order from the writer's goroutines; they are taken in the order the
+// batches were sent, as the database applied them.
 func (a *productActor) batchDone(p *batch, err error) {
-	a.inflight = nil
-	if err != nil {
-		a.batchFailed(p, err)
-		return
+	p.finished, p.err = true, err
+	for len(a.inflight) > 0 && a.inflight[0].finished {
+		head := a.inflight[0]
+		a.inflight = a.inflight[1:]
+		switch {
+		case a.failed != nil:
+			a.afterFailure(head)
+		case head.err != nil:
+			a.batchFailed(head)
+		default:
+			a.batchCommitted(head)
+		}
 	}
-	a.version++
+}
+
+// batchCommitted answers the callers of a committed batch and publishes
+// what it committed.
+func (a *productActor) batchCommitted(p *batch) {
+	b := &p.write
+	a.version = b.NewVersion
 	now := a.now()
 	took := time.Since(p.flushed)
 	a.metrics.CommitDuration.Observe(took.Seconds())
-	a.metrics.committed(&p.write)
+	a.metrics.committed(b)
 	for _, o := range p.ops {
 		if o.commit != nil {
 			o.commit()
 		}
 	}
-	b := &p.write
-	a.visible.Stock, a.visible.Held, a.visible.AwaitingPayment, a.visible.Paid =
-		b.Stock, b.Held-a.queued.expiredHeld, b.AwaitingPayment-a.queued.expiredAwaiting, b.Paid
+	// Readers see the committed counters, less what later batches
+	// release by expiry: an expired hold never counts.
+	a.visible.Counters = b.Counters
+	for _, later := range a.inflight {
+		a.visible.Held -= later.expiredHeld
+		a.visible.AwaitingPayment -= later.expiredAwaiting
+	}
+	a.visible.Held -= a.queued.expiredHeld
+	a.visible.AwaitingPayment -= a.queued.expiredAwaiting
 	a.forgetKeys(now)
 	a.publish()
 	a.log.Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
 		Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
-		Dur("took", took).Msg("batch committed")
+		Int("in_flight", len(a.inflight)).Dur("took", took).Msg("batch committed")
 	for _, o := range p.ops {
 		o.done(nil)
 	}
@@ -95,12 +127,22 @@ func (a *productActor) batchDone(p *batch, err error) {
 	a.finishDrain()
 }
 
-// batchFailed reloads the product and decides again what may safely be
-// decided again: the queued messages (never sent to the database) always,
-// and the in-flight ones only after a version conflict, which rolled them
-// back for certain. Any other failure may have committed: those callers
-// hear ErrUnavailable and may retry with their idempotency key.
-func (a *productActor) batchFailed(p *batch, err error) {
+// failure is a failed batch being recovered from: the callers to decide
+// again or to answer once every batch sent after it has finished too.
+type failure struct {
+	retry       []*op // decided again on the reloaded state
+	unavailable []*op // answered ErrUnavailable: their outcome is unknown
+}
+
+// batchFailed starts the recovery from a failed batch. Its callers are
+// decided again when it was rolled back for certain (a version conflict)
+// or wrote nothing for them (a refusal); any other failure may have
+// committed, and those callers hear ErrUnavailable and may retry with
+// their idempotency key. The batches sent after it expected the version it
+// would have written, so they fail too unless it did commit; the actor
+// waits for them, then reloads once.
+func (a *productActor) batchFailed(p *batch) {
+	err := p.err
 	conflict := errors.Is(err, flashsale.ErrVersionConflict)
 	a.metrics.CommitFailures.Inc()
 	if conflict {
@@ -117,26 +159,77 @@ func (a *productActor) batchFailed(p *batch, err error) {
 		}
 	}
 	logAt.Err(err).Int64("batch", p.id).Bool("version_conflict", conflict).Int("size", len(p.write.Events)).
-		Msg("batch failed; reloading")
+		Int("in_flight", len(a.inflight)).Msg("batch failed; reloading")
+	a.failed = &failure{}
+	a.afterFailure(p)
+}
+
+// afterFailure takes the outcome of a batch that was in flight when an
+// earlier one failed, and recovers once none is left.
+func (a *productActor) afterFailure(p *batch) {
+	f := a.failed
+	switch {
+	case p.err == nil:
+		// It committed, so the failed batch before it did too: its
+		// callers are answered; the reload below takes in what it wrote.
+		a.metrics.committed(&p.write)
+		for _, o := range p.ops {
+			o.done(nil)
+		}
+	case errors.Is(p.err, flashsale.ErrVersionConflict):
+		f.retry = append(f.retry, p.ops...)
+	default:
+		for _, o := range p.ops {
+			if o.refusal {
+				f.retry = append(f.retry, o)
+			} else {
+				f.unavailable = append(f.unavailable, o)
+			}
+		}
+	}
+	if len(a.inflight) > 0 {
+		return
+	}
+	a.failed = nil
 	queued := a.queued
 	a.queued = a.newBatch()
 	loadErr := a.reload()
 	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
-	retry := func(o *op, replay bool) {
-		if replay && loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
+	for _, o := range f.unavailable {
+		o.done(unavailable)
+	}
+	for _, o := range append(f.retry, queued.ops...) {
+		if loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
 			o.msg.decide(a)
-			return
+			continue
 		}
 		o.done(unavailable)
 	}
-	for _, o := range p.ops {
-		retry(o, conflict || o.refusal)
-	}
-	for _, o := range queued.ops {
-		retry(o, true)
-	}
 	a.redeliverDeferred()
+	a.flush()
 	a.finishDrain()
+}
+
+// lastWriting is the latest batch with changes in it, queued or in flight,
+// or nil when everything decided is committed.
+func (a *productActor) lastWriting() *batch {
+	if len(a.queued.write.Events) > 0 {
+		return a.queued
+	}
+	if n := len(a.inflight); n > 0 {
+		return a.inflight[n-1]
+	}
+	return nil
+}
+
+// inFlightWith is the batch in flight that creates an order, or nil.
+func (a *productActor) inFlightWith(orderID int64) *batch {
+	for _, p := range a.inflight {
+		if containsOrder(p, orderID) {
+			return p
+		}
+	}
+	return nil
 }
 
 // redeliverDeferred decides again the messages that waited for an order's

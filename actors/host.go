@@ -26,6 +26,7 @@ type Host struct {
 	holdIDs  *Sequence
 	orderIDs *Sequence
 	writer   *writer
+	versions versionSource
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
@@ -248,3 +249,9 @@ func (h *Host) Drain(ctx context.Context) error {
 	h.writer.close()
 	return nil
 }
+
+// versionSource hands out the versions batches write.
+type versionSource struct{}
+
+// next is the version a batch writes over prev.
+func (versionSource) next(prev int64) int64 { return prev + 1 }

@@ -101,8 +101,8 @@ func (a *productActor) holdGone(m *createOrder) {
 		return
 	}
 	// The order is not committed yet: say so only once it is.
-	p := a.inflight
-	if p == nil || !containsOrder(p, o.ID) {
+	p := a.inFlightWith(o.ID)
+	if p == nil {
 		p = a.queued
 	}
 	p.ops = append(p.ops, &op{msg: m, done: func(err error) {

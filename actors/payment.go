@@ -70,7 +70,7 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 		// Another process created it after this actor loaded: what this
 		// actor knows is stale. Reload when nothing is in flight; else the
 		// version check refuses the next batch, which reloads.
-		if a.inflight == nil && a.queued.empty() {
+		if len(a.inflight) == 0 && a.queued.empty() {
 			if err := a.reload(); err == nil {
 				if o, ok := a.orders[id]; ok {
 					return o, nil

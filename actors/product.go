@@ -41,23 +41,27 @@ type productActor struct {
 	self     *actor.PID
 
 	// owned state
-	product   flashsale.Product // decided: includes queued and in-flight changes
-	visible   flashsale.Product // committed, less the holds and orders known to be expired
-	version   int64             // version of the last commit or load
-	seq       int64             // seq of the last journal event decided
-	holds     map[int64]*activeHold
-	holdDue   dueHeap[*activeHold]
-	orders    map[int64]*activeOrder // awaiting payment, and those settled here since loading
-	orderDue  dueHeap[*activeOrder]  // orders awaiting payment, by end of payment window
-	converted map[int64]*activeOrder // hold id → the order it became, since loading
-	keys      map[keyID]*keyEntry
-	keyQueue  []*keyEntry                   // committed keys, oldest first, to forget them in time
-	early     map[int64][]flashsale.Payment // webhooks recorded before their order, by order id
-	deferred  []*applyPayment               // webhooks for orders whose batch is in flight
+	product flashsale.Product // decided: includes queued and in-flight changes
+	visible flashsale.Product // committed, less the holds and orders known to be expired
+	version int64             // version of the last commit or load
+	// sentVersion is the version the last batch sent writes, which the
+	// next batch expects.
+	sentVersion int64
+	seq         int64 // seq of the last journal event decided
+	holds       map[int64]*activeHold
+	holdDue     dueHeap[*activeHold]
+	orders      map[int64]*activeOrder // awaiting payment, and those settled here since loading
+	orderDue    dueHeap[*activeOrder]  // orders awaiting payment, by end of payment window
+	converted   map[int64]*activeOrder // hold id → the order it became, since loading
+	keys        map[keyID]*keyEntry
+	keyQueue    []*keyEntry                   // committed keys, oldest first, to forget them in time
+	early       map[int64][]flashsale.Payment // webhooks recorded before their order, by order id
+	deferred    []*applyPayment               // webhooks for orders whose batch is in flight
 
-	queued   *batch // decided, waiting for the transaction in flight
-	inflight *batch // being committed; nil when none is
-	batches  int64  // batches begun, to number them in the log
+	queued   *batch   // decided, waiting to be sent
+	inflight []*batch // sent to be committed, in the order sent
+	failed   *failure // set from a failed batch until the actor has reloaded
+	batches  int64    // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
 	broken   bool                    // the last load failed; writes are refused until one succeeds
@@ -68,7 +72,7 @@ type productActor struct {
 // idle reports whether the actor has nothing to watch or write, so that it
 // may stop and be loaded again on the next request.
 func (a *productActor) idle() bool {
-	return len(a.holds) == 0 && len(a.orderDue) == 0 && a.inflight == nil && a.queued.empty() &&
+	return len(a.holds) == 0 && len(a.orderDue) == 0 && len(a.inflight) == 0 && a.queued.empty() &&
 		len(a.deferred) == 0 && !a.broken && a.draining == nil
 }
 
@@ -119,8 +123,10 @@ func (a *productActor) Receive(ctx actor.Context) {
 
 // queuedBatchOf is the batch that writes the event with the given seq.
 func (a *productActor) queuedBatchOf(seq int64) int64 {
-	if p := a.inflight; p != nil && len(p.write.Events) > 0 && p.write.Events[0].Seq <= seq {
-		return p.id
+	for _, p := range a.inflight {
+		if n := len(p.write.Events); n > 0 && p.write.Events[0].Seq <= seq && seq <= p.write.Events[n-1].Seq {
+			return p.id
+		}
 	}
 	return a.queued.id
 }
@@ -210,10 +216,7 @@ func (a *productActor) setStock(m *setStock) {
 // is decided again on what the database holds. Readers, who see only what
 // is committed, never see stock that a refusal said was not there.
 func (a *productActor) refuse(m request, err error, committedRefuses bool) {
-	p := a.queued
-	if len(p.write.Events) == 0 {
-		p = a.inflight
-	}
+	p := a.lastWriting()
 	if committedRefuses || p == nil {
 		m.fail(err)
 		return
@@ -254,6 +257,7 @@ func (a *productActor) install(st flashsale.ProductState) {
 		a.queued = a.newBatch()
 	}
 	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
+	a.sentVersion = st.Version
 	a.holds = make(map[int64]*activeHold, len(st.ActiveHolds))
 	a.holdDue = a.holdDue[:0]
 	a.orders = make(map[int64]*activeOrder, len(st.UnpaidOrders))
@@ -293,7 +297,7 @@ func (a *productActor) publish() {
 // finishDrain stops the actor once a drain was asked for and nothing is
 // left to commit.
 func (a *productActor) finishDrain() {
-	if a.draining == nil || a.inflight != nil || !a.queued.empty() {
+	if a.draining == nil || len(a.inflight) > 0 || !a.queued.empty() {
 		return
 	}
 	select {

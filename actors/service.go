@@ -212,6 +212,9 @@ func (c Config) complete() Config {
 	if c.MaxBacklog <= 0 {
 		c.MaxBacklog = d.MaxBacklog
 	}
+	if c.Pipeline <= 0 {
+		c.Pipeline = d.Pipeline
+	}
 	c.PassivateAfter = max(c.PassivateAfter, c.KeyMemory)
 	return c
 }

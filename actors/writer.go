@@ -13,14 +13,16 @@ const maxGroup = 256
 // writer commits the batches of many product actors together: with many
 // products each taking a request now and then, every actor's batch is
 // small, and one transaction per batch would make the commit, not the
-// actors, the limit. Each actor still has at most one batch in flight, so
-// two batches of one product never meet, in a group or between groups.
+// actors, the limit. Two batches of one product never meet in a group, and
+// a product's next batch starts only once its previous one has ended
+// (takeGroup): the version each expects orders them.
 type writer struct {
 	store   Store
 	timeout time.Duration
 
-	mu    sync.Mutex // guards queue
+	mu    sync.Mutex // guards queue and busy
 	queue []writeJob
+	busy  map[int64]bool // products with a batch committing
 	wake  chan struct{} // a token: work may be queued
 	stop  chan struct{}
 	done  sync.WaitGroup
@@ -33,7 +35,7 @@ type writeJob struct {
 
 // newWriter starts n goroutines that commit queued batches.
 func newWriter(store Store, timeout time.Duration, n int) *writer {
-	w := &writer{store: store, timeout: timeout, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	w := &writer{store: store, timeout: timeout, busy: map[int64]bool{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range max(n, 1) {
 		w.done.Add(1)
 		go w.run()
@@ -70,10 +72,7 @@ func (w *writer) run() {
 func (w *writer) commitQueued() {
 	for {
 		w.mu.Lock()
-		n := min(len(w.queue), maxGroup)
-		group := make([]writeJob, n)
-		copy(group, w.queue)
-		w.queue = w.queue[n:]
+		group := w.takeGroup()
 		if len(w.queue) > 0 {
 			// More than one group waits: let another writer take some.
 			select {
@@ -82,10 +81,10 @@ func (w *writer) commitQueued() {
 			}
 		}
 		w.mu.Unlock()
-		if n == 0 {
+		if len(group) == 0 {
 			return
 		}
-		batches := make([]*flashsale.Batch, n)
+		batches := make([]*flashsale.Batch, len(group))
 		for i, job := range group {
 			batches[i] = job.batch
 		}
@@ -93,10 +92,44 @@ func (w *writer) commitQueued() {
 		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 		errs := w.store.CommitBatches(ctx, batches)
 		cancel()
+		w.mu.Lock()
+		for _, job := range group {
+			delete(w.busy, job.batch.ProductID)
+		}
+		waiting := len(w.queue) > 0
+		w.mu.Unlock()
+		if waiting {
+			// Batches held back for these products may go now.
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
 		for i, job := range group {
 			job.done(errs[i])
 		}
 	}
+}
+
+// takeGroup takes up to maxGroup queued batches of different products, none
+// of whose product has a batch committing: a product's next batch expects
+// the version its previous one writes, so it waits for that one's commit
+// to end, in order. w.mu is held.
+func (w *writer) takeGroup() []writeJob {
+	var group []writeJob
+	rest := w.queue[:0]
+	for _, job := range w.queue {
+		id := job.batch.ProductID
+		if len(group) == maxGroup || w.busy[id] {
+			rest = append(rest, job)
+			continue
+		}
+		w.busy[id] = true
+		group = append(group, job)
+	}
+	clear(w.queue[len(rest):])
+	w.queue = rest
+	return group
 }
 
 // close commits what is queued and stops the goroutines.
