@@ -23,7 +23,7 @@ type writer struct {
 	mu    sync.Mutex // guards queue and busy
 	queue []writeJob
 	busy  map[int64]bool // products with a batch committing
-	wake  chan struct{} // a token: work may be queued
+	wake  chan struct{}  // a token: work may be queued
 	stop  chan struct{}
 	done  sync.WaitGroup
 }
