@@ -32,9 +32,10 @@ type Config struct {
 	// Writers is how many transactions commit batches at once; each
 	// carries the batches of up to 256 products. One suits SQLite.
 	Writers int
-	// Pipeline is how many batches of one product may be committing at
-	// once: while one commits, the next is already on its way, and the
-	// version each expects orders them.
+	// Pipeline is how many batches of one product may be sent to the
+	// writer at once; the version each expects orders them. Until the
+	// store lets a product's next batch take the row lock while the one
+	// before commits, more than one only splits batches (the default is 1).
 	Pipeline int
 	// IDBlock is how many hold or order ids are reserved from the
 	// database at once; a restart skips what is left of a block.
@@ -52,7 +53,7 @@ func DefaultConfig() Config {
 		IDBlock:        1000,
 		MaxBacklog:     10_000,
 		Writers:        4,
-		Pipeline:       2,
+		Pipeline:       1,
 		PassivateAfter: 2 * time.Minute,
 	}
 }

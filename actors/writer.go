@@ -72,15 +72,15 @@ func (w *writer) run() {
 func (w *writer) commitQueued() {
 	for {
 		w.mu.Lock()
-		group := w.takeGroup()
-		if len(w.queue) > 0 {
+		group, more := w.takeGroup()
+		w.mu.Unlock()
+		if more {
 			// More than one group waits: let another writer take some.
 			select {
 			case w.wake <- struct{}{}:
 			default:
 			}
 		}
-		w.mu.Unlock()
 		if len(group) == 0 {
 			return
 		}
@@ -114,22 +114,26 @@ func (w *writer) commitQueued() {
 // takeGroup takes up to maxGroup queued batches of different products, none
 // of whose product has a batch committing: a product's next batch expects
 // the version its previous one writes, so it waits for that one's commit
-// to end, in order. w.mu is held.
-func (w *writer) takeGroup() []writeJob {
-	var group []writeJob
+// to end, and the writer that ends it looks at the queue again. more
+// reports batches left that another writer may take now. w.mu is held.
+func (w *writer) takeGroup() (group []writeJob, more bool) {
 	rest := w.queue[:0]
 	for _, job := range w.queue {
 		id := job.batch.ProductID
-		if len(group) == maxGroup || w.busy[id] {
+		switch {
+		case w.busy[id]:
 			rest = append(rest, job)
-			continue
+		case len(group) == maxGroup:
+			rest = append(rest, job)
+			more = true
+		default:
+			w.busy[id] = true
+			group = append(group, job)
 		}
-		w.busy[id] = true
-		group = append(group, job)
 	}
 	clear(w.queue[len(rest):])
 	w.queue = rest
-	return group
+	return group, more
 }
 
 // close commits what is queued and stops the goroutines.
