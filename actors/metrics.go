@@ -36,47 +36,48 @@ type Metrics struct {
 
 // NewMetrics makes the actors' metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		HoldsCreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_holds_created_total",
-			Help: "Holds committed."}),
-		HoldsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flashsale_holds_rejected_total",
-			Help: "Hold requests refused, by reason."}, []string{"reason"}),
-		HoldsExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_holds_expired_total",
-			Help: "Holds released at their expiry."}),
-		OrdersCreated: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_orders_created_total",
-			Help: "Orders committed."}),
-		OrdersPaid: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_orders_paid_total",
-			Help: "Orders that became paid, revived ones included."}),
-		OrdersCancelled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flashsale_orders_cancelled_total",
-			Help: "Orders cancelled, by reason (webhook, payment_window)."}, []string{"reason"}),
-		OrdersRefundRequired: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_orders_refund_required_total",
-			Help: "Late payments for orders whose units were gone."}),
-		WebhooksDeduplicated: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_webhooks_deduplicated_total",
-			Help: "Webhook deliveries answered from an earlier delivery of the same key."}),
-		WebhooksPending: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_webhooks_pending_total",
-			Help: "Webhook deliveries recorded before their order existed."}),
-		MessagesProcessed: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_actor_messages_processed_total",
-			Help: "Requests the product actors took from their mailboxes."}),
-		MailboxWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashsale_actor_mailbox_wait_seconds",
-			Help: "Time a request waited in its product actor's mailbox.", Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12)}),
-		MailboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flashsale_actor_mailbox_backlog",
-			Help: "Requests waiting in product actors' mailboxes, summed over products."}),
-		LiveActors: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flashsale_actor_products_live",
-			Help: "Product actors running."}),
-		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashsale_batch_size",
-			Help: "Journal events (state changes) per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
-		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashsale_batch_commit_seconds",
-			Help: "Duration of a group commit transaction.", Buckets: prometheus.ExponentialBuckets(1e-4, 2, 14)}),
-		CommitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_batch_commit_failures_total",
-			Help: "Group commits that failed, version conflicts included."}),
-		VersionConflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_batch_version_conflicts_total",
-			Help: "Group commits refused because another writer changed the product (the FOR UPDATE backstop)."}),
-		RefusalsAwaitingCommit: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_refusals_awaiting_commit_total",
-			Help: "Refusals (insufficient stock, a stock cut) answered after the uncommitted changes they rest on committed."}),
+	var all []prometheus.Collector
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		all = append(all, c)
+		return c
 	}
-	reg.MustRegister(m.HoldsCreated, m.HoldsRejected, m.HoldsExpired, m.OrdersCreated, m.OrdersPaid, m.OrdersCancelled,
-		m.OrdersRefundRequired, m.WebhooksDeduplicated, m.WebhooksPending, m.MessagesProcessed, m.MailboxWait,
-		m.MailboxBacklog, m.LiveActors, m.BatchSize, m.CommitDuration, m.CommitFailures, m.VersionConflicts, m.RefusalsAwaitingCommit)
+	byReason := func(name, help string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"reason"})
+		all = append(all, c)
+		return c
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+		all = append(all, g)
+		return g
+	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+		all = append(all, h)
+		return h
+	}
+	m := &Metrics{
+		HoldsCreated:           counter("flashsale_holds_created_total", "Holds committed."),
+		HoldsRejected:          byReason("flashsale_holds_rejected_total", "Hold requests refused, by reason."),
+		HoldsExpired:           counter("flashsale_holds_expired_total", "Holds released at their expiry."),
+		OrdersCreated:          counter("flashsale_orders_created_total", "Orders committed."),
+		OrdersPaid:             counter("flashsale_orders_paid_total", "Orders that became paid, revived ones included."),
+		OrdersCancelled:        byReason("flashsale_orders_cancelled_total", "Orders cancelled, by reason (webhook, payment_window)."),
+		OrdersRefundRequired:   counter("flashsale_orders_refund_required_total", "Late payments for orders whose units were gone."),
+		WebhooksDeduplicated:   counter("flashsale_webhooks_deduplicated_total", "Webhook deliveries answered from an earlier delivery of the same key."),
+		WebhooksPending:        counter("flashsale_webhooks_pending_total", "Webhook deliveries recorded before their order existed."),
+		MessagesProcessed:      counter("flashsale_actor_messages_processed_total", "Requests the product actors took from their mailboxes."),
+		MailboxWait:            histogram("flashsale_actor_mailbox_wait_seconds", "Time a request waited in its product actor's mailbox.", prometheus.ExponentialBuckets(1e-6, 4, 12)),
+		MailboxBacklog:         gauge("flashsale_actor_mailbox_backlog", "Requests waiting in product actors' mailboxes, summed over products."),
+		LiveActors:             gauge("flashsale_actor_products_live", "Product actors running."),
+		BatchSize:              histogram("flashsale_batch_size", "Journal events (state changes) per group commit.", prometheus.ExponentialBuckets(1, 2, 12)),
+		CommitDuration:         histogram("flashsale_batch_commit_seconds", "Duration of a group commit transaction.", prometheus.ExponentialBuckets(1e-4, 2, 14)),
+		CommitFailures:         counter("flashsale_batch_commit_failures_total", "Group commits that failed, version conflicts included."),
+		VersionConflicts:       counter("flashsale_batch_version_conflicts_total", "Group commits refused because another writer changed the product (the FOR UPDATE backstop)."),
+		RefusalsAwaitingCommit: counter("flashsale_refusals_awaiting_commit_total", "Refusals (insufficient stock, a stock cut) answered after the uncommitted changes they rest on committed."),
+	}
+	reg.MustRegister(all...)
 	return m
 }
 

@@ -74,6 +74,28 @@ func firstAnswer[T any](firstHash, hash string, first T) (T, error) {
 	return first, nil
 }
 
+// committed finds a request's idempotency key among committed requests
+// with lookup, and answers by firstAnswer's rule; first gives the hash
+// and the answer of the request that used the key first. Committed keys
+// are found here; a repeat racing the first request is caught by the
+// actor, which remembers recent keys.
+func committed[R, T any](ctx context.Context, key, hash string, lookup func(context.Context, string) (R, error), notFound error,
+	first func(R) (string, T)) (answer T, found bool, err error) {
+	if key == "" {
+		return answer, false, nil
+	}
+	r, err := lookup(ctx, key)
+	switch {
+	case errors.Is(err, notFound):
+		return answer, false, nil
+	case err != nil:
+		return answer, false, err
+	}
+	firstHash, firstAns := first(r)
+	answer, err = firstAnswer(firstHash, hash, firstAns)
+	return answer, true, err
+}
+
 // Product returns a product with its committed counters.
 func (s *Service) Product(ctx context.Context, id int64) (flashsale.Product, error) {
 	snap, err := s.host.snapshot(ctx, id)
@@ -97,16 +119,9 @@ func (s *Service) PlaceHold(ctx context.Context, productID, qty int64, key strin
 		}
 	}()
 	hash := flashsale.HoldRequestHash(productID, qty)
-	if key != "" {
-		// Committed keys are found here; a repeat racing the first
-		// request is caught by the actor, which remembers recent keys.
-		h, err := s.store.HoldByKey(ctx, key)
-		switch {
-		case err == nil:
-			return firstAnswer(h.RequestHash, hash, h.AsCreated())
-		case !errors.Is(err, flashsale.ErrHoldNotFound):
-			return flashsale.Hold{}, err
-		}
+	if h, found, err := committed(ctx, key, hash, s.store.HoldByKey, flashsale.ErrHoldNotFound,
+		func(h flashsale.Hold) (string, flashsale.Hold) { return h.RequestHash, h.AsCreated() }); found || err != nil {
+		return h, err
 	}
 	snap, err := s.host.snapshot(ctx, productID)
 	if err != nil {
@@ -128,14 +143,9 @@ func (s *Service) PlaceHold(ctx context.Context, productID, qty int64, key strin
 // before it existed are applied as it is created.
 func (s *Service) CreateOrder(ctx context.Context, holdID int64, key string) (flashsale.Order, error) {
 	hash := flashsale.OrderRequestHash(holdID)
-	if key != "" {
-		o, err := s.store.OrderByKey(ctx, key)
-		switch {
-		case err == nil:
-			return firstAnswer(o.RequestHash, hash, o.AsCreated())
-		case !errors.Is(err, flashsale.ErrOrderNotFound):
-			return flashsale.Order{}, err
-		}
+	if o, found, err := committed(ctx, key, hash, s.store.OrderByKey, flashsale.ErrOrderNotFound,
+		func(o flashsale.Order) (string, flashsale.Order) { return o.RequestHash, o.AsCreated() }); found || err != nil {
+		return o, err
 	}
 	h, err := s.store.Hold(ctx, holdID)
 	if err != nil {
@@ -167,13 +177,12 @@ func (s *Service) CreateOrder(ctx context.Context, holdID int64, key string) (fl
 func (s *Service) ApplyPayment(ctx context.Context, key string, orderID int64, status flashsale.PaymentStatus) (flashsale.PaymentResult, error) {
 	pay := flashsale.Payment{Key: key, OrderID: orderID, Status: status, Hash: flashsale.PaymentHash(key, orderID, status),
 		CreatedAt: s.cfg.Clock().UTC().Truncate(time.Millisecond)}
-	prior, err := s.store.PaymentByKey(ctx, key)
-	switch {
-	case err == nil:
-		s.cfg.Metrics.WebhooksDeduplicated.Inc()
-		return firstAnswer(prior.Hash, pay.Hash, prior.Answer())
-	case !errors.Is(err, flashsale.ErrPaymentNotFound):
-		return flashsale.PaymentResult{}, err
+	if res, found, err := committed(ctx, key, pay.Hash, s.store.PaymentByKey, flashsale.ErrPaymentNotFound,
+		func(p flashsale.Payment) (string, flashsale.PaymentResult) { return p.Hash, p.Answer() }); found || err != nil {
+		if found {
+			s.cfg.Metrics.WebhooksDeduplicated.Inc()
+		}
+		return res, err
 	}
 	productID, recorded, err := s.store.RecordEarlyPayment(ctx, pay)
 	if err != nil {
