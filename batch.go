@@ -25,7 +25,7 @@ type Batch struct {
 	// read, or the one the batch before this one writes. The commit fails
 	// with ErrVersionConflict when the row has another.
 	Version int64
-	// NewVersion is the version the commit writes.
+	// NewVersion is the version the commit writes; zero writes Version+1.
 	NewVersion int64
 	// Counters after the batch, written as they are.
 	Counters
@@ -60,3 +60,11 @@ func (e *EarlyPaymentsError) Error() string {
 	return fmt.Sprintf("%d payments arrived before their order", len(e.Payments))
 }
 func (e *EarlyPaymentsError) Is(target error) bool { return target == ErrVersionConflict }
+
+// Written is the version the batch's commit writes.
+func (b *Batch) Written() int64 {
+	if b.NewVersion != 0 {
+		return b.NewVersion
+	}
+	return b.Version + 1
+}

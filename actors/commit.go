@@ -61,7 +61,7 @@ func (a *productActor) flush() {
 	a.inflight = append(a.inflight, p)
 	b := &p.write
 	b.ProductID, b.Version = a.id, a.sentVersion
-	b.NewVersion = a.host.versions.next(b.Version)
+	b.NewVersion = a.host.versions.new()
 	a.sentVersion = b.NewVersion
 	b.Counters = a.product.Counters
 	b.At = a.now()

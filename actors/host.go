@@ -5,6 +5,7 @@ import (
 	"flashsale"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,7 @@ type Host struct {
 	holdIDs  *Sequence
 	orderIDs *Sequence
 	writer   *writer
-	versions versionSource
+	versions *versionSource
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
@@ -68,6 +69,7 @@ func newHost(cfg Config, store Store, log zerolog.Logger) *Host {
 		log:      log,
 		system:   system,
 		writer:   newWriter(store, cfg.CommitTimeout, cfg.Writers),
+		versions: newVersionSource(),
 		holdIDs:  NewSequence(store, "hold", cfg.IDBlock),
 		orderIDs: NewSequence(store, "order", cfg.IDBlock),
 		loading:  map[int64]*loadCall{},
@@ -250,8 +252,19 @@ func (h *Host) Drain(ctx context.Context) error {
 	return nil
 }
 
-// versionSource hands out the versions batches write.
-type versionSource struct{}
+// versionSource hands out the versions batches write. Each is new: a
+// random start per process, counted up. So a batch that expects the
+// version the batch before it writes can match only if that batch
+// committed: another writer of the product (a second process, an operator
+// command, a stale owner) never writes the same number, as it would if
+// versions only counted up from the row's.
+type versionSource struct{ next atomic.Int64 }
 
-// next is the version a batch writes over prev.
-func (versionSource) next(prev int64) int64 { return prev + 1 }
+func newVersionSource() *versionSource {
+	v := &versionSource{}
+	v.next.Store(rand.Int64N(1<<62) + 1)
+	return v
+}
+
+// new is the version a batch writes.
+func (v *versionSource) new() int64 { return v.next.Add(1) }

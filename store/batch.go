@@ -121,18 +121,18 @@ func setCounters(ctx context.Context, tx *sql.Tx, batches []*flashsale.Batch) er
 	var q strings.Builder
 	var args []any
 	q.WriteString("UPDATE products SET ")
-	for c, column := range []string{"stock", "held", "awaiting_payment", "paid"} {
+	for c, column := range []string{"stock", "held", "awaiting_payment", "paid", "version"} {
 		if c > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString(column + " = CASE id")
 		for _, b := range batches {
 			q.WriteString(" WHEN ? THEN ?")
-			args = append(args, b.ProductID, []int64{b.Stock, b.Held, b.AwaitingPayment, b.Paid}[c])
+			args = append(args, b.ProductID, []int64{b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.Written()}[c])
 		}
 		q.WriteString(" END")
 	}
-	q.WriteString(", version = version + 1, updated_at = ? WHERE id IN (" + placeholders(len(batches)) + ")")
+	q.WriteString(", updated_at = ? WHERE id IN (" + placeholders(len(batches)) + ")")
 	args = append(args, batches[0].At.UnixMilli())
 	for _, b := range batches {
 		args = append(args, b.ProductID)
@@ -194,8 +194,8 @@ func (d *DB) writeBatch(ctx context.Context, tx *sql.Tx, b *flashsale.Batch) err
 		return err
 	}
 	if _, err := tx.ExecContext(ctx,
-		"UPDATE products SET stock = ?, held = ?, awaiting_payment = ?, paid = ?, version = version + 1, updated_at = ? WHERE id = ?",
-		b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.At.UnixMilli(), b.ProductID); err != nil {
+		"UPDATE products SET stock = ?, held = ?, awaiting_payment = ?, paid = ?, version = ?, updated_at = ? WHERE id = ?",
+		b.Stock, b.Held, b.AwaitingPayment, b.Paid, b.Written(), b.At.UnixMilli(), b.ProductID); err != nil {
 		return err
 	}
 	return d.writeRows(ctx, tx, b.ProductID, b)
