@@ -14,8 +14,9 @@ const maxGroup = 256
 // products each taking a request now and then, every actor's batch is
 // small, and one transaction per batch would make the commit, not the
 // actors, the limit. Two batches of one product never meet in a group, and
-// a product's next batch starts only once its previous one has ended
-// (takeGroup): the version each expects orders them.
+// a product's next batch starts only once its previous one holds the row
+// lock or has ended (takeGroup, release): the version each expects orders
+// them.
 type writer struct {
 	store   Store
 	timeout time.Duration
@@ -90,31 +91,55 @@ func (w *writer) commitQueued() {
 		}
 		// The write must not hang on any one caller's context: it has its own.
 		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-		errs := w.store.CommitBatches(ctx, batches)
+		var errs []error
+		if ls, ok := w.store.(lockingStore); ok {
+			errs = ls.CommitBatchesLocked(ctx, batches, func() { w.release(group) })
+		} else {
+			errs = w.store.CommitBatches(ctx, batches)
+		}
 		cancel()
-		w.mu.Lock()
-		for _, job := range group {
-			delete(w.busy, job.batch.ProductID)
-		}
-		waiting := len(w.queue) > 0
-		w.mu.Unlock()
-		if waiting {
-			// Batches held back for these products may go now.
-			select {
-			case w.wake <- struct{}{}:
-			default:
-			}
-		}
+		w.release(group)
 		for i, job := range group {
 			job.done(errs[i])
 		}
 	}
 }
 
+// release lets the next batches of a group's products go: once the group
+// holds their rows' locks, or has ended. Calling it twice is harmless.
+func (w *writer) release(group []writeJob) {
+	w.mu.Lock()
+	waiting := false
+	for _, job := range group {
+		if w.busy[job.batch.ProductID] {
+			delete(w.busy, job.batch.ProductID)
+			waiting = true
+		}
+	}
+	waiting = waiting && len(w.queue) > 0
+	w.mu.Unlock()
+	if waiting {
+		// Batches held back for these products may go now.
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// lockingStore is a store whose group commit says when it holds the locks
+// of the products' rows. A product's next batch may then begin its own
+// transaction while this one commits: its lock waits for this commit, so
+// the database applies the two in order, and the round trips of one
+// overlap the commit of the other.
+type lockingStore interface {
+	CommitBatchesLocked(ctx context.Context, batches []*flashsale.Batch, locked func()) []error
+}
+
 // takeGroup takes up to maxGroup queued batches of different products, none
-// of whose product has a batch committing: a product's next batch expects
-// the version its previous one writes, so it waits for that one's commit
-// to end, and the writer that ends it looks at the queue again. more
+// of whose product has a batch starting to commit: a product's next batch
+// expects the version its previous one writes, so it waits until that one
+// holds the row's lock (or has ended), and release wakes a writer for it. more
 // reports batches left that another writer may take now. w.mu is held.
 func (w *writer) takeGroup() (group []writeJob, more bool) {
 	rest := w.queue[:0]
