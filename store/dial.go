@@ -15,17 +15,13 @@ import (
 	"errors"
 	"flashsale"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/pressly/goose/v3"
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
-
-	"flashsale/migrations"
 )
 
 type dialect int
@@ -162,32 +158,6 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // Close closes the connections.
 func (d *DB) Close() error { return d.db.Close() }
-
-// Migrate applies the embedded migrations that have not run yet.
-func (d *DB) Migrate(ctx context.Context) error {
-	var (
-		gd   goose.Dialect
-		fsys fs.FS
-	)
-	switch d.dialect {
-	case dialectMySQL:
-		gd, fsys = goose.DialectMySQL, migrations.MySQL()
-	default:
-		gd, fsys = goose.DialectSQLite3, migrations.SQLite()
-	}
-	p, err := goose.NewProvider(gd, d.db, fsys)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	for _, r := range results {
-		d.log.Info().Str("migration", r.Source.Path).Dur("took", r.Duration).Msg("migration applied")
-	}
-	return nil
-}
 
 // forUpdate is the row-lock suffix of a SELECT inside a write transaction.
 // SQLite has none; its transactions start with the write lock taken.

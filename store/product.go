@@ -16,7 +16,9 @@ const (
 )
 
 // Seed creates product 1 when the database has no product. It reports
-// whether it created one.
+// whether it created one. Processes started together may all seed: one
+// inserts product 1, and the others, whose insert waits on that row until
+// it commits, find it taken and create nothing.
 func (d *DB) Seed(ctx context.Context) (bool, error) {
 	created := false
 	err := d.transact(ctx, func(tx *sql.Tx) error {
@@ -31,6 +33,9 @@ func (d *DB) Seed(ctx context.Context) (bool, error) {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO products (id, name, price_cents, stock, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?)",
 			seedName, int64(seedPrice), seedStock, now.UnixMilli(), now.UnixMilli())
+		if isDuplicate(err) {
+			return nil // another process seeded it after this one counted
+		}
 		if err != nil {
 			return err
 		}

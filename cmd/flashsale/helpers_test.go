@@ -217,6 +217,15 @@ type proc struct {
 // is killed when the test ends, and its stderr is shown if the test failed.
 func startServer(t *testing.T, name string, args []string, env ...string) *proc {
 	t.Helper()
+	p := launchServer(t, name, args, env...)
+	p.awaitListening(t)
+	return p
+}
+
+// launchServer starts the program as startServer does, without waiting
+// for it to listen, so that a test can start several at the same moment.
+func launchServer(t *testing.T, name string, args []string, env ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, log: newLogLines(), done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = childEnv(env...)
@@ -240,15 +249,20 @@ func startServer(t *testing.T, name string, args []string, env ...string) *proc 
 			t.Logf("%s stderr, last lines:\n%s", name, p.log.tail(60))
 		}
 	})
+	return p
+}
+
+// awaitListening waits until the launched program listens.
+func (p *proc) awaitListening(t *testing.T) {
+	t.Helper()
 	select {
 	case addr := <-p.log.listening:
 		p.base = "http://" + addr
 	case <-p.done:
-		t.Fatalf("%s exited with code %d before listening", name, p.cmd.ProcessState.ExitCode())
+		t.Fatalf("%s exited with code %d before listening", p.name, p.cmd.ProcessState.ExitCode())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not log that it listens within 30s", name)
+		t.Fatalf("%s did not log that it listens within 30s", p.name)
 	}
-	return p
 }
 
 func (p *proc) exited() bool {
