@@ -28,6 +28,7 @@ type Config struct {
 	Rate          float64       // open loop: iterations per second; 0 is a closed loop
 	Compare       string        // "ceiling": run the ceiling scenario first and compare
 	JSON          bool          // print the summary as one JSON object
+	Report        string        // a file to write the run to as an HTML page; empty: none
 	AdminToken    string        // the server's, to create products and read journals
 	WebhookSecret string        // the server's, to sign checkout's webhooks
 }
@@ -111,6 +112,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s\n", line)
 	} else {
 		summary.print(stdout)
+	}
+	if cfg.Report != "" {
+		if err := writeReport(cfg.Report, summary); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+		c.progress("report written to %s", cfg.Report)
 	}
 	if !summary.Books.OK {
 		return fmt.Errorf("bench %s: the books do not balance (%d problems)", cfg.Scenario, len(summary.Books.Problems))
@@ -236,10 +243,10 @@ func (s *schedule) next(ctx context.Context, timer *time.Timer) (slot int64, at 
 // load runs the scenario's workers for the duration, one per connection.
 func (r *run) load(ctx context.Context) Load {
 	cfg := r.c.cfg
-	st := newStats(cfg.Connections)
 	r.c.progress("%s: %d connections, %s, %v", r.scenario.Name, cfg.Connections, loopMode(cfg.Rate), cfg.Duration)
 	sched := &schedule{start: time.Now()}
 	sched.end = sched.start.Add(cfg.Duration)
+	st := newStats(cfg.Connections, sched.start, cfg.Duration)
 	if cfg.Rate > 0 {
 		sched.interval = float64(time.Second) / cfg.Rate
 	}
@@ -272,7 +279,9 @@ func (r *run) load(ctx context.Context) Load {
 		})
 	}
 	r.c.watch(r.scenario.Name, st, sched.start, &wg)
-	summary := st.snapshot().summary(r.scenario.Name, time.Since(sched.start))
+	elapsed := time.Since(sched.start)
+	summary := st.snapshot().summary(r.scenario.Name, elapsed)
+	summary.Seconds = st.timeline(elapsed)
 	if cfg.Rate > 0 && !sched.finished.Load() && ctx.Err() == nil {
 		scheduled := int64(math.Ceil(cfg.Duration.Seconds() * cfg.Rate))
 		summary.Unsent = max(0, scheduled-started.Load())
