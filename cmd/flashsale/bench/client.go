@@ -67,8 +67,8 @@ func newClient(cfg Config, stderr io.Writer) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A connection per worker, kept alive and reused, to the target only
-	// (no proxy, no redirects).
+	// Setup and the books: a connection per worker of each, kept alive
+	// and reused, to the target only (no proxy, no redirects).
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        cfg.Connections,
