@@ -75,7 +75,7 @@ func newReportLoad(title string, l Load) reportLoad {
 
 	var rps, p50, p99 []point
 	for _, sec := range l.Seconds {
-		x := float64(sec.Second)
+		x := float64(sec.N)
 		rps = append(rps, point{x, sec.RequestsPerSecond})
 		p50 = append(p50, point{x, sec.P50})
 		p99 = append(p99, point{x, sec.P99})
@@ -278,7 +278,7 @@ svg { display: block; margin: 4px 0 8px; } svg text { fill: #4a5568; }
 <details><summary>each second</summary>
 <table class="seconds">
 <tr><th>second</th><th>requests</th><th>req/s</th><th>errors</th><th>p50</th><th>p99</th></tr>
-{{range .Load.Seconds}}<tr class="second"><td>{{.Second}}</td><td>{{.Requests}}</td><td>{{whole .RequestsPerSecond}}</td><td>{{.Errors}}</td><td>{{ms .P50}}</td><td>{{ms .P99}}</td></tr>
+{{range .Load.Seconds}}<tr class="second"><td>{{.N}}</td><td>{{.Requests}}</td><td>{{whole .RequestsPerSecond}}</td><td>{{.Errors}}</td><td>{{ms .P50}}</td><td>{{ms .P99}}</td></tr>
 {{end}}</table>
 </details>
 {{end}}

@@ -146,7 +146,7 @@ func (st *stats) keepSecond(sh *statShard) {
 // Second is one second of a run, all operations together; the last
 // second also holds the answers to the requests in flight at the end.
 type Second struct {
-	Second            int     // from the start, the first is 1
+	N                 int     // which second of the run, from 1
 	Requests          int64   // answered in it, or given up on
 	RequestsPerSecond float64 // Requests over the part of the second the run lasted
 	Errors            int64
@@ -169,7 +169,7 @@ func (st *stats) timeline(elapsed time.Duration) []Second {
 		// The last second is short when the run ran out of work early,
 		// or the duration is not whole seconds.
 		length := min(max(elapsed-time.Duration(i)*time.Second, time.Millisecond), time.Second)
-		seconds[i] = Second{Second: i + 1, Requests: n, RequestsPerSecond: float64(n) / length.Seconds(), Errors: s.errors,
+		seconds[i] = Second{N: i + 1, Requests: n, RequestsPerSecond: float64(n) / length.Seconds(), Errors: s.errors,
 			P50: ms(s.hist.ValueAtQuantile(50)), P99: ms(s.hist.ValueAtQuantile(99))}
 	}
 	return seconds
