@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +218,62 @@ func TestBenchSettings(t *testing.T) {
 		Products: 10000, Stock: 1000}
 	if cfg.Bench != want {
 		t.Errorf("bench defaults %+v; want %+v", cfg.Bench, want)
+	}
+}
+
+// TestBenchReport runs a short bench with --report and reads the page it
+// wrote: the run's figures, one point a second, and nothing fetched from
+// elsewhere.
+func TestBenchReport(t *testing.T) {
+	t.Parallel()
+	p := startServer(t, "server", serverArgs("serve", storetest.URL(t, "sqlite"), "--admin-token", adminToken))
+	path := filepath.Join(t.TempDir(), "report.html")
+	s, stderr, err := benchJSON(t, p.base, "--scenario", "hot", "--connections", "4", "--duration", "2s",
+		"--admin-token", adminToken, "--report", path)
+	if err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, stderr)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		fmt.Sprintf(`<td class="requests">%d</td>`, s.Requests),
+		fmt.Sprintf(`<td data-status="201">%d</td>`, s.Statuses["201"]),
+		fmt.Sprintf("books: ok: 1 product(s), %d units taken = %d units told held", s.Books.TakenUnits, s.Books.ToldUnits),
+		"latency by percentile",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	// One row and one point of each series a second, holding every
+	// request between them.
+	rows := regexp.MustCompile(`<tr class="second"><td>(\d+)</td><td>(\d+)</td>`).FindAllStringSubmatch(page, -1)
+	var sum int64
+	for i, row := range rows {
+		if row[1] != fmt.Sprint(i+1) {
+			t.Errorf("row %d is of second %s", i, row[1])
+		}
+		n, _ := strconv.ParseInt(row[2], 10, 64)
+		sum += n
+	}
+	if len(rows) != 2 || sum != s.Requests {
+		t.Errorf("%d rows of seconds, %d requests in them; want 2 seconds holding all %d requests", len(rows), sum, s.Requests)
+	}
+	series := regexp.MustCompile(`data-points="(\d+)"`).FindAllStringSubmatch(page, -1)
+	if len(series) != 4 { // requests/s, p50, p99, the percentile curve
+		t.Errorf("%d series in the charts; want 4", len(series))
+	}
+	for _, sr := range series[:min(3, len(series))] {
+		if sr[1] != "2" {
+			t.Errorf("a series over the seconds has %s points; want 2", sr[1])
+		}
+	}
+	for _, external := range []string{"<script", "src=", "href=", "@import", "url("} {
+		if strings.Contains(page, external) {
+			t.Errorf("the report holds %q: it must need nothing else to open", external)
+		}
 	}
 }

@@ -113,6 +113,7 @@ func settings(c *config) []setting {
 		{name: "rate", def: "0", commands: benchOnly, usage: "an open loop of this many requests (checkout: buyers) per second; 0 is a closed loop", value: rate{&c.Bench.Rate}},
 		{name: "compare", def: "", commands: benchOnly, usage: "ceiling: run the ceiling scenario first and print the ratio", value: text(&c.Bench.Compare, parseComparison)},
 		{name: "json", def: "false", commands: benchOnly, usage: "print the summary as one JSON object", value: boolean(&c.Bench.JSON)},
+		{name: "report", def: "", commands: benchOnly, usage: "also write the run to this file as one self-contained HTML page", value: text(&c.Bench.Report, nil)},
 	}
 }
 

@@ -28,6 +28,7 @@ type Config struct {
 	Rate          float64       // open loop: iterations per second; 0 is a closed loop
 	Compare       string        // "ceiling": run the ceiling scenario first and compare
 	JSON          bool          // print the summary as one JSON object
+	Report        string        // a file to write the run to as an HTML page; empty: none
 	AdminToken    string        // the server's, to create products and read journals
 	WebhookSecret string        // the server's, to sign checkout's webhooks
 }
@@ -112,6 +113,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	} else {
 		summary.print(stdout)
 	}
+	if cfg.Report != "" {
+		if err := writeReport(cfg.Report, summary); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+		c.progress("report written to %s", cfg.Report)
+	}
 	if !summary.Books.OK {
 		return fmt.Errorf("bench %s: the books do not balance (%d problems)", cfg.Scenario, len(summary.Books.Problems))
 	}
@@ -133,9 +140,16 @@ type run struct {
 	// them (limited).
 	limited    bool
 	buyersLeft atomic.Int64
-	// The earliest expires_at of the holds told, as Unix seconds: the
-	// books are exact only while no hold has expired.
-	firstExpiry atomic.Int64
+	// The earliest expires_at of the holds told, as Unix seconds and as
+	// the server wrote it: the books are exact only while no hold has
+	// expired.
+	firstExpiry     atomic.Int64
+	firstExpiryText atomic.Pointer[string]
+
+	// What the load sends, encoded once: each product's hold of 1 unit,
+	// and the first product's read.
+	holdBodies [][]byte
+	readPath   string
 
 	// Checkout: orders and payments the server confirmed, or answered
 	// ambiguously; the orders it said are paid.
@@ -162,15 +176,21 @@ func newRun(ctx context.Context, c *client, sc Scenario) (*run, error) {
 	r.products, r.stock = ids, p.stock
 	r.told = make([]atomic.Int64, p.products)
 	r.unsure = make([]atomic.Int64, p.products)
+	r.holdBodies = make([][]byte, len(ids))
+	for i, id := range ids {
+		r.holdBodies[i] = fmt.Appendf(nil, `{"product_id":%d,"qty":1}`, id)
+	}
+	r.readPath = fmt.Sprintf("/api/products/%d", ids[0])
 	return r, nil
 }
 
-// turn is one iteration of a worker: which worker, its slot in an open
-// loop's schedule, and when its latency starts: now in a closed loop, the
-// scheduled time in an open one.
+// turn is one iteration of a worker: which worker and its connection,
+// its slot in an open loop's schedule, and when its latency starts: now
+// in a closed loop, the scheduled time in an open one.
 type turn struct {
 	st     *stats
 	worker int
+	conn   *wire
 	slot   int64
 	base   time.Time
 }
@@ -178,11 +198,11 @@ type turn struct {
 // iterate is one unit of work: one request, or a buyer's whole checkout.
 // It returns false when the scenario has no more work (every buyer has
 // tried).
-func (r *run) iterate(ctx context.Context, t turn) bool {
+func (r *run) iterate(t turn) bool {
 	if r.limited && r.buyersLeft.Add(-1) < 0 {
 		return false
 	}
-	r.scenario.step(r, ctx, t)
+	r.scenario.step(r, t)
 	return true
 }
 
@@ -223,16 +243,15 @@ func (s *schedule) next(ctx context.Context, timer *time.Timer) (slot int64, at 
 // load runs the scenario's workers for the duration, one per connection.
 func (r *run) load(ctx context.Context) Load {
 	cfg := r.c.cfg
-	st := newStats(cfg.Connections)
 	r.c.progress("%s: %d connections, %s, %v", r.scenario.Name, cfg.Connections, loopMode(cfg.Rate), cfg.Duration)
 	sched := &schedule{start: time.Now()}
 	sched.end = sched.start.Add(cfg.Duration)
+	st := newStats(cfg.Connections, sched.start, cfg.Duration)
 	if cfg.Rate > 0 {
 		sched.interval = float64(time.Second) / cfg.Rate
 	}
 	// Requests in flight when the run ends finish: cutting them would
-	// leave their outcome unknown. Each is bounded by the client timeout.
-	reqCtx := context.WithoutCancel(ctx)
+	// leave their outcome unknown. Each is bounded by requestTimeout.
 	runCtx, cancel := context.WithDeadline(ctx, sched.end)
 	defer cancel()
 
@@ -244,13 +263,15 @@ func (r *run) load(ctx context.Context) Load {
 		wg.Go(func() {
 			timer := time.NewTimer(0)
 			defer timer.Stop()
+			conn := r.c.newWire()
+			defer conn.close()
 			for {
 				slot, at, ok := sched.next(runCtx, timer)
 				if !ok {
 					return
 				}
 				started.Add(1)
-				if !r.iterate(reqCtx, turn{st: st, worker: w, slot: slot, base: at}) {
+				if !r.iterate(turn{st: st, worker: w, conn: conn, slot: slot, base: at}) {
 					sched.finished.Store(true)
 					return
 				}
@@ -258,7 +279,9 @@ func (r *run) load(ctx context.Context) Load {
 		})
 	}
 	r.c.watch(r.scenario.Name, st, sched.start, &wg)
-	summary := st.snapshot().summary(r.scenario.Name, time.Since(sched.start))
+	elapsed := time.Since(sched.start)
+	summary := st.snapshot().summary(r.scenario.Name, elapsed)
+	summary.Seconds = st.timeline(elapsed)
 	if cfg.Rate > 0 && !sched.finished.Load() && ctx.Err() == nil {
 		scheduled := int64(math.Ceil(cfg.Duration.Seconds() * cfg.Rate))
 		summary.Unsent = max(0, scheduled-started.Load())

@@ -47,10 +47,12 @@ type (
 )
 
 // client is what every phase of a run shares: the settings, the one HTTP
-// client and the stderr progress.
+// client of setup and books, the load's wire to copy and the stderr
+// progress.
 type client struct {
 	cfg    Config
 	http   *http.Client
+	wire   wire   // not connected: each worker dials its own copy
 	target string // the target URL without a trailing slash
 	runID  string // names this run's products and webhook keys
 	stderr io.Writer
@@ -61,14 +63,19 @@ func newClient(cfg Config, stderr io.Writer) (*client, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
-	// A connection per worker, kept alive and reused, to the target only
-	// (no proxy, no redirects).
+	w, err := newWire(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	// Setup and the books: a connection per worker of each, kept alive
+	// and reused, to the target only (no proxy, no redirects).
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        cfg.Connections,
 		MaxIdleConnsPerHost: cfg.Connections,
 		MaxConnsPerHost:     cfg.Connections,
 		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true, // what the load's wire does: no gzip to unpack
 	}
 	return &client{
 		cfg: cfg,
@@ -79,10 +86,17 @@ func newClient(cfg Config, stderr io.Writer) (*client, error) {
 				return http.ErrUseLastResponse
 			},
 		},
+		wire:   *w,
 		target: strings.TrimRight(cfg.Target, "/"),
 		runID:  hex.EncodeToString(id[:]),
 		stderr: stderr,
 	}, nil
+}
+
+// newWire is a worker's own connection for the load.
+func (c *client) newWire() *wire {
+	w := c.wire
+	return &w
 }
 
 // answer is what one request got: a status and body, or no answer.

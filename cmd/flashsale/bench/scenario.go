@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -20,8 +21,8 @@ type Scenario struct {
 	Name string
 	// plan is what a run creates before the load starts.
 	plan func(Config) plan
-	// step is one iteration of a worker.
-	step func(r *run, ctx context.Context, t turn)
+	// step is one iteration of a worker, on its connection.
+	step func(r *run, t turn)
 	// check adds the scenario's own problems to the books; nil has none.
 	check func(r *run, ctx context.Context, books *Books) []string
 	// okNote adds to the line of books that balance; nil adds nothing.
@@ -53,17 +54,17 @@ var scenarios = []Scenario{{
 	Name: "hot",
 	// one product, everyone holds 1 unit
 	plan: oneBigProduct,
-	step: func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, 0) },
+	step: func(r *run, t turn) { r.hold(t, 0) },
 }, {
 	Name: "spread",
 	// --products products, holds spread uniformly
 	plan: func(c Config) plan { return plan{products: int(c.Products), stock: bigStock} },
-	step: func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, mathrand.IntN(len(r.products))) },
+	step: func(r *run, t turn) { r.hold(t, mathrand.IntN(len(r.products))) },
 }, {
 	Name: "sellout",
 	// --stock units, ten buyers per unit
 	plan: func(c Config) plan { return plan{products: 1, stock: c.Stock, buyers: c.Stock * BuyersPerUnit} },
-	step: func(r *run, ctx context.Context, t turn) { r.hold(ctx, t, 0) },
+	step: func(r *run, t turn) { r.hold(t, 0) },
 	check: func(r *run, _ context.Context, b *Books) []string {
 		return selloutProblems(r.stock, b.ToldUnits, b.AmbiguousUnits)
 	},
@@ -85,8 +86,8 @@ var scenarios = []Scenario{{
 	Name: "ceiling",
 	// GET /healthz: the most the stack serves
 	plan: func(Config) plan { return plan{} },
-	step: func(r *run, ctx context.Context, t turn) {
-		a := r.c.do(ctx, http.MethodGet, "/healthz", nil, nil)
+	step: func(r *run, t turn) {
+		a := t.conn.do(http.MethodGet, "/healthz", nil, nil)
 		t.st.record(t, opHealth, a, a.status == http.StatusOK)
 	},
 }}
@@ -112,40 +113,53 @@ func lookup(name string) (Scenario, bool) {
 func oneBigProduct(Config) plan { return plan{products: 1, stock: bigStock} }
 
 // hold asks for 1 unit of the product at index i and tallies the answer.
-// It returns the hold when the server said it holds it.
-func (r *run) hold(ctx context.Context, t turn, i int) (holdJSON, bool) {
+// It returns the hold's id when the server said it holds it.
+func (r *run) hold(t turn, i int) (holdID int64, ok bool) {
 	id := r.products[i]
-	a := r.c.do(ctx, http.MethodPost, "/api/holds", fmt.Appendf(nil, `{"product_id":%d,"qty":1}`, id), nil)
-	var h holdJSON
+	a := t.conn.do(http.MethodPost, "/api/holds", r.holdBodies[i], nil)
 	switch {
 	case a.status == http.StatusCreated:
-		if json.Unmarshal(a.body, &h) != nil || h.HoldID < 1 || h.ProductID != id || h.Qty != 1 || h.Status != "active" {
+		h, ok := decodeHold(a.body)
+		if !ok || h.HoldID < 1 || h.ProductID != id || h.Qty != 1 || string(h.Status) != "active" {
 			// A success that does not say what it holds: counted as
 			// maybe, so that the books stay provable.
 			r.unsure[i].Add(1)
 			t.st.record(t, opHold, a, false)
-			return h, false
+			return 0, false
 		}
 		r.told[i].Add(1)
-		if exp, err := time.Parse(time.RFC3339, h.ExpiresAt); err == nil {
-			r.noteExpiry(exp.Unix())
-		}
+		r.noteExpiry(h.ExpiresAt)
 		t.st.record(t, opHold, a, true)
-		return h, true
+		return h.HoldID, true
 	case a.ambiguous():
 		r.unsure[i].Add(1)
 	}
 	t.st.record(t, opHold, a, a.status == http.StatusConflict)
-	return h, false
+	return 0, false
 }
 
-func (r *run) noteExpiry(unix int64) {
+// noteExpiry keeps the earliest expiry told. Holds are told in the
+// order of their expiry, give or take the answers in flight together, so
+// most are later than the earliest and need no parsing: RFC 3339 times in
+// UTC, as the server writes them, compare as strings.
+func (r *run) noteExpiry(expiresAt []byte) {
+	if first := r.firstExpiryText.Load(); first != nil && len(expiresAt) == len(*first) &&
+		bytes.HasSuffix(expiresAt, []byte("Z")) && string(expiresAt) >= *first {
+		return
+	}
+	exp, err := time.Parse(time.RFC3339, string(expiresAt))
+	if err != nil {
+		return
+	}
+	unix := exp.Unix()
 	for {
 		cur := r.firstExpiry.Load()
 		if cur != 0 && cur <= unix {
 			return
 		}
 		if r.firstExpiry.CompareAndSwap(cur, unix) {
+			text := string(expiresAt)
+			r.firstExpiryText.Store(&text)
 			return
 		}
 	}
@@ -154,7 +168,7 @@ func (r *run) noteExpiry(unix int64) {
 // read is a read of the product, or, for a quarter of the load, a hold
 // that changes it: a quarter of the connections in a closed loop, a
 // quarter of the requests in an open one.
-func (r *run) read(ctx context.Context, t turn) {
+func (r *run) read(t turn) {
 	holders := r.c.cfg.Connections / 4
 	if holders == 0 && r.c.cfg.Connections > 1 {
 		holders = 1
@@ -164,25 +178,25 @@ func (r *run) read(ctx context.Context, t turn) {
 		holder = t.slot%4 == 0
 	}
 	if holder {
-		r.hold(ctx, t, 0)
+		r.hold(t, 0)
 		return
 	}
-	a := r.c.do(ctx, http.MethodGet, fmt.Sprintf("/api/products/%d", r.products[0]), nil, nil)
+	a := t.conn.do(http.MethodGet, r.readPath, nil, nil)
 	t.st.record(t, opRead, a, a.status == http.StatusOK)
 }
 
 // checkout is one buyer: a hold, an order for it, and the provider's
 // signed success webhook for the order.
-func (r *run) checkout(ctx context.Context, t turn) {
-	h, ok := r.hold(ctx, t, 0)
+func (r *run) checkout(t turn) {
+	holdID, ok := r.hold(t, 0)
 	if !ok {
 		return
 	}
 	t.base = time.Now()
-	a := r.c.do(ctx, http.MethodPost, "/api/orders", fmt.Appendf(nil, `{"hold_id":%d}`, h.HoldID), nil)
+	a := t.conn.do(http.MethodPost, "/api/orders", fmt.Appendf(nil, `{"hold_id":%d}`, holdID), nil)
 	var o orderJSON
 	created := a.status == http.StatusCreated && json.Unmarshal(a.body, &o) == nil &&
-		o.OrderID > 0 && o.HoldID == h.HoldID && o.Status == "pending_payment"
+		o.OrderID > 0 && o.HoldID == holdID && o.Status == "pending_payment"
 	t.st.record(t, opOrder, a, created)
 	switch {
 	case created:
@@ -199,7 +213,7 @@ func (r *run) checkout(ctx context.Context, t turn) {
 	if secret := r.c.cfg.WebhookSecret; secret != "" {
 		header = http.Header{"X-Signature": {webhookSignature(secret, body)}}
 	}
-	a = r.c.do(ctx, http.MethodPost, "/api/payments/webhook", body, header)
+	a = t.conn.do(http.MethodPost, "/api/payments/webhook", body, header)
 	var p paymentJSON
 	paid := a.status == http.StatusOK && json.Unmarshal(a.body, &p) == nil && p.OrderID == o.OrderID && p.Status == "paid"
 	t.st.record(t, opWebhook, a, paid)

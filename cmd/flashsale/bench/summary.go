@@ -32,6 +32,17 @@ type Load struct {
 	// the server did not keep up with the rate.
 	Unsent     int64 `json:"unsent,omitempty"`
 	Operations []Op  `json:"operations"`
+
+	// For --report, not in --json: each second of the run, and the
+	// latency percentile curve of all operations together.
+	Seconds     []Second     `json:"-"`
+	Percentiles []Percentile `json:"-"`
+}
+
+// Percentile is a point of the latency percentile curve.
+type Percentile struct {
+	Percentile float64 // 0 to 100
+	Latency    float64 // milliseconds
 }
 
 // Op is what one operation, or all of them together, got.
@@ -69,29 +80,37 @@ func (s Summary) print(w io.Writer) {
 		fmt.Fprintf(w, "\n%s ÷ ceiling: %.0f ÷ %.0f req/s = %.2f\n", s.Scenario, s.RequestsPerSecond, s.Ceiling.RequestsPerSecond, s.Ceiling.Ratio)
 	}
 	fmt.Fprintln(w)
+	head, problems := s.booksLines()
+	fmt.Fprintln(w, head)
+	for _, p := range problems {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+// booksLines is the check of the books in words: a headline, and the
+// problems, at most shownProblems of them and a line for the rest.
+func (s Summary) booksLines() (head string, problems []string) {
 	b := s.Books
 	switch {
 	case !b.Checked:
-		fmt.Fprintln(w, "books: nothing to check (the scenario changes no stock)")
+		return "books: nothing to check (the scenario changes no stock)", nil
 	case b.OK:
-		fmt.Fprintf(w, "books: ok: %d product(s), %d units taken = %d units told held", b.Products, b.TakenUnits, b.ToldUnits)
+		head = fmt.Sprintf("books: ok: %d product(s), %d units taken = %d units told held", b.Products, b.TakenUnits, b.ToldUnits)
 		if b.AmbiguousUnits > 0 {
-			fmt.Fprintf(w, " (+ %d ambiguous answers allowed)", b.AmbiguousUnits)
+			head += fmt.Sprintf(" (+ %d ambiguous answers allowed)", b.AmbiguousUnits)
 		}
 		if sc, _ := lookup(s.Scenario); sc.okNote != nil {
-			fmt.Fprint(w, sc.okNote(b))
+			head += sc.okNote(b)
 		}
-		fmt.Fprintln(w)
-	default:
-		fmt.Fprintf(w, "books: MISMATCH: %d problem(s); %d product(s), %d units taken, %d units told held, %d ambiguous\n",
-			len(b.Problems), b.Products, b.TakenUnits, b.ToldUnits, b.AmbiguousUnits)
-		for _, p := range b.Problems[:min(len(b.Problems), shownProblems)] {
-			fmt.Fprintf(w, "  %s\n", p)
-		}
-		if len(b.Problems) > shownProblems {
-			fmt.Fprintf(w, "  … and %d more\n", len(b.Problems)-shownProblems)
-		}
+		return head, nil
 	}
+	head = fmt.Sprintf("books: MISMATCH: %d problem(s); %d product(s), %d units taken, %d units told held, %d ambiguous",
+		len(b.Problems), b.Products, b.TakenUnits, b.ToldUnits, b.AmbiguousUnits)
+	problems = slices.Clone(b.Problems[:min(len(b.Problems), shownProblems)])
+	if len(b.Problems) > shownProblems {
+		problems = append(problems, fmt.Sprintf("… and %d more", len(b.Problems)-shownProblems))
+	}
+	return head, problems
 }
 
 func (l Load) print(w io.Writer) {
