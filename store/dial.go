@@ -37,7 +37,10 @@ const (
 
 // DB is the store. It is safe for concurrent use.
 type DB struct {
-	db      *sql.DB
+	db *sql.DB
+	// writer, on MySQL only, is the pool of connections that commit
+	// batches, which send many statements at once; see commitPacked.
+	writer  *sql.DB
 	dialect dialect
 	log     zerolog.Logger
 	// earlyTTL is how long a webhook recorded before its order stays
@@ -124,9 +127,14 @@ func openMySQL(ctx context.Context, dsn string, log zerolog.Logger) (*DB, error)
 	db.SetMaxOpenConns(12)
 	db.SetMaxIdleConns(12)
 	db.SetConnMaxLifetime(5 * time.Minute)
-	d := &DB{db: db, dialect: dialectMySQL, log: log}
-	if err := d.Ping(ctx); err != nil {
+	writer, err := openWriter(cfg)
+	if err != nil {
 		db.Close()
+		return nil, err
+	}
+	d := &DB{db: db, writer: writer, dialect: dialectMySQL, log: log}
+	if err := d.Ping(ctx); err != nil {
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -161,7 +169,12 @@ func (d *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the connections.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	if d.writer != nil {
+		d.writer.Close()
+	}
+	return d.db.Close()
+}
 
 // Migrate applies the embedded migrations that have not run yet.
 func (d *DB) Migrate(ctx context.Context) error {
@@ -216,9 +229,15 @@ const transactAttempts = 6
 // whole function is retried, after a short random pause that lets the
 // winner finish.
 func (d *DB) transact(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return retry(ctx, func() error { return d.transactOnce(ctx, fn) })
+}
+
+// retry runs a transaction until it ends otherwise than by losing a lock,
+// at most transactAttempts times, and translates its error.
+func retry(ctx context.Context, transaction func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = d.transactOnce(ctx, fn)
+		err = transaction()
 		if !retryable(err) || attempt == transactAttempts {
 			break
 		}
