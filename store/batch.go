@@ -161,9 +161,16 @@ func (g *group) check() bool {
 		}
 	}
 	left := false
+	refused := map[int64]bool{} // products with a batch refused
 	for i, b := range g.batches {
 		c := change{group: g, holds: map[int64]lockedHold{}, orders: map[int64]flashsale.OrderStatus{}, claimed: map[string]bool{}}
-		if g.errs[i] = c.check(b, early); g.errs[i] != nil {
+		if refused[b.ProductID] {
+			g.errs[i] = followsRefused(b.ProductID)
+		} else {
+			g.errs[i] = c.check(b, early)
+		}
+		if g.errs[i] != nil {
+			refused[b.ProductID] = true
 			continue
 		}
 		g.versions[b.ProductID]++
@@ -413,23 +420,29 @@ func (d *DB) commitOneByOne(ctx context.Context, batches []*flashsale.Batch) []e
 	errs := make([]error, len(batches))
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		clear(errs)
-		for i := range batches {
+		refused := map[int64]bool{}
+		for i, b := range batches {
+			if refused[b.ProductID] {
+				errs[i] = followsRefused(b.ProductID)
+				continue
+			}
 			savepoint := fmt.Sprintf("batch_%d", i)
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
 				return err
 			}
 			g := &group{d: d, batches: batches[i : i+1], errs: errs[i : i+1]}
 			err := g.run(ctx, tx)
-			if err == nil {
-				continue
-			}
-			if !errors.Is(err, errWriteRefused) {
+			switch {
+			case err == nil:
+			case errors.Is(err, errWriteRefused):
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
+					return rerr
+				}
+				errs[i] = err
+			default:
 				return err
 			}
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
-				return rerr
-			}
-			errs[i] = err
+			refused[b.ProductID] = errs[i] != nil
 		}
 		return nil
 	})
@@ -439,6 +452,13 @@ func (d *DB) commitOneByOne(ctx context.Context, batches []*flashsale.Batch) []e
 		}
 	}
 	return errs
+}
+
+// followsRefused refuses a batch that follows a refused batch of its
+// product: it was decided on top of it, and its version may match the
+// row's only because another writer changed the row as often.
+func followsRefused(productID int64) error {
+	return fmt.Errorf("%w: a batch of product %d before this one was refused", flashsale.ErrVersionConflict, productID)
 }
 
 // otherVersion refuses a batch whose product row another writer changed.
