@@ -88,9 +88,9 @@ func TestCommitBatchesRefusesEachKindAlone(t *testing.T) {
 		for i := range group {
 			group[i] = next(i)
 		}
-		group[1].Version = 0                                   // another writer's version
-		group[2].Held = 11                                     // counters beyond the stock
-		group[3].ExpiredHolds = []int64{1}                     // another product's hold
+		group[1].Version = 0               // another writer's version
+		group[2].Held = 11                 // counters beyond the stock
+		group[3].ExpiredHolds = []int64{1} // another product's hold
 		group[4].OrderChanges = []flashsale.OrderChange{{OrderID: 402, From: flashsale.OrderPaid, To: flashsale.OrderCancelled}}
 		group[5].Payments = []flashsale.Payment{{Key: "nowhere", OrderID: 502, Status: flashsale.PaymentSuccess, Hash: "x", Early: true, Result: flashsale.OrderPaid}}
 		// A new order with a webhook recorded before it that the batch does not apply.
