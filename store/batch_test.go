@@ -239,6 +239,19 @@ func TestCommitBatchesLargerThanAPacket(t *testing.T) {
 		if st := mustLoad(t, db, pid2); st.Version != 0 || len(st.ActiveHolds) != 0 || st.LastSeq != 1 {
 			t.Fatalf("after the refusal: version %d, %d holds, seq %d; want nothing written", st.Version, len(st.ActiveHolds), st.LastSeq)
 		}
+		// The refused transaction ended there: the next commit, on the same
+		// connection, does not take its first packets' rows along.
+		for range 3 {
+			if err := commit(ctx, db, holdBatch(c, 5, 1, 0, 3*n, 1, 2, now)); !errors.Is(err, flashsale.ErrVersionConflict) {
+				t.Fatalf("a batch at a stale version: %v; want ErrVersionConflict", err)
+			}
+		}
+		if err := commit(ctx, db, holdBatch(pid2, 0, n, 0, 2*n+1, 1, 2, now)); err != nil {
+			t.Fatal(err)
+		}
+		if st := mustLoad(t, db, pid2); st.Version != 1 || len(st.ActiveHolds) != 1 || st.LastSeq != 2 {
+			t.Fatalf("after a good batch: version %d, %d holds, seq %d; want 1, 1, 2", st.Version, len(st.ActiveHolds), st.LastSeq)
+		}
 	})
 }
 

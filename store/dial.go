@@ -2,7 +2,9 @@
 // or MySQL/MariaDB (production). Both dialects share every method; they
 // differ only in how a transaction locks the product row: MySQL reads it
 // with SELECT ... FOR UPDATE, SQLite takes the database write lock at
-// BEGIN IMMEDIATE.
+// BEGIN IMMEDIATE. On MySQL the actors' group commits also have
+// connections of their own, which send many statements per round trip
+// (writer.go).
 //
 // Every write method follows one shape: begin, defer Rollback, small helpers
 // that take the transaction, commit. Deadlocks and lock-wait timeouts are

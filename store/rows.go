@@ -119,19 +119,15 @@ func queryRows(ctx context.Context, q queryer, r read) error {
 // conflict.
 func execAll(ctx context.Context, tx *sql.Tx, stmts []stmt) error {
 	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
-			return refusedWrite(err)
+		_, err := tx.ExecContext(ctx, s.query, s.args...)
+		if isDuplicate(err) {
+			return versionConflict(err)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// refusedWrite marks a duplicate key as another writer's doing.
-func refusedWrite(err error) error {
-	if isDuplicate(err) {
-		return versionConflict(err)
-	}
-	return err
 }
 
 // rowsPerInsert keeps a multi-row INSERT well under both databases'

@@ -101,7 +101,7 @@ func (d *DB) commitPackedOnce(ctx context.Context, g *group) error {
 		return nil
 	}
 	if err := execPacked(ctx, conn, g.writes()); err != nil {
-		return writeRefused(refusedWrite(err))
+		return writeRefused(err)
 	}
 	open = false
 	return nil
