@@ -11,6 +11,7 @@ import (
 type Store interface {
 	// LoadProduct reads a product's committed state, or ErrProductNotFound.
 	LoadProduct(ctx context.Context, id int64) (flashsale.ProductState, error)
+	LoadProducts(ctx context.Context, ids []int64) (map[int64]flashsale.ProductState, error) // many at once; unknown ids left out
 	// Catalogue lists products after an id, as committed and as of now.
 	Catalogue(ctx context.Context, after int64, limit int, now time.Time) ([]flashsale.Product, error)
 	// CommitBatches writes batches of different products in one

@@ -2,7 +2,9 @@
 // or MySQL/MariaDB (production). Both dialects share every method; they
 // differ only in how a transaction locks the product row: MySQL reads it
 // with SELECT ... FOR UPDATE, SQLite takes the database write lock at
-// BEGIN IMMEDIATE.
+// BEGIN IMMEDIATE. On MySQL the actors' group commits also have
+// connections of their own, which send many statements per round trip
+// (writer.go).
 //
 // Every write method follows one shape: begin, defer Rollback, small helpers
 // that take the transaction, commit. Deadlocks and lock-wait timeouts are
@@ -33,7 +35,10 @@ const (
 
 // DB is the store. It is safe for concurrent use.
 type DB struct {
-	db      *sql.DB
+	db *sql.DB
+	// writer, on MySQL only, is the pool of connections that commit
+	// batches, which send many statements at once; see commitPacked.
+	writer  *sql.DB
 	dialect dialect
 	log     zerolog.Logger
 	// earlyTTL is how long a webhook recorded before its order stays
@@ -120,9 +125,14 @@ func openMySQL(ctx context.Context, dsn string, log zerolog.Logger) (*DB, error)
 	db.SetMaxOpenConns(12)
 	db.SetMaxIdleConns(12)
 	db.SetConnMaxLifetime(5 * time.Minute)
-	d := &DB{db: db, dialect: dialectMySQL, log: log}
-	if err := d.Ping(ctx); err != nil {
+	writer, err := openWriter(cfg)
+	if err != nil {
 		db.Close()
+		return nil, err
+	}
+	d := &DB{db: db, writer: writer, dialect: dialectMySQL, log: log}
+	if err := d.Ping(ctx); err != nil {
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -157,7 +167,12 @@ func (d *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the connections.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	if d.writer != nil {
+		d.writer.Close()
+	}
+	return d.db.Close()
+}
 
 // forUpdate is the row-lock suffix of a SELECT inside a write transaction.
 // SQLite has none; its transactions start with the write lock taken.
@@ -186,9 +201,15 @@ const transactAttempts = 6
 // whole function is retried, after a short random pause that lets the
 // winner finish.
 func (d *DB) transact(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return retry(ctx, func() error { return d.transactOnce(ctx, fn) })
+}
+
+// retry runs a transaction until it ends otherwise than by losing a lock,
+// at most transactAttempts times, and translates its error.
+func retry(ctx context.Context, transaction func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = d.transactOnce(ctx, fn)
+		err = transaction()
 		if !retryable(err) || attempt == transactAttempts {
 			break
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"flashsale"
-	"fmt"
 )
 
 const (
@@ -40,33 +39,38 @@ func scanHold(row scanner) (flashsale.Hold, error) {
 	return h, nil
 }
 
-func insertHolds(ctx context.Context, tx *sql.Tx, holds []flashsale.Hold) error {
-	return insertRows(ctx, tx, "holds", holdColumns, holds, func(h flashsale.Hold) []any {
+func holdInserts(holds []flashsale.Hold) []stmt {
+	return inserts("holds", holdColumns, holds, func(h flashsale.Hold) []any {
 		return []any{h.ID, h.ProductID, h.Qty, string(h.Status), h.ExpiresAt.UnixMilli(),
 			h.CreatedAt.UnixMilli(), nullable(h.IdempotencyKey), nullable(h.RequestHash)}
 	})
 }
 
-// setHoldStatus moves holds of one product (any, for productID 0) from one
-// status to another. Every hold must be in the from status: one that is
-// not was changed by another writer, and the batch is refused.
-func setHoldStatus(ctx context.Context, tx *sql.Tx, productID int64, ids []int64, from, to flashsale.HoldStatus) error {
-	for chunk := range chunks(ids, rowsPerInsert) {
-		where := "status = ? AND id IN (" + placeholders(len(chunk)) + ")"
-		args := make([]any, 0, len(chunk)+3)
-		args = append(args, string(to), string(from))
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		if productID != 0 {
-			where += " AND product_id = ?"
-			args = append(args, productID)
-		}
-		if got, err := execCount(ctx, tx, "UPDATE holds SET status = ? WHERE "+where, args...); err != nil {
+// holdMoves moves holds from one status to another. The group commit has
+// checked, under lock, that every one of them is in the from status.
+func holdMoves(ids []int64, from, to flashsale.HoldStatus) []stmt {
+	return inIDs("UPDATE holds SET status = ? WHERE status = ? AND id IN (", ")", ids, string(to), string(from))
+}
+
+// lockedHold is what a group commit checks of a hold it moves.
+type lockedHold struct {
+	productID int64
+	status    flashsale.HoldStatus
+}
+
+// lockHolds reads, under lock, the holds a group commit moves.
+func (d *DB) lockHolds(ids []int64, into map[int64]lockedHold) []read {
+	return reads(inIDs("SELECT id, product_id, status FROM holds WHERE id IN (", ")"+d.forUpdate(), ids), func(row scanner) error {
+		var (
+			id     int64
+			h      lockedHold
+			status string
+		)
+		if err := row.Scan(&id, &h.productID, &status); err != nil {
 			return err
-		} else if got != int64(len(chunk)) {
-			return fmt.Errorf("%w: %d of %d holds were no longer %s", flashsale.ErrVersionConflict, int64(len(chunk))-got, len(chunk), from)
 		}
-	}
-	return nil
+		h.status = flashsale.HoldStatus(status)
+		into[id] = h
+		return nil
+	})
 }

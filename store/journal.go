@@ -35,7 +35,11 @@ func scanEvent(row scanner) (flashsale.Event, error) {
 }
 
 func insertEvents(ctx context.Context, tx *sql.Tx, events []flashsale.Event) error {
-	return insertRows(ctx, tx, "events", eventColumns, events, func(e flashsale.Event) []any {
+	return execAll(ctx, tx, eventInserts(events))
+}
+
+func eventInserts(events []flashsale.Event) []stmt {
+	return inserts("events", eventColumns, events, func(e flashsale.Event) []any {
 		return []any{e.ProductID, e.Seq, string(e.Kind), e.At.UnixMilli(), nullID(e.HoldID), nullID(e.OrderID),
 			nullable(e.IdempotencyKey), e.Qty, nullable(e.Reason), e.Stock, e.Available(), e.Held, e.AwaitingPayment, e.Paid}
 	})

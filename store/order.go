@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"flashsale"
-	"fmt"
 	"time"
 )
 
@@ -49,77 +48,37 @@ func scanOrder(row scanner) (flashsale.Order, error) {
 	return o, nil
 }
 
-// insertOrders writes new orders. Webhooks may have been recorded for
-// these order ids before the orders existed: every one of them recorded
-// within the early webhook TTL before its order's creation must be in the
-// batch, applied. One that is not means the actor did not know of it, and
-// the batch is refused with the payments so that it can decide again. One
-// older than that is dropped here, unapplied, whether or not the cleaner
-// came by: it cannot pay an order created so long after it.
-func (d *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []flashsale.Order, payments []flashsale.Payment) error {
-	if len(orders) == 0 {
-		return nil
-	}
-	applied := map[string]bool{}
-	for _, p := range payments {
-		if p.Early {
-			applied[p.Key] = true
-		}
-	}
-	err := insertRows(ctx, tx, "orders", orderColumns+", updated_at", orders, func(o flashsale.Order) []any {
+func orderInserts(orders []flashsale.Order) []stmt {
+	return inserts("orders", orderColumns+", updated_at", orders, func(o flashsale.Order) []any {
 		return []any{o.ID, o.HoldID, o.ProductID, o.Qty, int64(o.Amount), string(o.Status),
 			string(o.InitialStatus), nullable(string(o.CancelReason)), o.ExpiresAt.UnixMilli(),
 			o.CreatedAt.UnixMilli(), nullable(o.IdempotencyKey), nullable(o.RequestHash), o.CreatedAt.UnixMilli()}
 	})
-	if err != nil {
-		return err
-	}
-	created := make(map[int64]time.Time, len(orders))
-	for _, o := range orders {
-		created[o.ID] = o.CreatedAt
-	}
-	for chunk := range chunks(orders, rowsPerInsert) {
-		ids := make([]any, 0, len(chunk))
-		for _, o := range chunk {
-			ids = append(ids, o.ID)
-		}
-		early, err := queryAll(ctx, tx, scanPayment,
-			selectPayments+"WHERE state = 'pending' AND order_id IN ("+placeholders(len(ids))+")"+d.forUpdate(), ids...)
-		if err != nil {
-			return err
-		}
-		var unknown []flashsale.Payment
-		for _, p := range early {
-			switch {
-			case applied[p.Key]:
-			case d.stale(p, created[p.OrderID]):
-				if _, err := tx.ExecContext(ctx, "DELETE FROM payments WHERE idempotency_key = ? AND state = 'pending'", p.Key); err != nil {
-					return err
-				}
-			default:
-				unknown = append(unknown, p)
-			}
-		}
-		if len(unknown) > 0 {
-			return &flashsale.EarlyPaymentsError{Payments: unknown}
-		}
-	}
-	return nil
 }
 
-// changeOrders moves orders between statuses, each only from the status
-// the actor believes it has.
-func changeOrders(ctx context.Context, tx *sql.Tx, changes []flashsale.OrderChange, at time.Time) error {
-	for _, c := range changes {
-		n, err := execCount(ctx, tx,
-			"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
-			string(c.To), nullable(string(c.Reason)), at.UnixMilli(), c.OrderID, string(c.From))
-		if err != nil {
+// orderMoves moves orders between statuses, each only from the status the
+// group commit found it in, under lock.
+func orderMoves(changes []flashsale.OrderChange, at time.Time) []stmt {
+	stmts := make([]stmt, len(changes))
+	for i, c := range changes {
+		stmts[i] = stmt{"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
+			[]any{string(c.To), nullable(string(c.Reason)), at.UnixMilli(), c.OrderID, string(c.From)}}
+	}
+	return stmts
+}
+
+// lockOrders reads, under lock, the statuses of the orders a group
+// commit changes.
+func (d *DB) lockOrders(ids []int64, into map[int64]flashsale.OrderStatus) []read {
+	return reads(inIDs("SELECT id, status FROM orders WHERE id IN (", ")"+d.forUpdate(), ids), func(row scanner) error {
+		var (
+			id     int64
+			status string
+		)
+		if err := row.Scan(&id, &status); err != nil {
 			return err
 		}
-		if n != 1 {
-			return fmt.Errorf("%w: order %d was not %s", flashsale.ErrVersionConflict, c.OrderID, c.From)
-		}
-	}
-	return nil
+		into[id] = flashsale.OrderStatus(status)
+		return nil
+	})
 }

@@ -107,28 +107,47 @@ func scanPayment(row scanner) (flashsale.Payment, error) {
 	return p, nil
 }
 
-// insertPayments records a batch's payments as applied: new ones as
-// inserts, and early ones (Early, recorded before their order existed)
-// by marking them applied.
-func insertPayments(ctx context.Context, tx *sql.Tx, payments []flashsale.Payment, at time.Time) error {
-	var fresh []flashsale.Payment
+// paymentWrites records a batch's payments as applied: new ones as
+// inserts, and early ones (Early, recorded before their order existed) by
+// marking them applied. The group commit has checked, under lock, that
+// every early one is still pending.
+func paymentWrites(payments []flashsale.Payment, at time.Time) []stmt {
+	var (
+		stmts []stmt
+		fresh []flashsale.Payment
+	)
 	for _, p := range payments {
 		if !p.Early {
 			fresh = append(fresh, p)
 			continue
 		}
-		n, err := execCount(ctx, tx,
-			"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
-			string(p.Result), at.UnixMilli(), p.Key)
-		if err != nil {
-			return err
-		}
-		if n != 1 {
-			return fmt.Errorf("%w: payment %q was no longer pending", flashsale.ErrVersionConflict, p.Key)
-		}
+		stmts = append(stmts, stmt{"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
+			[]any{string(p.Result), at.UnixMilli(), p.Key}})
 	}
-	return insertRows(ctx, tx, "payments", paymentColumns+", applied_at", fresh, func(p flashsale.Payment) []any {
+	return append(stmts, inserts("payments", paymentColumns+", applied_at", fresh, func(p flashsale.Payment) []any {
 		return []any{p.Key, p.OrderID, string(p.Status), p.Hash, "applied", nullable(string(p.Result)),
 			p.CreatedAt.UnixMilli(), at.UnixMilli()}
-	})
+	})...)
+}
+
+// lockPayments reads, under lock, the webhooks a group commit must know
+// of: those it applies early, by key, and those recorded early for the
+// orders it creates. The lock on the second kind, gaps included, makes a
+// webhook recorded for such an order at this moment wait for the commit,
+// and then find the order.
+func (d *DB) lockPayments(keys []string, newOrders []int64, into map[string]flashsale.Payment) []read {
+	row := func(row scanner) error {
+		p, err := scanPayment(row)
+		if err == nil {
+			into[p.Key] = p
+		}
+		return err
+	}
+	return append(reads(inIDs(selectPayments+"WHERE idempotency_key IN (", ")"+d.forUpdate(), keys), row),
+		reads(inIDs(selectPayments+"WHERE state = 'pending' AND order_id IN (", ")"+d.forUpdate(), newOrders), row)...)
+}
+
+// dropStale deletes early webhooks too old to pay the orders now created.
+func dropStale(keys []string) []stmt {
+	return inIDs("DELETE FROM payments WHERE state = 'pending' AND idempotency_key IN (", ")", keys)
 }

@@ -83,19 +83,13 @@ func (d *DB) LoadProduct(ctx context.Context, id int64) (flashsale.ProductState,
 }
 
 func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (flashsale.ProductState, error) {
-	st := flashsale.ProductState{}
-	p := &st.Product
-	var price int64
-	err := tx.QueryRowContext(ctx,
-		"SELECT id, name, price_cents, stock, held, awaiting_payment, paid, version FROM products WHERE id = ?", id).
-		Scan(&p.ID, &p.Name, &price, &p.Stock, &p.Held, &p.AwaitingPayment, &p.Paid, &st.Version)
+	st, err := scanProductState(tx.QueryRowContext(ctx, selectProductStates+"WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, flashsale.ErrProductNotFound
 	}
 	if err != nil {
 		return st, err
 	}
-	p.Price = flashsale.Money(price)
 	st.ActiveHolds, err = queryAll(ctx, tx, scanHold,
 		selectHolds+"WHERE product_id = ? AND status = ? ORDER BY expires_at, id", id, string(flashsale.HoldActive))
 	if err != nil {
@@ -108,4 +102,90 @@ func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (flashsale.ProductSt
 	}
 	st.LastSeq, err = lastSeq(ctx, tx, id)
 	return st, err
+}
+
+const selectProductStates = "SELECT id, name, price_cents, stock, held, awaiting_payment, paid, version FROM products "
+
+func scanProductState(row scanner) (flashsale.ProductState, error) {
+	var (
+		st    flashsale.ProductState
+		price int64
+	)
+	p := &st.Product
+	err := row.Scan(&p.ID, &p.Name, &price, &p.Stock, &p.Held, &p.AwaitingPayment, &p.Paid, &st.Version)
+	p.Price = flashsale.Money(price)
+	return st, err
+}
+
+// productsPerLoad bounds the products LoadProducts reads in one
+// transaction, and the ids in one query.
+const productsPerLoad = 500
+
+// LoadProducts reads the committed state of many products, as LoadProduct
+// reads one's: four queries and one transaction for each 500 products,
+// not a transaction each. Ids that name no product are not in the map.
+func (d *DB) LoadProducts(ctx context.Context, ids []int64) (map[int64]flashsale.ProductState, error) {
+	states := make(map[int64]flashsale.ProductState, len(ids))
+	for chunk := range chunks(ids, productsPerLoad) {
+		var some map[int64]*flashsale.ProductState
+		err := d.transact(ctx, func(tx *sql.Tx) error {
+			var err error
+			some, err = loadProducts(ctx, tx, chunk)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for id, st := range some {
+			states[id] = *st
+		}
+	}
+	return states, nil
+}
+
+func loadProducts(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*flashsale.ProductState, error) {
+	in := "(" + placeholders(len(ids)) + ")"
+	args := anys(ids)
+	states := make(map[int64]*flashsale.ProductState, len(ids))
+	all, err := queryAll(ctx, tx, scanProductState, selectProductStates+"WHERE id IN "+in, args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range all {
+		states[st.Product.ID] = &st
+	}
+	holds, err := queryAll(ctx, tx, scanHold, selectHolds+"WHERE status = ? AND product_id IN "+in+" ORDER BY product_id, expires_at, id",
+		append([]any{string(flashsale.HoldActive)}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range holds {
+		if st := states[h.ProductID]; st != nil {
+			st.ActiveHolds = append(st.ActiveHolds, h)
+		}
+	}
+	orders, err := queryAll(ctx, tx, scanOrder, selectOrders+"WHERE status = ? AND product_id IN "+in+" ORDER BY product_id, expires_at, id",
+		append([]any{string(flashsale.OrderPendingPayment)}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range orders {
+		if st := states[o.ProductID]; st != nil {
+			st.UnpaidOrders = append(st.UnpaidOrders, o)
+		}
+	}
+	seqs, err := queryAll(ctx, tx, func(row scanner) ([2]int64, error) {
+		var v [2]int64
+		err := row.Scan(&v[0], &v[1])
+		return v, err
+	}, "SELECT product_id, MAX(seq) FROM events WHERE product_id IN "+in+" GROUP BY product_id", args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range seqs {
+		if st := states[v[0]]; st != nil {
+			st.LastSeq = v[1]
+		}
+	}
+	return states, nil
 }

@@ -67,16 +67,79 @@ func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int6
 	return res.RowsAffected()
 }
 
+// stmt is one SQL statement and its arguments, built before it is sent:
+// a group commit sends many of them at once on MySQL.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// read is a query of a group commit's first step, and what takes each
+// of its rows.
+type read struct {
+	stmt
+	row func(scanner) error
+}
+
+// reads gives every statement the same row function.
+func reads(stmts []stmt, row func(scanner) error) []read {
+	rs := make([]read, len(stmts))
+	for i, s := range stmts {
+		rs[i] = read{s, row}
+	}
+	return rs
+}
+
+// queryEach runs reads in a transaction, one at a time.
+func queryEach(ctx context.Context, tx *sql.Tx, rs []read) error {
+	for _, r := range rs {
+		if err := queryRows(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func queryRows(ctx context.Context, q queryer, r read) error {
+	rows, err := q.QueryContext(ctx, r.query, r.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := r.row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// execAll runs statements in a transaction, one at a time. A duplicate
+// key means the rows were written before, by another writer: a version
+// conflict.
+func execAll(ctx context.Context, tx *sql.Tx, stmts []stmt) error {
+	for _, s := range stmts {
+		_, err := tx.ExecContext(ctx, s.query, s.args...)
+		if isDuplicate(err) {
+			return versionConflict(err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // rowsPerInsert keeps a multi-row INSERT well under both databases'
 // placeholder limits.
 const rowsPerInsert = 500
 
-// insertRows writes items with multi-row INSERTs of at most rowsPerInsert
-// rows, each row the values of one item for columns. A duplicate key means
-// the rows were written before, by another writer: a version conflict.
-func insertRows[T any](ctx context.Context, tx *sql.Tx, table, columns string, items []T, values func(T) []any) error {
+// inserts returns multi-row INSERTs of items, at most rowsPerInsert rows
+// each, each row the values of one item for columns.
+func inserts[T any](table, columns string, items []T, values func(T) []any) []stmt {
 	width := strings.Count(columns, ",") + 1
 	row := "(" + placeholders(width) + ")"
+	var stmts []stmt
 	for chunk := range chunks(items, rowsPerInsert) {
 		var q strings.Builder
 		q.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
@@ -88,14 +151,29 @@ func insertRows[T any](ctx context.Context, tx *sql.Tx, table, columns string, i
 			q.WriteString(row)
 			args = append(args, values(item)...)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			if isDuplicate(err) {
-				return versionConflict(err)
-			}
-			return err
-		}
+		stmts = append(stmts, stmt{q.String(), args})
 	}
-	return nil
+	return stmts
+}
+
+// inIDs returns statements of the form prefix + "?, ?, ?" + suffix, for
+// at most rowsPerInsert ids each, with args before the ids.
+func inIDs[T any](prefix, suffix string, ids []T, args ...any) []stmt {
+	var stmts []stmt
+	for chunk := range chunks(ids, rowsPerInsert) {
+		all := append(append(make([]any, 0, len(args)+len(chunk)), args...), anys(chunk)...)
+		stmts = append(stmts, stmt{prefix + placeholders(len(chunk)) + suffix, all})
+	}
+	return stmts
+}
+
+// anys converts a slice to arguments.
+func anys[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }
 
 // chunks splits s into pieces of at most n.

@@ -1,0 +1,357 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"flashsale"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"flashsale/store"
+	"flashsale/store/storetest"
+)
+
+// holdBatch is a batch of product pid at version that creates holds of one
+// unit with ids from first on, taking the product from held to held+n, and
+// journals them from seq on.
+func holdBatch(pid, version, stock, held int64, first int64, n int, seq int64, now time.Time) *flashsale.Batch {
+	b := &flashsale.Batch{ProductID: pid, Version: version, Counters: flashsale.Counters{Stock: stock, Held: held + int64(n)}, At: now}
+	for i := range n {
+		id := first + int64(i)
+		b.NewHolds = append(b.NewHolds, flashsale.Hold{ID: id, ProductID: pid, Qty: 1, Status: flashsale.HoldActive,
+			ExpiresAt: now.Add(time.Minute), CreatedAt: now, IdempotencyKey: fmt.Sprintf("k-%d", id), RequestHash: "h"})
+		b.Events = append(b.Events, flashsale.Event{ProductID: pid, Seq: seq + int64(i), Kind: flashsale.EventHoldCreated, At: now,
+			HoldID: id, Qty: 1, Counters: flashsale.Counters{Stock: stock, Held: held + int64(i) + 1}})
+	}
+	return b
+}
+
+func mustLoad(t *testing.T, db *store.DB, id int64) flashsale.ProductState {
+	t.Helper()
+	st, err := db.LoadProduct(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Every check of a group commit refuses its batch alone: the batches
+// beside it commit, and nothing of the refused is written.
+func TestCommitBatchesRefusesEachKindAlone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := storedNow()
+		// Each product gets a hold and an order awaiting payment.
+		const products = 8
+		pids := make([]int64, products)
+		var setup []*flashsale.Batch
+		for i := range pids {
+			pids[i] = storetest.CreateProduct(t, db, 10)
+			b := holdBatch(pids[i], 0, 10, 0, int64(100*i+1), 2, 2, now)
+			b.Held, b.AwaitingPayment = 1, 1
+			b.ConvertedHolds = []int64{int64(100*i + 2)}
+			b.NewOrders = []flashsale.Order{{ID: int64(100*i + 2), HoldID: int64(100*i + 2), ProductID: pids[i], Qty: 1, Amount: 100,
+				Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
+			setup = append(setup, b)
+		}
+		for i, err := range db.CommitBatches(ctx, setup) {
+			if err != nil {
+				t.Fatalf("setup batch %d: %v", i, err)
+			}
+		}
+		if _, err := db.NextIDs(ctx, "order", 10_000); err != nil { // early webhooks need their id reserved
+			t.Fatal(err)
+		}
+		early := func(key string, order int64) flashsale.Payment {
+			p := flashsale.Payment{Key: key, OrderID: order, Status: flashsale.PaymentSuccess, Hash: "x", CreatedAt: now}
+			if _, _, err := db.RecordEarlyPayment(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			p.Early = true
+			return p
+		}
+		unknown := early("unknown-early", 9001)
+		early("pending", 9002)
+
+		// next is a good batch of product i: it expires the product's hold.
+		next := func(i int) *flashsale.Batch {
+			return &flashsale.Batch{ProductID: pids[i], Version: 1, Counters: flashsale.Counters{Stock: 10, AwaitingPayment: 1}, At: now,
+				ExpiredHolds: []int64{int64(100*i + 1)},
+				Events: []flashsale.Event{{ProductID: pids[i], Seq: 4, Kind: flashsale.EventHoldExpired, At: now, HoldID: int64(100*i + 1),
+					Qty: 1, Counters: flashsale.Counters{Stock: 10, AwaitingPayment: 1}}}}
+		}
+		group := make([]*flashsale.Batch, products)
+		for i := range group {
+			group[i] = next(i)
+		}
+		group[1].Version = 0               // another writer's version
+		group[2].Held = 11                 // counters beyond the stock
+		group[3].ExpiredHolds = []int64{1} // another product's hold
+		group[4].OrderChanges = []flashsale.OrderChange{{OrderID: 402, From: flashsale.OrderPaid, To: flashsale.OrderCancelled}}
+		group[5].Payments = []flashsale.Payment{{Key: "nowhere", OrderID: 502, Status: flashsale.PaymentSuccess, Hash: "x", Early: true, Result: flashsale.OrderPaid}}
+		// A new order with a webhook recorded before it that the batch does not apply.
+		group[6].NewHolds = []flashsale.Hold{{ID: 9001, ProductID: pids[6], Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}}
+		group[6].ConvertedHolds = []int64{9001}
+		group[6].AwaitingPayment = 2
+		group[6].NewOrders = []flashsale.Order{{ID: 9001, HoldID: 9001, ProductID: pids[6], Qty: 1, Amount: 100,
+			Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
+		// The last one stays good.
+
+		errs := db.CommitBatches(ctx, group)
+		for i, err := range errs {
+			switch i {
+			case 0, 7:
+				if err != nil {
+					t.Errorf("batch %d: %v; want it committed", i, err)
+				}
+			default:
+				if !errors.Is(err, flashsale.ErrVersionConflict) {
+					t.Errorf("batch %d: %v; want ErrVersionConflict", i, err)
+				}
+			}
+		}
+		var ep *flashsale.EarlyPaymentsError
+		if !errors.As(errs[6], &ep) || len(ep.Payments) != 1 || ep.Payments[0].Key != unknown.Key {
+			t.Errorf("batch 6: %v; want the early payment %q", errs[6], unknown.Key)
+		}
+		for i, pid := range pids {
+			st := mustLoad(t, db, pid)
+			want := flashsale.ProductState{Version: 1, LastSeq: 3}
+			if i == 0 || i == 7 {
+				want = flashsale.ProductState{Version: 2, LastSeq: 4}
+			}
+			if st.Version != want.Version || st.LastSeq != want.LastSeq || len(st.ActiveHolds) != int(2-want.Version) {
+				t.Errorf("product %d: version %d, seq %d, %d active holds; want %d, %d, %d",
+					i, st.Version, st.LastSeq, len(st.ActiveHolds), want.Version, want.LastSeq, 2-want.Version)
+			}
+		}
+		if _, err := db.Hold(ctx, 9001); !errors.Is(err, flashsale.ErrHoldNotFound) {
+			t.Errorf("the refused batch's hold: %v; want it unwritten", err)
+		}
+		if p, err := db.PaymentByKey(ctx, "pending"); err != nil || !p.Early {
+			t.Errorf("an early payment no batch applied: %+v, %v; want it pending", p, err)
+		}
+	})
+}
+
+// A write the checks cannot foresee (a hold id written before) refuses
+// its batch alone too: the group is written again batch by batch.
+func TestCommitBatchesRefusesAWriteAlone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := storedNow()
+		a, b, c := storetest.CreateProduct(t, db, 10), storetest.CreateProduct(t, db, 10), storetest.CreateProduct(t, db, 10)
+		if err := commit(ctx, db, holdBatch(a, 0, 10, 0, 1, 1, 2, now)); err != nil {
+			t.Fatal(err)
+		}
+		group := []*flashsale.Batch{holdBatch(a, 1, 10, 1, 10, 3, 3, now), holdBatch(b, 0, 10, 0, 1, 3, 2, now), holdBatch(c, 0, 10, 0, 20, 3, 2, now)}
+		errs := db.CommitBatches(ctx, group)
+		if errs[0] != nil || !errors.Is(errs[1], flashsale.ErrVersionConflict) || errs[2] != nil {
+			t.Fatalf("CommitBatches = %v; want only the second refused", errs)
+		}
+		for _, want := range []struct {
+			pid           int64
+			version, held int64
+		}{{a, 2, 4}, {b, 0, 0}, {c, 1, 3}} {
+			st := mustLoad(t, db, want.pid)
+			if st.Version != want.version || st.Product.Held != want.held || int64(len(st.ActiveHolds)) != want.held {
+				t.Errorf("product %d: version %d, held %d, %d holds; want %d, %d", want.pid, st.Version, st.Product.Held, len(st.ActiveHolds), want.version, want.held)
+			}
+		}
+	})
+}
+
+// Two batches of one product in one group commit in order, the second on
+// the version the first writes; when the first is refused, so is the
+// second, which expects it.
+func TestCommitBatchesOfOneProductInOrder(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := storedNow()
+		pid := storetest.CreateProduct(t, db, 10)
+		first := holdBatch(pid, 0, 10, 0, 1, 2, 2, now)
+		second := holdBatch(pid, 1, 10, 2, 3, 1, 4, now)
+		second.ExpiredHolds = []int64{1} // created by the first
+		second.Held = 2
+		for i, err := range db.CommitBatches(ctx, []*flashsale.Batch{first, second}) {
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+		}
+		st := mustLoad(t, db, pid)
+		if st.Version != 2 || st.Product.Held != 2 || len(st.ActiveHolds) != 2 || st.LastSeq != 4 {
+			t.Fatalf("after both: %+v; want version 2, two holds held, seq 4", st)
+		}
+
+		// Another writer bumps the version once: the first batch expects
+		// the version before, the second the version the first would write.
+		stale := holdBatch(pid, 1, 10, 2, 10, 1, 5, now)
+		after := holdBatch(pid, 2, 10, 3, 11, 1, 6, now)
+		errs := db.CommitBatches(ctx, []*flashsale.Batch{stale, after})
+		if !errors.Is(errs[0], flashsale.ErrVersionConflict) || !errors.Is(errs[1], flashsale.ErrVersionConflict) {
+			t.Fatalf("CommitBatches = %v; want both refused", errs)
+		}
+		if got := mustLoad(t, db, pid); got.Version != 2 || got.LastSeq != 4 {
+			t.Fatalf("after the refusal: version %d, seq %d; want 2, 4", got.Version, got.LastSeq)
+		}
+	})
+}
+
+// A group too large for one packet is sent in several; a write refused in
+// the last leaves nothing of the earlier ones.
+func TestCommitBatchesLargerThanAPacket(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := storedNow()
+		const n = 4000
+		pid := storetest.CreateProduct(t, db, n)
+		b := holdBatch(pid, 0, n, 0, 1, n, 2, now)
+		for i := range b.NewHolds {
+			b.NewHolds[i].IdempotencyKey = fmt.Sprintf("%0400d", i) // 4000 keys of 400 bytes: some MiB
+		}
+		c := storetest.CreateProduct(t, db, 1)
+		dup := holdBatch(c, 0, 1, 0, n, 1, 2, now) // the last hold's id again
+		errs := db.CommitBatches(ctx, []*flashsale.Batch{b, dup})
+		if errs[0] != nil || !errors.Is(errs[1], flashsale.ErrVersionConflict) {
+			t.Fatalf("CommitBatches = %v; want the second refused", errs)
+		}
+		if st := mustLoad(t, db, pid); len(st.ActiveHolds) != n || st.LastSeq != n+1 {
+			t.Fatalf("%d holds, seq %d; want %d, %d", len(st.ActiveHolds), st.LastSeq, n, n+1)
+		}
+		if st := mustLoad(t, db, c); st.Version != 0 || st.LastSeq != 1 {
+			t.Fatalf("the refused product: version %d, seq %d; want nothing written", st.Version, st.LastSeq)
+		}
+
+		// Alone, the large batch is refused in its last packet.
+		pid2 := storetest.CreateProduct(t, db, n)
+		b2 := holdBatch(pid2, 0, n, 0, n+1, n, 2, now)
+		b2.Events[n-1].Seq = 1 // the product's creation event again
+		if err := commit(ctx, db, b2); !errors.Is(err, flashsale.ErrVersionConflict) {
+			t.Fatalf("a journal seq written before: %v; want ErrVersionConflict", err)
+		}
+		if st := mustLoad(t, db, pid2); st.Version != 0 || len(st.ActiveHolds) != 0 || st.LastSeq != 1 {
+			t.Fatalf("after the refusal: version %d, %d holds, seq %d; want nothing written", st.Version, len(st.ActiveHolds), st.LastSeq)
+		}
+		// The refused transaction ended there: the next commit, on the same
+		// connection, does not take its first packets' rows along.
+		for range 3 {
+			if err := commit(ctx, db, holdBatch(c, 5, 1, 0, 3*n, 1, 2, now)); !errors.Is(err, flashsale.ErrVersionConflict) {
+				t.Fatalf("a batch at a stale version: %v; want ErrVersionConflict", err)
+			}
+		}
+		if err := commit(ctx, db, holdBatch(pid2, 0, n, 0, 2*n+1, 1, 2, now)); err != nil {
+			t.Fatal(err)
+		}
+		if st := mustLoad(t, db, pid2); st.Version != 1 || len(st.ActiveHolds) != 1 || st.LastSeq != 2 {
+			t.Fatalf("after a good batch: version %d, %d holds, seq %d; want 1, 1, 2", st.Version, len(st.ActiveHolds), st.LastSeq)
+		}
+	})
+}
+
+// On MySQL a group commit is two round trips, however many batches and
+// rows it carries.
+func TestCommitBatchesTakesTwoRoundTrips(t *testing.T) {
+	proxy, url := storetest.ViaProxy(t, storetest.URL(t, "mysql"))
+	db := storetest.OpenURL(t, url)
+	ctx := context.Background()
+	now := storedNow()
+	var group []*flashsale.Batch
+	for i := range 20 {
+		pid := storetest.CreateProduct(t, db, 100)
+		group = append(group, holdBatch(pid, 0, 100, 0, int64(100*i+1), 10, 2, now))
+	}
+	if err := commit(ctx, db, group[0]); err != nil { // opens the writer's connection
+		t.Fatal(err)
+	}
+	const latency = 100 * time.Millisecond // each way
+	proxy.SetLatency(latency)
+	began := time.Now()
+	for i, err := range db.CommitBatches(ctx, group[1:]) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", i+1, err)
+		}
+	}
+	took := time.Since(began)
+	proxy.SetLatency(0)
+	t.Logf("a group of %d batches took %v at %v each way", len(group)-1, took, latency)
+	if took < 4*latency || took > 5*latency+latency/2 {
+		t.Fatalf("a group commit took %v at %v each way; want two round trips, about %v", took, latency, 4*latency)
+	}
+}
+
+// LoadProducts reads what LoadProduct reads, for many products at once,
+// and leaves out ids that name none.
+func TestLoadProductsAgreesWithLoadProduct(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := storedNow()
+		var ids []int64
+		var group []*flashsale.Batch
+		for i := range 7 {
+			pid := storetest.CreateProduct(t, db, 10)
+			ids = append(ids, pid)
+			if i%3 == 0 {
+				continue // nothing but the product
+			}
+			b := holdBatch(pid, 0, 10, 0, int64(100*i+1), i, 2, now)
+			b.NewHolds[0].ExpiresAt = now.Add(-time.Second) // sorted first
+			if i%2 == 0 {
+				b.Held--
+				b.AwaitingPayment++
+				b.ConvertedHolds = []int64{b.NewHolds[i-1].ID}
+				b.NewOrders = []flashsale.Order{{ID: int64(i), HoldID: b.NewHolds[i-1].ID, ProductID: pid, Qty: 1, Amount: 100,
+					Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
+			}
+			group = append(group, b)
+		}
+		for i, err := range db.CommitBatches(ctx, group) {
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+		}
+		states, err := db.LoadProducts(ctx, append([]int64{999_999}, ids...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(states) != len(ids) {
+			t.Fatalf("LoadProducts gave %d products; want %d", len(states), len(ids))
+		}
+		for _, id := range ids {
+			if want := mustLoad(t, db, id); !reflect.DeepEqual(states[id], want) {
+				t.Errorf("product %d: LoadProducts gave %+v; LoadProduct %+v", id, states[id], want)
+			}
+		}
+		if empty, err := db.LoadProducts(ctx, nil); err != nil || len(empty) != 0 {
+			t.Errorf("LoadProducts(nil) = %v, %v; want nothing", empty, err)
+		}
+	})
+}
+
+// LoadProducts reads more products than one of its queries takes.
+func TestLoadProductsManyProducts(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		var ids []int64
+		for range 600 {
+			ids = append(ids, storetest.CreateProduct(t, db, 5))
+		}
+		states, err := db.LoadProducts(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if st, ok := states[id]; !ok || st.Product.Stock != 5 || st.LastSeq != 1 || !strings.HasPrefix(st.Product.Name, "item") {
+				t.Fatalf("product %d: %+v, %v; want it loaded", id, st, ok)
+			}
+		}
+	})
+}
