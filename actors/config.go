@@ -32,10 +32,11 @@ type Config struct {
 	// Writers is how many transactions commit batches at once; each
 	// carries the batches of up to 256 products. One suits SQLite.
 	Writers int
-	// Pipeline is how many batches of one product may be sent to the
-	// writer at once; the version each expects orders them. Until the
-	// store lets a product's next batch take the row lock while the one
-	// before commits, more than one only splits batches (the default is 1).
+	// Pipeline is how many batches of one product may be on their way at
+	// once: a product's next batch begins its transaction as soon as the
+	// one before it holds the row lock, and the version each expects
+	// orders them. It hides the round trips of one batch behind the commit
+	// of the one before.
 	Pipeline int
 	// IDBlock is how many hold or order ids are reserved from the
 	// database at once; a restart skips what is left of a block.
@@ -53,7 +54,7 @@ func DefaultConfig() Config {
 		IDBlock:        1000,
 		MaxBacklog:     10_000,
 		Writers:        4,
-		Pipeline:       1,
+		Pipeline:       2,
 		PassivateAfter: 2 * time.Minute,
 	}
 }

@@ -91,14 +91,17 @@ func (w *writer) commitQueued() {
 		}
 		// The write must not hang on any one caller's context: it has its own.
 		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-		var errs []error
+		var (
+			errs     []error
+			released bool // guarded by w.mu
+		)
 		if ls, ok := w.store.(lockingStore); ok {
-			errs = ls.CommitBatchesLocked(ctx, batches, func() { w.release(group) })
+			errs = ls.CommitBatchesLocked(ctx, batches, func() { w.release(group, &released) })
 		} else {
 			errs = w.store.CommitBatches(ctx, batches)
 		}
 		cancel()
-		w.release(group)
+		w.release(group, &released)
 		for i, job := range group {
 			job.done(errs[i])
 		}
@@ -106,17 +109,20 @@ func (w *writer) commitQueued() {
 }
 
 // release lets the next batches of a group's products go: once the group
-// holds their rows' locks, or has ended. Calling it twice is harmless.
-func (w *writer) release(group []writeJob) {
+// holds their rows' locks, or has ended. Only its first call per group
+// counts (released): by the second, a product may be busy with its next
+// batch, which is not this group's to release.
+func (w *writer) release(group []writeJob, released *bool) {
 	w.mu.Lock()
-	waiting := false
-	for _, job := range group {
-		if w.busy[job.batch.ProductID] {
-			delete(w.busy, job.batch.ProductID)
-			waiting = true
-		}
+	if *released {
+		w.mu.Unlock()
+		return
 	}
-	waiting = waiting && len(w.queue) > 0
+	*released = true
+	for _, job := range group {
+		delete(w.busy, job.batch.ProductID)
+	}
+	waiting := len(w.queue) > 0
 	w.mu.Unlock()
 	if waiting {
 		// Batches held back for these products may go now.
