@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -31,8 +32,10 @@ type Host struct {
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
-	mu       sync.Mutex // guards loading, draining, spawned and removals from products
+	mu       sync.Mutex // guards loading, toLoad, loaders, draining, spawned and removals from products
 	loading  map[int64]*loadCall
+	toLoad   []int64 // products to load, in the order first asked for
+	loaders  int     // goroutines running loadPending
 	draining bool
 	spawned  map[int64]int // incarnations of each product's actor, to name them
 }
@@ -116,7 +119,11 @@ func (h *Host) handle(ctx context.Context, id int64) (*productHandle, error) {
 	if !ok {
 		c = &loadCall{done: make(chan struct{})}
 		h.loading[id] = c
-		go h.load(id, c)
+		h.toLoad = append(h.toLoad, id)
+		if h.loaders < maxLoaders {
+			h.loaders++
+			go h.loadPending()
+		}
 	}
 	h.mu.Unlock()
 	if _, err := await(ctx, c.done); err != nil {
@@ -125,24 +132,54 @@ func (h *Host) handle(ctx context.Context, id int64) (*productHandle, error) {
 	return c.h, c.err
 }
 
-// load reads a product and spawns its actor with that state. It runs on a
-// context of its own so that one caller giving up does not fail the others.
-func (h *Host) load(id int64, c *loadCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.CommitTimeout)
-	defer cancel()
-	st, err := h.store.LoadProduct(ctx, id)
-	var ph *productHandle
-	if err == nil {
-		ph, err = h.spawn(st)
+// Loads of products whose actor does not run yet are gathered: up to
+// maxLoaders reads at once, each of up to maxLoad products, so that the
+// first touch of thousands of products costs a few reads, not one
+// transaction each.
+const (
+	maxLoaders = 4
+	maxLoad    = 256
+)
+
+// loadPending reads the products waiting to be loaded, many at a time, and
+// spawns their actors, until none waits. It reads on a context of its own
+// so that one caller giving up does not fail the others.
+func (h *Host) loadPending() {
+	for {
+		h.mu.Lock()
+		n := min(len(h.toLoad), maxLoad)
+		if n == 0 {
+			h.loaders--
+			h.mu.Unlock()
+			return
+		}
+		ids := slices.Clone(h.toLoad[:n])
+		h.toLoad = h.toLoad[n:]
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.CommitTimeout)
+		states, err := h.store.LoadProducts(ctx, ids)
+		cancel()
+		for _, id := range ids {
+			var ph *productHandle
+			loadErr := err
+			if loadErr == nil {
+				if st, ok := states[id]; ok {
+					ph, loadErr = h.spawn(st)
+				} else {
+					loadErr = flashsale.ErrProductNotFound
+				}
+			}
+			h.mu.Lock()
+			c := h.loading[id]
+			delete(h.loading, id)
+			if loadErr == nil {
+				h.products.Store(id, ph)
+			}
+			h.mu.Unlock()
+			c.h, c.err = ph, loadErr
+			close(c.done)
+		}
 	}
-	h.mu.Lock()
-	delete(h.loading, id)
-	if err == nil {
-		h.products.Store(id, ph)
-	}
-	h.mu.Unlock()
-	c.h, c.err = ph, err
-	close(c.done)
 }
 
 func (h *Host) spawn(st flashsale.ProductState) (*productHandle, error) {

@@ -190,3 +190,41 @@ func ExampleService() {
 	// insufficient stock
 	// 1 of 3 available
 }
+
+// TestManyProductsLoadTogether: hundreds of products touched for the first
+// time at once are loaded many to a read, each with its own state, and an
+// unknown product among them is not found.
+func TestManyProductsLoadTogether(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		db := storetest.Open(t, dialect)
+		const n = 600
+		ids := make([]int64, n)
+		for i := range ids {
+			ids[i] = storetest.CreateProduct(t, db, int64(i+1))
+		}
+		s := actorstest.NewService(t, db, actors.DefaultConfig())
+		var wg sync.WaitGroup
+		errs := make([]error, n+1)
+		for i, id := range append(ids, ids[n-1]+1000) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p, err := s.Product(context.Background(), id)
+				switch {
+				case i == n:
+					if !errors.Is(err, flashsale.ErrProductNotFound) {
+						errs[i] = fmt.Errorf("unknown product %d: %+v, %v; want ErrProductNotFound", id, p, err)
+					}
+				case err != nil:
+					errs[i] = fmt.Errorf("product %d: %v", id, err)
+				case p.ID != id || p.Stock != int64(i+1) || p.Available() != int64(i+1):
+					errs[i] = fmt.Errorf("product %d: %+v; want stock and available %d", id, p, i+1)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
