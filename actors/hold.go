@@ -37,7 +37,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		IdempotencyKey: m.key,
 		RequestHash:    m.hash,
 	}}
-	a.holds[holdID] = h
+	put(&a.holds, holdID, h)
 	a.holdDue.push(h)
 	a.product.Held += m.qty
 	a.record(flashsale.EventHoldCreated, m.qty, holdID, 0, m.key, "")
@@ -45,11 +45,7 @@ func (a *productActor) placeHold(m *placeHold) {
 	p := a.queued
 	p.write.NewHolds = append(p.write.NewHolds, h.Hold)
 	a.remember(id, m.hash, h.Hold, p)
-	p.ops = append(p.ops, &op{
-		msg:    m,
-		commit: func() { h.committed = true },
-		done:   func(err error) { m.answer(h.Hold, err) },
-	})
+	p.ops = append(p.ops, op{msg: m, placed: m, hold: h})
 	a.flush()
 	a.armTimer()
 }

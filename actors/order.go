@@ -69,8 +69,8 @@ func (a *productActor) createOrder(m *createOrder) {
 		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}, p)
 	}
 	o.InitialStatus = o.Status
-	a.orders[o.ID] = o
-	a.converted[h.ID] = o
+	put(&a.orders, o.ID, o)
+	put(&a.converted, h.ID, o)
 	if o.Status == flashsale.OrderPendingPayment {
 		a.orderDue.push(o)
 	}
@@ -78,7 +78,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	p.write.NewOrders = append(p.write.NewOrders, o.Order)
 	first := o.Order
 	a.remember(id, m.hash, first, p)
-	p.ops = append(p.ops, &op{
+	p.ops = append(p.ops, op{
 		msg:    m,
 		commit: func() { o.committed = true },
 		done:   func(err error) { m.answer(first, err) },
@@ -105,7 +105,7 @@ func (a *productActor) holdGone(m *createOrder) {
 	if p == nil {
 		p = a.queued
 	}
-	p.ops = append(p.ops, &op{msg: m, done: func(err error) {
+	p.ops = append(p.ops, op{msg: m, done: func(err error) {
 		if err == nil {
 			err = used
 		}
@@ -147,7 +147,7 @@ func (a *productActor) settle(o *activeOrder, pay flashsale.Payment) flashsale.O
 		a.product.Paid += o.Qty
 	case from == flashsale.OrderCancelled && s == flashsale.PaymentSuccess:
 		o.Status, o.CancelReason = flashsale.OrderRefundRequired, ""
-		a.log.Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
+		a.logger().Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
 			Msg("payment succeeded for a cancelled order whose units are gone: refund required")
 	}
 	if o.Status == from {
@@ -167,7 +167,7 @@ func (a *productActor) learnEarly(pay flashsale.Payment) {
 			return
 		}
 	}
-	a.early[pay.OrderID] = append(a.early[pay.OrderID], pay)
+	put(&a.early, pay.OrderID, append(a.early[pay.OrderID], pay))
 }
 
 // takeEarly returns the early webhooks of an order in the order they came.
