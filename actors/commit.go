@@ -69,7 +69,21 @@ func (p *batch) reserve(last *batch) {
 	p.write.Events = make([]flashsale.Event, 0, min(len(last.write.Events), most))
 }
 
+// writing is the batch that takes what the actor decides now, made on
+// first use: an actor that never writes has none.
+func (a *productActor) writing() *batch {
+	if a.queued == nil {
+		a.queued = a.newBatch()
+	}
+	return a.queued
+}
+
+// empty reports whether the batch has nothing to write or answer; a nil
+// batch has not.
 func (p *batch) empty() bool {
+	if p == nil {
+		return true
+	}
 	b := &p.write
 	return len(p.ops) == 0 && len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0 && len(b.OrderChanges) == 0 &&
 		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
@@ -90,8 +104,10 @@ func (a *productActor) flush() {
 		return
 	}
 	p := a.queued
-	a.queued = a.newBatch()
-	a.queued.reserve(p)
+	a.queued = nil
+	if len(p.ops) > 1 {
+		a.writing().reserve(p)
+	}
 	a.inflight = append(a.inflight, p)
 	b := &p.write
 	b.ProductID, b.Version = a.id, a.sentVersion
@@ -100,7 +116,7 @@ func (a *productActor) flush() {
 	b.Counters = a.product.Counters
 	b.At = a.now()
 	p.flushed = time.Now()
-	system, self := a.system, a.self
+	system, self := a.host.system, a.self
 	a.host.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{b: p, err: err}) })
 }
 
@@ -142,8 +158,10 @@ func (a *productActor) batchCommitted(p *batch) {
 		a.visible.Held -= later.expiredHeld
 		a.visible.AwaitingPayment -= later.expiredAwaiting
 	}
-	a.visible.Held -= a.queued.expiredHeld
-	a.visible.AwaitingPayment -= a.queued.expiredAwaiting
+	if q := a.queued; q != nil {
+		a.visible.Held -= q.expiredHeld
+		a.visible.AwaitingPayment -= q.expiredAwaiting
+	}
 	a.forgetKeys(now)
 	a.publish()
 	a.logger().Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
@@ -223,14 +241,17 @@ func (a *productActor) afterFailure(p *batch) {
 		return
 	}
 	a.failed = nil
-	queued := a.queued
-	a.queued = a.newBatch()
+	var queued []op
+	if a.queued != nil {
+		queued = a.queued.ops
+	}
+	a.queued = nil
 	loadErr := a.reload()
 	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
 	for i := range f.unavailable {
 		f.unavailable[i].answer(unavailable)
 	}
-	for _, o := range append(f.retry, queued.ops...) {
+	for _, o := range append(f.retry, queued...) {
 		if loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
 			o.msg.decide(a)
 			continue
@@ -245,7 +266,7 @@ func (a *productActor) afterFailure(p *batch) {
 // lastWriting is the latest batch with changes in it, queued or in flight,
 // or nil when everything decided is committed.
 func (a *productActor) lastWriting() *batch {
-	if len(a.queued.write.Events) > 0 {
+	if a.queued != nil && len(a.queued.write.Events) > 0 {
 		return a.queued
 	}
 	if n := len(a.inflight); n > 0 {

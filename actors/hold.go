@@ -21,7 +21,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		a.refuse(m, flashsale.ErrInsufficientStock, m.qty > a.visible.Available())
 		return
 	}
-	holdID, err := a.holdIDs.Next(m.ctx)
+	holdID, err := a.host.holdIDs.Next(m.ctx)
 	if err != nil {
 		m.fail(fmt.Errorf("%w: hold id: %v", flashsale.ErrUnavailable, err))
 		return
@@ -42,7 +42,7 @@ func (a *productActor) placeHold(m *placeHold) {
 	a.product.Held += m.qty
 	a.record(flashsale.EventHoldCreated, m.qty, holdID, 0, m.key, "")
 
-	p := a.queued
+	p := a.writing()
 	p.write.NewHolds = append(p.write.NewHolds, h.Hold)
 	a.remember(id, m.hash, h.Hold, p)
 	p.ops = append(p.ops, op{msg: m, placed: m, hold: h})

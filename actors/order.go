@@ -35,7 +35,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	if m.orderID == 0 {
 		// Kept in the message: decided again after a conflict, the order
 		// keeps its id, and webhooks already sent for that id find it.
-		orderID, err := a.orderIDs.Next(m.ctx)
+		orderID, err := a.host.orderIDs.Next(m.ctx)
 		if err != nil {
 			m.fail(fmt.Errorf("%w: order id: %v", flashsale.ErrUnavailable, err))
 			return
@@ -59,7 +59,7 @@ func (a *productActor) createOrder(m *createOrder) {
 		RequestHash:    m.hash,
 	}}
 	a.record(flashsale.EventOrderCreated, o.Qty, h.ID, o.ID, m.key, "")
-	p := a.queued
+	p := a.writing()
 	// Webhooks that came before the order are applied in the transaction
 	// that creates it, so the order is never seen without them.
 	for _, pay := range a.takeEarly(o.ID) {
@@ -103,7 +103,7 @@ func (a *productActor) holdGone(m *createOrder) {
 	// The order is not committed yet: say so only once it is.
 	p := a.inFlightWith(o.ID)
 	if p == nil {
-		p = a.queued
+		p = a.writing()
 	}
 	p.ops = append(p.ops, op{msg: m, done: func(err error) {
 		if err == nil {

@@ -35,7 +35,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	}
 	now := a.now()
 	from := a.settle(o, m.pay)
-	p := a.queued
+	p := a.writing()
 	if o.Status != from {
 		p.write.OrderChanges = append(p.write.OrderChanges,
 			flashsale.OrderChange{OrderID: o.ID, From: from, To: o.Status, Reason: o.CancelReason})
@@ -59,7 +59,7 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
 	defer cancel()
-	row, err := a.store.Order(ctx, id)
+	row, err := a.host.store.Order(ctx, id)
 	if err != nil {
 		return nil, err
 	}

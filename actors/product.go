@@ -28,17 +28,13 @@ import (
 // refund_required and cancelled orders take no stock.
 type productActor struct {
 	// dependencies
-	id       int64
-	cfg      *Config // the host's: one copy for all actors
-	store    Store
-	holdIDs  *Sequence
-	orderIDs *Sequence
-	log      *zerolog.Logger // made on first use: see logger
-	metrics  *Metrics
-	host     *Host
-	ref      *productHandle // its snapshot and waiting count
-	system   *actor.ActorSystem
-	self     *actor.PID
+	id      int64
+	cfg     *Config         // the host's: one copy for all actors
+	log     *zerolog.Logger // made on first use: see logger
+	metrics *Metrics
+	host    *Host          // its store, id sequences, actor system and writer
+	ref     *productHandle // its snapshot and waiting count
+	self    *actor.PID
 
 	// owned state
 	product flashsale.Product // decided: includes queued and in-flight changes
@@ -81,16 +77,11 @@ func (a *productActor) now() time.Time { return a.cfg.Clock() }
 
 func newProductActor(id int64, h *Host, ref *productHandle) *productActor {
 	return &productActor{
-		id:       id,
-		cfg:      &h.cfg,
-		store:    h.store,
-		holdIDs:  h.holdIDs,
-		orderIDs: h.orderIDs,
-		host:     h,
-		ref:      ref,
-		metrics:  h.cfg.Metrics,
-		queued:   &batch{id: 1},
-		batches:  1,
+		id:      id,
+		cfg:     &h.cfg,
+		host:    h,
+		ref:     ref,
+		metrics: h.cfg.Metrics,
 	}
 }
 
@@ -155,6 +146,9 @@ func (a *productActor) queuedBatchOf(seq int64) int64 {
 			return p.id
 		}
 	}
+	if a.queued == nil {
+		return 0
+	}
 	return a.queued.id
 }
 
@@ -162,7 +156,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *actor.Started:
 		a.metrics.LiveActors.Inc()
-		a.self, a.system = ctx.Self(), ctx.ActorSystem()
+		a.self = ctx.Self()
 		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
 		if a.loadNext != nil {
 			a.install(*a.loadNext)
@@ -228,7 +222,7 @@ func (a *productActor) setStock(m *setStock) {
 	}
 	a.product.Stock = m.stock
 	a.record(flashsale.EventStockChanged, m.stock, 0, 0, "", "")
-	p := a.queued
+	p := a.writing()
 	p.ops = append(p.ops, op{
 		msg:  m,
 		done: func(err error) { m.answer(a.visible, err) },
@@ -262,11 +256,11 @@ func (a *productActor) refuse(m request, err error, committedRefuses bool) {
 func (a *productActor) reload() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
 	defer cancel()
-	st, err := a.store.LoadProduct(ctx, a.id)
+	st, err := a.host.store.LoadProduct(ctx, a.id)
 	if err != nil {
 		a.broken = true
 		a.logger().Warn().Err(err).Msg("loading the product failed; writes are refused until it loads")
-		system, self := a.system, a.self
+		system, self := a.host.system, a.self
 		time.AfterFunc(a.cfg.ReloadBackoff, func() { system.Root.Send(self, reloadTick{}) })
 		return err
 	}
@@ -278,10 +272,10 @@ func (a *productActor) reload() error {
 // what expired while nobody was watching.
 func (a *productActor) install(st flashsale.ProductState) {
 	a.broken = false
-	if len(a.queued.ops) == 0 && !a.queued.empty() {
+	if a.queued != nil && len(a.queued.ops) == 0 {
 		// Releases queued while the database was away were decided on
 		// the old state; the new state decides them again below.
-		a.queued = a.newBatch()
+		a.queued = nil
 	}
 	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
 	a.sentVersion = st.Version
@@ -335,6 +329,6 @@ func (a *productActor) finishDrain() {
 	case <-a.draining:
 	default:
 		close(a.draining)
-		a.system.Root.Stop(a.self)
+		a.host.system.Root.Stop(a.self)
 	}
 }
