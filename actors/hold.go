@@ -11,7 +11,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		return
 	}
 	id := keyID{scopeHold, m.key}
-	if a.repeat(id, m.hash, m, func(first any, err error) {
+	if m.key != "" && a.repeat(id, m.hash, m, func(first any, err error) {
 		h, _ := first.(flashsale.Hold)
 		m.answer(h, err)
 	}) {
@@ -44,7 +44,9 @@ func (a *productActor) placeHold(m *placeHold) {
 
 	p := a.writing()
 	p.write.NewHolds = append(p.write.NewHolds, h.Hold)
-	a.remember(id, m.hash, h.Hold, p)
+	if m.key != "" { // else remembering would box the hold for nothing
+		a.remember(id, m.hash, h.Hold, p)
+	}
 	p.ops = append(p.ops, op{msg: m, placed: m, hold: h})
 	a.flush()
 	a.armTimer()

@@ -179,8 +179,13 @@ func (g *group) check() bool {
 	}
 	left := false
 	refused := map[int64]bool{} // products with a batch refused
+	// One change, emptied for each batch: a group may have hundreds.
+	c := change{group: g, holds: map[int64]lockedHold{}, orders: map[int64]flashsale.OrderStatus{}, claimed: map[string]bool{}}
 	for i, b := range g.batches {
-		c := change{group: g, holds: map[int64]lockedHold{}, orders: map[int64]flashsale.OrderStatus{}, claimed: map[string]bool{}}
+		clear(c.holds)
+		clear(c.orders)
+		clear(c.claimed)
+		c.stale = c.stale[:0]
 		if refused[b.ProductID] {
 			g.errs[i] = followsRefused(b.ProductID)
 		} else {

@@ -247,6 +247,9 @@ func plain(s string) bool {
 // at most rowsPerInsert ids each, with args the arguments of prefix.
 // Integer ids are written into the text; others are arguments after args.
 func inIDs[T int64 | string](prefix, suffix string, ids []T, args ...any) []stmt {
+	if len(ids) == 0 {
+		return nil
+	}
 	stmts := make([]stmt, 0, (len(ids)+rowsPerInsert-1)/rowsPerInsert)
 	for chunk := range chunks(ids, rowsPerInsert) {
 		v := sqlValues{args: args[:len(args):len(args)]}
