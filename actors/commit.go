@@ -164,9 +164,11 @@ func (a *productActor) batchCommitted(p *batch) {
 	}
 	a.forgetKeys(now)
 	a.publish()
-	a.logger().Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
-		Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
-		Int("in_flight", len(a.inflight)).Dur("took", took).Msg("batch committed")
+	if a.debugging() {
+		a.logger().Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
+			Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
+			Int("in_flight", len(a.inflight)).Dur("took", took).Msg("batch committed")
+	}
 	for i := range p.ops {
 		p.ops[i].answer(nil)
 	}

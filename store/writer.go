@@ -193,12 +193,18 @@ func packets(stmts []stmt) []packet {
 		cur   packet
 		query strings.Builder
 		size  int
+		left  int // bytes of the statements not yet in a packet
 	)
+	for _, s := range stmts {
+		left += len(s.query) + 2
+	}
+	query.Grow(min(left, packetSize))
 	flush := func() {
 		cur.query = query.String()
 		all = append(all, cur)
 		cur, size = packet{}, 0
-		query.Reset()
+		query = strings.Builder{}
+		query.Grow(min(left, packetSize))
 	}
 	for _, s := range stmts {
 		n := stmtSize(s)
@@ -209,6 +215,7 @@ func packets(stmts []stmt) []packet {
 			query.WriteString("; ")
 		}
 		query.WriteString(s.query)
+		left -= len(s.query) + 2
 		cur.args = append(cur.args, s.args...)
 		cur.n++
 		size += n
