@@ -28,7 +28,7 @@ type op struct {
 	// it wrote nothing, so it is decided again whenever the batch fails.
 	refusal bool
 	// A hold placed, the commonest op, is marked committed and answered
-	// without closures of its own: placed asked for hold.
+	// without closures of its own: placed is the request that made hold.
 	placed *placeHold
 	hold   *activeHold
 	commit func()          // marks what the batch wrote as committed

@@ -25,8 +25,10 @@ import (
 //
 // Only these connections accept several statements in one query, and
 // only CommitBatches uses them: a query built from a client's input that
-// slipped a quote could otherwise run statements of its own. Every value
-// is still sent as an argument, escaped by the driver's interpolateParams.
+// slipped a quote could otherwise run statements of its own. A value is
+// written into the text only when it needs no escaping (an integer, a
+// string of letters, digits, '_' and '-': see sqlValues); any other is
+// sent as an argument, escaped by the driver's interpolateParams.
 
 const (
 	// writerConns bounds the writer's connections: each commits one group
