@@ -13,7 +13,7 @@ type batch struct {
 	id      int64 // numbers the batches of this actor, for the log
 	flushed time.Time
 	write   flashsale.Batch
-	ops     []*op
+	ops     []op
 	// Releases by expiry in this batch, already taken out of visible.
 	expiredHeld, expiredAwaiting int64
 	// finished is set when the writer reported the outcome, err.
@@ -27,8 +27,31 @@ type op struct {
 	// refusal marks a request refused on account of the batch's changes:
 	// it wrote nothing, so it is decided again whenever the batch fails.
 	refusal bool
-	commit  func()          // marks what the batch wrote as committed
-	done    func(err error) // answers the caller
+	// A hold placed, the commonest op, is marked committed and answered
+	// without closures of its own: placed is the request that made hold.
+	placed *placeHold
+	hold   *activeHold
+	commit func()          // marks what the batch wrote as committed
+	done   func(err error) // answers the caller
+}
+
+// committed marks what the batch wrote for the op as committed.
+func (o *op) committed() {
+	if o.hold != nil {
+		o.hold.committed = true
+	}
+	if o.commit != nil {
+		o.commit()
+	}
+}
+
+// answer answers the op's caller.
+func (o *op) answer(err error) {
+	if o.placed != nil {
+		o.placed.answer(o.hold.Hold, err)
+		return
+	}
+	o.done(err)
 }
 
 func (a *productActor) newBatch() *batch {
@@ -36,7 +59,31 @@ func (a *productActor) newBatch() *batch {
 	return &batch{id: a.batches}
 }
 
+// reserve sizes the batch's lists of holds, events and callers for as
+// many as last holds: a busy product's batches are much alike, and
+// growing them by doubling copies every hold and event several times.
+func (p *batch) reserve(last *batch) {
+	const most = 1024 // a burst does not size every batch after it
+	p.ops = make([]op, 0, min(len(last.ops), most))
+	p.write.NewHolds = make([]flashsale.Hold, 0, min(len(last.write.NewHolds), most))
+	p.write.Events = make([]flashsale.Event, 0, min(len(last.write.Events), most))
+}
+
+// writing is the batch that takes what the actor decides now, made on
+// first use: an actor that never writes has none.
+func (a *productActor) writing() *batch {
+	if a.queued == nil {
+		a.queued = a.newBatch()
+	}
+	return a.queued
+}
+
+// empty reports whether the batch has nothing to write or answer; a nil
+// batch has not.
 func (p *batch) empty() bool {
+	if p == nil {
+		return true
+	}
 	b := &p.write
 	return len(p.ops) == 0 && len(b.NewHolds) == 0 && len(b.ExpiredHolds) == 0 && len(b.OrderChanges) == 0 &&
 		len(b.NewOrders) == 0 && len(b.Payments) == 0 && len(b.Events) == 0
@@ -57,7 +104,10 @@ func (a *productActor) flush() {
 		return
 	}
 	p := a.queued
-	a.queued = a.newBatch()
+	a.queued = nil
+	if len(p.ops) > 1 {
+		a.writing().reserve(p)
+	}
 	a.inflight = append(a.inflight, p)
 	b := &p.write
 	b.ProductID, b.Version = a.id, a.sentVersion
@@ -66,7 +116,7 @@ func (a *productActor) flush() {
 	b.Counters = a.product.Counters
 	b.At = a.now()
 	p.flushed = time.Now()
-	system, self := a.system, a.self
+	system, self := a.host.system, a.self
 	a.host.writer.submit(b, func(err error) { system.Root.Send(self, batchDone{b: p, err: err}) })
 }
 
@@ -98,10 +148,8 @@ func (a *productActor) batchCommitted(p *batch) {
 	took := time.Since(p.flushed)
 	a.metrics.CommitDuration.Observe(took.Seconds())
 	a.metrics.committed(b)
-	for _, o := range p.ops {
-		if o.commit != nil {
-			o.commit()
-		}
+	for i := range p.ops {
+		p.ops[i].committed()
 	}
 	// Readers see the committed counters, less what later batches
 	// release by expiry: an expired hold never counts.
@@ -110,15 +158,19 @@ func (a *productActor) batchCommitted(p *batch) {
 		a.visible.Held -= later.expiredHeld
 		a.visible.AwaitingPayment -= later.expiredAwaiting
 	}
-	a.visible.Held -= a.queued.expiredHeld
-	a.visible.AwaitingPayment -= a.queued.expiredAwaiting
+	if q := a.queued; q != nil {
+		a.visible.Held -= q.expiredHeld
+		a.visible.AwaitingPayment -= q.expiredAwaiting
+	}
 	a.forgetKeys(now)
 	a.publish()
-	a.log.Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
-		Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
-		Int("in_flight", len(a.inflight)).Dur("took", took).Msg("batch committed")
-	for _, o := range p.ops {
-		o.done(nil)
+	if a.debugging() {
+		a.logger().Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
+			Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
+			Int("in_flight", len(a.inflight)).Dur("took", took).Msg("batch committed")
+	}
+	for i := range p.ops {
+		p.ops[i].answer(nil)
 	}
 	a.expireDue(now)
 	a.redeliverDeferred()
@@ -130,8 +182,8 @@ func (a *productActor) batchCommitted(p *batch) {
 // failure is a failed batch being recovered from: the callers to decide
 // again or to answer once every batch sent after it has finished too.
 type failure struct {
-	retry       []*op // decided again on the reloaded state
-	unavailable []*op // answered ErrUnavailable: their outcome is unknown
+	retry       []op // decided again on the reloaded state
+	unavailable []op // answered ErrUnavailable: their outcome is unknown
 }
 
 // batchFailed starts the recovery from a failed batch. Its callers are
@@ -150,10 +202,10 @@ func (a *productActor) batchFailed(p *batch) {
 	}
 	// Webhooks that came before an order this batch creates are the
 	// expected way to learn of them, not a fault: logged for debugging only.
-	logAt := a.log.Warn()
+	logAt := a.logger().Warn()
 	var early *flashsale.EarlyPaymentsError
 	if errors.As(err, &early) {
-		logAt = a.log.Debug()
+		logAt = a.logger().Debug()
 		for _, pay := range early.Payments {
 			a.learnEarly(pay)
 		}
@@ -173,8 +225,8 @@ func (a *productActor) afterFailure(p *batch) {
 		// It committed, so the failed batch before it did too: its
 		// callers are answered; the reload below takes in what it wrote.
 		a.metrics.committed(&p.write)
-		for _, o := range p.ops {
-			o.done(nil)
+		for i := range p.ops {
+			p.ops[i].answer(nil)
 		}
 	case errors.Is(p.err, flashsale.ErrVersionConflict):
 		f.retry = append(f.retry, p.ops...)
@@ -191,19 +243,22 @@ func (a *productActor) afterFailure(p *batch) {
 		return
 	}
 	a.failed = nil
-	queued := a.queued
-	a.queued = a.newBatch()
+	var queued []op
+	if a.queued != nil {
+		queued = a.queued.ops
+	}
+	a.queued = nil
 	loadErr := a.reload()
 	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
-	for _, o := range f.unavailable {
-		o.done(unavailable)
+	for i := range f.unavailable {
+		f.unavailable[i].answer(unavailable)
 	}
-	for _, o := range append(f.retry, queued.ops...) {
+	for _, o := range append(f.retry, queued...) {
 		if loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
 			o.msg.decide(a)
 			continue
 		}
-		o.done(unavailable)
+		o.answer(unavailable)
 	}
 	a.redeliverDeferred()
 	a.flush()
@@ -213,7 +268,7 @@ func (a *productActor) afterFailure(p *batch) {
 // lastWriting is the latest batch with changes in it, queued or in flight,
 // or nil when everything decided is committed.
 func (a *productActor) lastWriting() *batch {
-	if len(a.queued.write.Events) > 0 {
+	if a.queued != nil && len(a.queued.write.Events) > 0 {
 		return a.queued
 	}
 	if n := len(a.inflight); n > 0 {

@@ -10,9 +10,9 @@ import (
 // commits. An expired hold or order never counts as taking stock, written
 // or not: readers see it released at once.
 func (a *productActor) expireDue(now time.Time) {
-	p := a.queued
 	released := false
 	for _, h := range popDue(&a.holdDue, now) {
+		p := a.writing()
 		delete(a.holds, h.ID)
 		a.product.Held -= h.Qty
 		a.visible.Held -= h.Qty
@@ -22,6 +22,7 @@ func (a *productActor) expireDue(now time.Time) {
 		released = true
 	}
 	for _, o := range popDue(&a.orderDue, now) {
+		p := a.writing()
 		a.product.AwaitingPayment -= o.Qty
 		a.visible.AwaitingPayment -= o.Qty
 		p.expiredAwaiting += o.Qty
@@ -61,7 +62,7 @@ func (a *productActor) armTimer() {
 	}
 	a.stopTimer()
 	a.timerAt = at
-	system, self := a.system, a.self
+	system, self := a.host.system, a.self
 	a.timer = time.AfterFunc(at.Sub(now), func() { system.Root.Send(self, expireTick{}) })
 }
 

@@ -11,7 +11,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		return
 	}
 	id := keyID{scopeHold, m.key}
-	if a.repeat(id, m.hash, m, func(first any, err error) {
+	if m.key != "" && a.repeat(id, m.hash, m, func(first any, err error) {
 		h, _ := first.(flashsale.Hold)
 		m.answer(h, err)
 	}) {
@@ -21,7 +21,7 @@ func (a *productActor) placeHold(m *placeHold) {
 		a.refuse(m, flashsale.ErrInsufficientStock, m.qty > a.visible.Available())
 		return
 	}
-	holdID, err := a.holdIDs.Next(m.ctx)
+	holdID, err := a.host.holdIDs.Next(m.ctx)
 	if err != nil {
 		m.fail(fmt.Errorf("%w: hold id: %v", flashsale.ErrUnavailable, err))
 		return
@@ -37,19 +37,17 @@ func (a *productActor) placeHold(m *placeHold) {
 		IdempotencyKey: m.key,
 		RequestHash:    m.hash,
 	}}
-	a.holds[holdID] = h
+	put(&a.holds, holdID, h)
 	a.holdDue.push(h)
 	a.product.Held += m.qty
 	a.record(flashsale.EventHoldCreated, m.qty, holdID, 0, m.key, "")
 
-	p := a.queued
+	p := a.writing()
 	p.write.NewHolds = append(p.write.NewHolds, h.Hold)
-	a.remember(id, m.hash, h.Hold, p)
-	p.ops = append(p.ops, &op{
-		msg:    m,
-		commit: func() { h.committed = true },
-		done:   func(err error) { m.answer(h.Hold, err) },
-	})
+	if m.key != "" { // else remembering would box the hold for nothing
+		a.remember(id, m.hash, h.Hold, p)
+	}
+	p.ops = append(p.ops, op{msg: m, placed: m, hold: h})
 	a.flush()
 	a.armTimer()
 }

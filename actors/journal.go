@@ -10,7 +10,8 @@ import (
 func (a *productActor) record(kind flashsale.EventKind, qty, holdID, orderID int64, key, reason string) {
 	a.seq++
 	p := &a.product
-	a.queued.write.Events = append(a.queued.write.Events, flashsale.Event{
+	b := &a.writing().write
+	b.Events = append(b.Events, flashsale.Event{
 		ProductID: a.id, Seq: a.seq, Kind: kind, At: a.now().UTC().Truncate(time.Millisecond),
 		HoldID: holdID, OrderID: orderID, IdempotencyKey: key, Qty: qty, Reason: reason,
 		Counters: p.Counters,

@@ -36,8 +36,8 @@ func (a *productActor) remember(id keyID, hash string, answer any, p *batch) {
 		return
 	}
 	e := &keyEntry{id: id, hash: hash, answer: answer, p: p}
-	a.keys[id] = e
-	p.ops = append(p.ops, &op{commit: func() {
+	put(&a.keys, id, e)
+	p.ops = append(p.ops, op{commit: func() {
 		e.p, e.committedAt = nil, a.now()
 		a.keyQueue = append(a.keyQueue, e)
 	}, done: func(error) {}})
@@ -52,7 +52,7 @@ func (a *productActor) rememberLoaded(id keyID, hash string, answer any) {
 		return
 	}
 	e := &keyEntry{id: id, hash: hash, answer: answer, committedAt: a.now()}
-	a.keys[id] = e
+	put(&a.keys, id, e)
 	a.keyQueue = append(a.keyQueue, e)
 }
 
@@ -72,7 +72,7 @@ func (a *productActor) repeat(id keyID, hash string, m request, reply func(first
 		reply(first, err)
 		return true
 	}
-	e.p.ops = append(e.p.ops, &op{msg: m, done: func(err error) { reply(first, err) }})
+	e.p.ops = append(e.p.ops, op{msg: m, done: func(err error) { reply(first, err) }})
 	return true
 }
 

@@ -81,23 +81,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// committed counts what a committed batch changed, from its journal.
+// committed counts what a committed batch changed, from its journal: one
+// addition per counter and batch, not one per event.
 func (m *Metrics) committed(b *flashsale.Batch) {
 	m.BatchSize.Observe(float64(len(b.Events)))
-	for _, e := range b.Events {
-		switch e.Kind {
+	var holds, expired, orders, paid, refunds int
+	for i := range b.Events {
+		switch e := &b.Events[i]; e.Kind {
 		case flashsale.EventHoldCreated:
-			m.HoldsCreated.Inc()
+			holds++
 		case flashsale.EventHoldExpired:
-			m.HoldsExpired.Inc()
+			expired++
 		case flashsale.EventOrderCreated:
-			m.OrdersCreated.Inc()
+			orders++
 		case flashsale.EventOrderPaid, flashsale.EventOrderRevived:
-			m.OrdersPaid.Inc()
+			paid++
 		case flashsale.EventOrderCancelled:
 			m.OrdersCancelled.WithLabelValues(e.Reason).Inc()
 		case flashsale.EventRefundRequired:
-			m.OrdersRefundRequired.Inc()
+			refunds++
+		}
+	}
+	for _, c := range []struct {
+		counter prometheus.Counter
+		n       int
+	}{{m.HoldsCreated, holds}, {m.HoldsExpired, expired}, {m.OrdersCreated, orders}, {m.OrdersPaid, paid}, {m.OrdersRefundRequired, refunds}} {
+		if c.n > 0 {
+			c.counter.Add(float64(c.n))
 		}
 	}
 }

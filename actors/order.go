@@ -35,7 +35,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	if m.orderID == 0 {
 		// Kept in the message: decided again after a conflict, the order
 		// keeps its id, and webhooks already sent for that id find it.
-		orderID, err := a.orderIDs.Next(m.ctx)
+		orderID, err := a.host.orderIDs.Next(m.ctx)
 		if err != nil {
 			m.fail(fmt.Errorf("%w: order id: %v", flashsale.ErrUnavailable, err))
 			return
@@ -59,7 +59,7 @@ func (a *productActor) createOrder(m *createOrder) {
 		RequestHash:    m.hash,
 	}}
 	a.record(flashsale.EventOrderCreated, o.Qty, h.ID, o.ID, m.key, "")
-	p := a.queued
+	p := a.writing()
 	// Webhooks that came before the order are applied in the transaction
 	// that creates it, so the order is never seen without them.
 	for _, pay := range a.takeEarly(o.ID) {
@@ -69,8 +69,8 @@ func (a *productActor) createOrder(m *createOrder) {
 		a.remember(keyID{scopePayment, pay.Key}, pay.Hash, flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}, p)
 	}
 	o.InitialStatus = o.Status
-	a.orders[o.ID] = o
-	a.converted[h.ID] = o
+	put(&a.orders, o.ID, o)
+	put(&a.converted, h.ID, o)
 	if o.Status == flashsale.OrderPendingPayment {
 		a.orderDue.push(o)
 	}
@@ -78,7 +78,7 @@ func (a *productActor) createOrder(m *createOrder) {
 	p.write.NewOrders = append(p.write.NewOrders, o.Order)
 	first := o.Order
 	a.remember(id, m.hash, first, p)
-	p.ops = append(p.ops, &op{
+	p.ops = append(p.ops, op{
 		msg:    m,
 		commit: func() { o.committed = true },
 		done:   func(err error) { m.answer(first, err) },
@@ -103,9 +103,9 @@ func (a *productActor) holdGone(m *createOrder) {
 	// The order is not committed yet: say so only once it is.
 	p := a.inFlightWith(o.ID)
 	if p == nil {
-		p = a.queued
+		p = a.writing()
 	}
-	p.ops = append(p.ops, &op{msg: m, done: func(err error) {
+	p.ops = append(p.ops, op{msg: m, done: func(err error) {
 		if err == nil {
 			err = used
 		}
@@ -147,7 +147,7 @@ func (a *productActor) settle(o *activeOrder, pay flashsale.Payment) flashsale.O
 		a.product.Paid += o.Qty
 	case from == flashsale.OrderCancelled && s == flashsale.PaymentSuccess:
 		o.Status, o.CancelReason = flashsale.OrderRefundRequired, ""
-		a.log.Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
+		a.logger().Warn().Int64("order_id", o.ID).Int64("qty", o.Qty).
 			Msg("payment succeeded for a cancelled order whose units are gone: refund required")
 	}
 	if o.Status == from {
@@ -167,7 +167,7 @@ func (a *productActor) learnEarly(pay flashsale.Payment) {
 			return
 		}
 	}
-	a.early[pay.OrderID] = append(a.early[pay.OrderID], pay)
+	put(&a.early, pay.OrderID, append(a.early[pay.OrderID], pay))
 }
 
 // takeEarly returns the early webhooks of an order in the order they came.

@@ -35,7 +35,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	}
 	now := a.now()
 	from := a.settle(o, m.pay)
-	p := a.queued
+	p := a.writing()
 	if o.Status != from {
 		p.write.OrderChanges = append(p.write.OrderChanges,
 			flashsale.OrderChange{OrderID: o.ID, From: from, To: o.Status, Reason: o.CancelReason})
@@ -45,7 +45,7 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	p.write.Payments = append(p.write.Payments, pay)
 	res := flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}
 	a.remember(id, pay.Hash, res, p)
-	p.ops = append(p.ops, &op{msg: m, done: func(err error) { m.answer(paymentAnswer{result: res}, err) }})
+	p.ops = append(p.ops, op{msg: m, done: func(err error) { m.answer(paymentAnswer{result: res}, err) }})
 	a.flush()
 	a.armTimer()
 }
@@ -59,7 +59,7 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
 	defer cancel()
-	row, err := a.store.Order(ctx, id)
+	row, err := a.host.store.Order(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +80,6 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 		return nil, fmt.Errorf("%w: order %d is newer than product %d's state here", flashsale.ErrUnavailable, id, a.id)
 	}
 	o := &activeOrder{Order: row, committed: true, index: -1}
-	a.orders[id] = o
+	put(&a.orders, id, o)
 	return o, nil
 }

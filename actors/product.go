@@ -28,17 +28,13 @@ import (
 // refund_required and cancelled orders take no stock.
 type productActor struct {
 	// dependencies
-	id       int64
-	cfg      Config
-	store    Store
-	holdIDs  *Sequence
-	orderIDs *Sequence
-	log      zerolog.Logger
-	metrics  *Metrics
-	host     *Host
-	ref      *productHandle // its snapshot and waiting count
-	system   *actor.ActorSystem
-	self     *actor.PID
+	id      int64
+	cfg     *Config         // the host's: one copy for all actors
+	log     *zerolog.Logger // made on first use: see logger
+	metrics *Metrics
+	host    *Host          // its store, id sequences, actor system and writer
+	ref     *productHandle // its snapshot and waiting count
+	self    *actor.PID
 
 	// owned state
 	product flashsale.Product // decided: includes queued and in-flight changes
@@ -81,20 +77,39 @@ func (a *productActor) now() time.Time { return a.cfg.Clock() }
 
 func newProductActor(id int64, h *Host, ref *productHandle) *productActor {
 	return &productActor{
-		id:       id,
-		cfg:      h.cfg,
-		store:    h.store,
-		holdIDs:  h.holdIDs,
-		orderIDs: h.orderIDs,
-		host:     h,
-		ref:      ref,
-		log:      h.log.With().Int64("product_id", id).Logger(),
-		metrics:  h.cfg.Metrics,
-		queued:   &batch{id: 1},
-		batches:  1,
-		early:    map[int64][]flashsale.Payment{},
-		keys:     map[keyID]*keyEntry{},
+		id:      id,
+		cfg:     &h.cfg,
+		host:    h,
+		ref:     ref,
+		metrics: h.cfg.Metrics,
 	}
+}
+
+// An idle actor is small, for a process may have one for each of a
+// hundred thousand products touched once: its maps are made on first use
+// (put), and so is its logger, whose buffer would be most of its memory.
+
+// logger is the actor's logger, which names its product.
+func (a *productActor) logger() *zerolog.Logger {
+	if a.log == nil {
+		l := a.host.log.With().Int64("product_id", a.id).Logger()
+		a.log = &l
+	}
+	return a.log
+}
+
+// debugging reports whether the actor writes debug messages, without
+// making its logger.
+func (a *productActor) debugging() bool {
+	return a.host.log.GetLevel() <= zerolog.DebugLevel && zerolog.GlobalLevel() <= zerolog.DebugLevel
+}
+
+// put sets m[k] = v, making the map first if it is nil.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
 }
 
 // Receive handles one message.
@@ -110,7 +125,10 @@ func (a *productActor) Receive(ctx actor.Context) {
 	}
 	seq := a.seq
 	a.handle(ctx, msg)
-	if e := a.log.Debug(); e.Enabled() {
+	if !a.debugging() {
+		return
+	}
+	if e := a.logger().Debug(); e.Enabled() {
 		e.Str("kind", kindOf(msg)).Dur("mailbox_wait", wait)
 		if a.seq > seq {
 			// The events this message journalled, and the batch that
@@ -128,6 +146,9 @@ func (a *productActor) queuedBatchOf(seq int64) int64 {
 			return p.id
 		}
 	}
+	if a.queued == nil {
+		return 0
+	}
 	return a.queued.id
 }
 
@@ -135,7 +156,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *actor.Started:
 		a.metrics.LiveActors.Inc()
-		a.self, a.system = ctx.Self(), ctx.ActorSystem()
+		a.self = ctx.Self()
 		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
 		if a.loadNext != nil {
 			a.install(*a.loadNext)
@@ -146,7 +167,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 		}
 	case *actor.ReceiveTimeout:
 		if a.idle() && a.host.passivate(a.id, a.ref) {
-			a.log.Debug().Msg("passivating")
+			a.logger().Debug().Msg("passivating")
 			ctx.Stop(a.self)
 		}
 	case *actor.Stopping:
@@ -201,8 +222,8 @@ func (a *productActor) setStock(m *setStock) {
 	}
 	a.product.Stock = m.stock
 	a.record(flashsale.EventStockChanged, m.stock, 0, 0, "", "")
-	p := a.queued
-	p.ops = append(p.ops, &op{
+	p := a.writing()
+	p.ops = append(p.ops, op{
 		msg:  m,
 		done: func(err error) { m.answer(a.visible, err) },
 	})
@@ -222,7 +243,7 @@ func (a *productActor) refuse(m request, err error, committedRefuses bool) {
 		return
 	}
 	a.metrics.RefusalsAwaitingCommit.Inc()
-	p.ops = append(p.ops, &op{msg: m, refusal: true, done: func(commitErr error) {
+	p.ops = append(p.ops, op{msg: m, refusal: true, done: func(commitErr error) {
 		if commitErr != nil {
 			err = commitErr
 		}
@@ -235,11 +256,11 @@ func (a *productActor) refuse(m request, err error, committedRefuses bool) {
 func (a *productActor) reload() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CommitTimeout)
 	defer cancel()
-	st, err := a.store.LoadProduct(ctx, a.id)
+	st, err := a.host.store.LoadProduct(ctx, a.id)
 	if err != nil {
 		a.broken = true
-		a.log.Warn().Err(err).Msg("loading the product failed; writes are refused until it loads")
-		system, self := a.system, a.self
+		a.logger().Warn().Err(err).Msg("loading the product failed; writes are refused until it loads")
+		system, self := a.host.system, a.self
 		time.AfterFunc(a.cfg.ReloadBackoff, func() { system.Root.Send(self, reloadTick{}) })
 		return err
 	}
@@ -251,18 +272,22 @@ func (a *productActor) reload() error {
 // what expired while nobody was watching.
 func (a *productActor) install(st flashsale.ProductState) {
 	a.broken = false
-	if len(a.queued.ops) == 0 {
+	if a.queued != nil && len(a.queued.ops) == 0 {
 		// Releases queued while the database was away were decided on
 		// the old state; the new state decides them again below.
-		a.queued = a.newBatch()
+		a.queued = nil
 	}
 	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
 	a.sentVersion = st.Version
-	a.holds = make(map[int64]*activeHold, len(st.ActiveHolds))
+	a.holds, a.orders, a.converted = nil, nil, nil
+	if n := len(st.ActiveHolds); n > 0 {
+		a.holds = make(map[int64]*activeHold, n)
+	}
+	if n := len(st.UnpaidOrders); n > 0 {
+		a.orders = make(map[int64]*activeOrder, n)
+	}
 	a.holdDue = a.holdDue[:0]
-	a.orders = make(map[int64]*activeOrder, len(st.UnpaidOrders))
 	a.orderDue = a.orderDue[:0]
-	a.converted = map[int64]*activeOrder{}
 	// Committed keys stay true across a reload; uncommitted ones are gone
 	// with their batch.
 	for k, e := range a.keys {
@@ -304,6 +329,6 @@ func (a *productActor) finishDrain() {
 	case <-a.draining:
 	default:
 		close(a.draining)
-		a.system.Root.Stop(a.self)
+		a.host.system.Root.Stop(a.self)
 	}
 }

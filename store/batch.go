@@ -179,8 +179,13 @@ func (g *group) check() bool {
 	}
 	left := false
 	refused := map[int64]bool{} // products with a batch refused
+	// One change, emptied for each batch: a group may have hundreds.
+	c := change{group: g, holds: map[int64]lockedHold{}, orders: map[int64]flashsale.OrderStatus{}, claimed: map[string]bool{}}
 	for i, b := range g.batches {
-		c := change{group: g, holds: map[int64]lockedHold{}, orders: map[int64]flashsale.OrderStatus{}, claimed: map[string]bool{}}
+		clear(c.holds)
+		clear(c.orders)
+		clear(c.claimed)
+		c.stale = c.stale[:0]
 		if refused[b.ProductID] {
 			g.errs[i] = followsRefused(b.ProductID)
 		} else {
@@ -368,79 +373,6 @@ func (g *group) alone() (int, bool) {
 		}
 	}
 	return at, n == 1
-}
-
-// writes is the second step: the accepted batches' rows, with one
-// statement per kind of row for all of them, in an order that creates
-// rows before it changes them.
-func (g *group) writes() []stmt {
-	ok := g.accepted()
-	var (
-		all   flashsale.Batch
-		moves []stmt // order changes and payments, batch by batch
-	)
-	for _, b := range ok {
-		all.NewHolds = append(all.NewHolds, b.NewHolds...)
-		all.ExpiredHolds = append(all.ExpiredHolds, b.ExpiredHolds...)
-		all.ConvertedHolds = append(all.ConvertedHolds, b.ConvertedHolds...)
-		all.NewOrders = append(all.NewOrders, b.NewOrders...)
-		all.Events = append(all.Events, b.Events...)
-		moves = append(append(moves, orderMoves(b.OrderChanges, b.At)...), paymentWrites(b.Payments, b.At)...)
-	}
-	stmts := g.counters(ok)
-	stmts = append(stmts, holdInserts(all.NewHolds)...)
-	stmts = append(stmts, holdMoves(all.ExpiredHolds, flashsale.HoldActive, flashsale.HoldExpired)...)
-	stmts = append(stmts, holdMoves(all.ConvertedHolds, flashsale.HoldActive, flashsale.HoldConverted)...)
-	stmts = append(stmts, dropStale(g.stale)...)
-	stmts = append(stmts, orderInserts(all.NewOrders)...)
-	stmts = append(stmts, moves...)
-	return append(stmts, eventInserts(all.Events)...)
-}
-
-// counters writes the counters of the accepted batches' products: each
-// product's last batch's counters and time, and the version the checks
-// counted up to. MySQL takes one statement with a CASE per column fastest;
-// SQLite, in process, one statement per product, since evaluating those
-// CASEs costs it time that grows with the square of the group's size.
-func (g *group) counters(ok []*flashsale.Batch) []stmt {
-	last := map[int64]*flashsale.Batch{}
-	var ids []int64
-	for _, b := range ok {
-		if _, seen := last[b.ProductID]; !seen {
-			ids = append(ids, b.ProductID)
-		}
-		last[b.ProductID] = b
-	}
-	values := func(id int64) []any {
-		b := last[id]
-		return []any{b.Stock, b.Held, b.AwaitingPayment, b.Paid, g.versions[id], b.At.UnixMilli()}
-	}
-	columns := []string{"stock", "held", "awaiting_payment", "paid", "version", "updated_at"}
-	if g.d.dialect != dialectMySQL {
-		stmts := make([]stmt, len(ids))
-		for i, id := range ids {
-			stmts[i] = stmt{"UPDATE products SET " + strings.Join(columns, " = ?, ") + " = ? WHERE id = ?", append(values(id), id)}
-		}
-		return stmts
-	}
-	var (
-		q    strings.Builder
-		args []any
-	)
-	q.WriteString("UPDATE products SET ")
-	for c, column := range columns {
-		if c > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString(column + " = CASE id")
-		for _, id := range ids {
-			q.WriteString(" WHEN ? THEN ?")
-			args = append(args, id, values(id)[c])
-		}
-		q.WriteString(" END")
-	}
-	q.WriteString(" WHERE id IN (" + placeholders(len(ids)) + ")")
-	return []stmt{{q.String(), append(args, anys(ids)...)}}
 }
 
 // commitOneByOne writes a group batch by batch, each in a savepoint, so

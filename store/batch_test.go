@@ -355,3 +355,45 @@ func TestLoadProductsManyProducts(t *testing.T) {
 		}
 	})
 }
+
+// A group commit writes plain values into its statements' text and sends
+// the others as arguments: keys of any characters come back as they were
+// written, and none of them is taken for SQL.
+func TestCommitBatchesKeepsKeysOfAnyCharacters(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		id := storetest.CreateProduct(t, db, 10)
+		keys := []string{"plain-KEY_09", "it's", `back\slash`, "semi;colon -- comment", "ünïcode ✓", "a'); DELETE FROM holds; --"}
+		b := holdBatch(id, 0, 10, 0, 1, len(keys), 2, storedNow())
+		for i, key := range keys {
+			b.NewHolds[i].IdempotencyKey = key
+			b.NewHolds[i].RequestHash = key + "#"
+			b.Events[i].IdempotencyKey = key
+		}
+		if err := db.CommitBatches(ctx, []*flashsale.Batch{b})[0]; err != nil {
+			t.Fatal(err)
+		}
+		for i, key := range keys {
+			h, err := db.HoldByKey(ctx, key)
+			if err != nil {
+				t.Fatalf("key %q: %v", key, err)
+			}
+			if h.ID != b.NewHolds[i].ID || h.RequestHash != key+"#" {
+				t.Errorf("key %q: hold %d with hash %q, want %d with %q", key, h.ID, h.RequestHash, b.NewHolds[i].ID, key+"#")
+			}
+		}
+		events, err := db.Events(ctx, id, 1, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != len(keys) {
+			t.Fatalf("%d events, want %d", len(events), len(keys))
+		}
+		for i, e := range events {
+			if e.IdempotencyKey != keys[i] || e.HoldID != b.NewHolds[i].ID {
+				t.Errorf("event %d: key %q hold %d, want %q %d", i, e.IdempotencyKey, e.HoldID, keys[i], b.NewHolds[i].ID)
+			}
+		}
+	})
+}

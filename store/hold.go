@@ -40,9 +40,15 @@ func scanHold(row scanner) (flashsale.Hold, error) {
 }
 
 func holdInserts(holds []flashsale.Hold) []stmt {
-	return inserts("holds", holdColumns, holds, func(h flashsale.Hold) []any {
-		return []any{h.ID, h.ProductID, h.Qty, string(h.Status), h.ExpiresAt.UnixMilli(),
-			h.CreatedAt.UnixMilli(), nullable(h.IdempotencyKey), nullable(h.RequestHash)}
+	return inserts("holds", holdColumns, holds, func(v *sqlValues, h flashsale.Hold) {
+		v.int(h.ID)
+		v.int(h.ProductID)
+		v.int(h.Qty)
+		v.str(string(h.Status))
+		v.int(h.ExpiresAt.UnixMilli())
+		v.int(h.CreatedAt.UnixMilli())
+		v.nullStr(h.IdempotencyKey)
+		v.nullStr(h.RequestHash)
 	})
 }
 

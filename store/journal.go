@@ -39,9 +39,21 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []flashsale.Event) err
 }
 
 func eventInserts(events []flashsale.Event) []stmt {
-	return inserts("events", eventColumns, events, func(e flashsale.Event) []any {
-		return []any{e.ProductID, e.Seq, string(e.Kind), e.At.UnixMilli(), nullID(e.HoldID), nullID(e.OrderID),
-			nullable(e.IdempotencyKey), e.Qty, nullable(e.Reason), e.Stock, e.Available(), e.Held, e.AwaitingPayment, e.Paid}
+	return inserts("events", eventColumns, events, func(v *sqlValues, e flashsale.Event) {
+		v.int(e.ProductID)
+		v.int(e.Seq)
+		v.str(string(e.Kind))
+		v.int(e.At.UnixMilli())
+		v.nullID(e.HoldID)
+		v.nullID(e.OrderID)
+		v.nullStr(e.IdempotencyKey)
+		v.int(e.Qty)
+		v.nullStr(e.Reason)
+		v.int(e.Stock)
+		v.int(e.Available())
+		v.int(e.Held)
+		v.int(e.AwaitingPayment)
+		v.int(e.Paid)
 	})
 }
 

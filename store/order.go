@@ -49,10 +49,20 @@ func scanOrder(row scanner) (flashsale.Order, error) {
 }
 
 func orderInserts(orders []flashsale.Order) []stmt {
-	return inserts("orders", orderColumns+", updated_at", orders, func(o flashsale.Order) []any {
-		return []any{o.ID, o.HoldID, o.ProductID, o.Qty, int64(o.Amount), string(o.Status),
-			string(o.InitialStatus), nullable(string(o.CancelReason)), o.ExpiresAt.UnixMilli(),
-			o.CreatedAt.UnixMilli(), nullable(o.IdempotencyKey), nullable(o.RequestHash), o.CreatedAt.UnixMilli()}
+	return inserts("orders", orderColumns+", updated_at", orders, func(v *sqlValues, o flashsale.Order) {
+		v.int(o.ID)
+		v.int(o.HoldID)
+		v.int(o.ProductID)
+		v.int(o.Qty)
+		v.int(int64(o.Amount))
+		v.str(string(o.Status))
+		v.str(string(o.InitialStatus))
+		v.nullStr(string(o.CancelReason))
+		v.int(o.ExpiresAt.UnixMilli())
+		v.int(o.CreatedAt.UnixMilli())
+		v.nullStr(o.IdempotencyKey)
+		v.nullStr(o.RequestHash)
+		v.int(o.CreatedAt.UnixMilli())
 	})
 }
 

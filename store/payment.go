@@ -124,9 +124,15 @@ func paymentWrites(payments []flashsale.Payment, at time.Time) []stmt {
 		stmts = append(stmts, stmt{"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
 			[]any{string(p.Result), at.UnixMilli(), p.Key}})
 	}
-	return append(stmts, inserts("payments", paymentColumns+", applied_at", fresh, func(p flashsale.Payment) []any {
-		return []any{p.Key, p.OrderID, string(p.Status), p.Hash, "applied", nullable(string(p.Result)),
-			p.CreatedAt.UnixMilli(), at.UnixMilli()}
+	return append(stmts, inserts("payments", paymentColumns+", applied_at", fresh, func(v *sqlValues, p flashsale.Payment) {
+		v.str(p.Key)
+		v.int(p.OrderID)
+		v.str(string(p.Status))
+		v.str(p.Hash)
+		v.str("applied")
+		v.nullStr(string(p.Result))
+		v.int(p.CreatedAt.UnixMilli())
+		v.int(at.UnixMilli())
 	})...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"iter"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -119,11 +120,10 @@ func queryRows(ctx context.Context, q queryer, r read) error {
 // conflict.
 func execAll(ctx context.Context, tx *sql.Tx, stmts []stmt) error {
 	for _, s := range stmts {
-		_, err := tx.ExecContext(ctx, s.query, s.args...)
-		if isDuplicate(err) {
-			return versionConflict(err)
-		}
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			if isDuplicate(err) {
+				return versionConflict(err)
+			}
 			return err
 		}
 	}
@@ -135,34 +135,136 @@ func execAll(ctx context.Context, tx *sql.Tx, stmts []stmt) error {
 const rowsPerInsert = 500
 
 // inserts returns multi-row INSERTs of items, at most rowsPerInsert rows
-// each, each row the values of one item for columns.
-func inserts[T any](table, columns string, items []T, values func(T) []any) []stmt {
+// each, row writing the values of one item for columns.
+func inserts[T any](table, columns string, items []T, row func(*sqlValues, T)) []stmt {
 	width := strings.Count(columns, ",") + 1
-	row := "(" + placeholders(width) + ")"
-	var stmts []stmt
+	head := "INSERT INTO " + table + " (" + columns + ") VALUES "
+	stmts := make([]stmt, 0, (len(items)+rowsPerInsert-1)/rowsPerInsert)
 	for chunk := range chunks(items, rowsPerInsert) {
-		var q strings.Builder
-		q.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
-		args := make([]any, 0, width*len(chunk))
+		var v sqlValues
+		v.q.Grow(len(head) + len(chunk)*width*valueSize)
+		v.q.WriteString(head)
 		for i, item := range chunk {
 			if i > 0 {
-				q.WriteString(", ")
+				v.q.WriteString(", ")
 			}
-			q.WriteString(row)
-			args = append(args, values(item)...)
+			v.q.WriteByte('(')
+			v.n = 0 // a row is a list of its own
+			row(&v, item)
+			v.q.WriteByte(')')
 		}
-		stmts = append(stmts, stmt{q.String(), args})
+		stmts = append(stmts, v.stmt())
 	}
 	return stmts
 }
 
-// inIDs returns statements of the form prefix + "?, ?, ?" + suffix, for
-// at most rowsPerInsert ids each, with args before the ids.
-func inIDs[T any](prefix, suffix string, ids []T, args ...any) []stmt {
-	var stmts []stmt
+// valueSize is about the bytes of one value in a statement's text: a
+// millisecond time or an id, and its separator.
+const valueSize = 16
+
+// sqlValues builds a statement's text with its values in it: integers as
+// literals, and strings of plain characters quoted, neither of which
+// needs escaping; any other string is a placeholder and an argument. So
+// a group commit's thousands of values are neither boxed into arguments
+// one by one nor converted and escaped by the driver.
+type sqlValues struct {
+	q       strings.Builder
+	args    []any
+	scratch [20]byte
+	n       int // values written in the current row, for the commas
+}
+
+// sep writes the comma before every value but a row's first.
+func (v *sqlValues) sep() {
+	if v.n > 0 {
+		v.q.WriteString(", ")
+	}
+	v.n++
+}
+
+// int writes an integer, the next value of a list.
+func (v *sqlValues) int(n int64) {
+	v.sep()
+	v.lit(n)
+}
+
+// lit writes an integer alone, not as a value of a list.
+func (v *sqlValues) lit(n int64) { v.q.Write(strconv.AppendInt(v.scratch[:0], n, 10)) }
+
+// str writes a string.
+func (v *sqlValues) str(s string) {
+	v.sep()
+	if plain(s) {
+		v.q.WriteByte('\'')
+		v.q.WriteString(s)
+		v.q.WriteByte('\'')
+		return
+	}
+	v.q.WriteByte('?')
+	v.args = append(v.args, s)
+}
+
+// nullStr writes a string, NULL when empty.
+func (v *sqlValues) nullStr(s string) {
+	if s == "" {
+		v.sep()
+		v.q.WriteString("NULL")
+		return
+	}
+	v.str(s)
+}
+
+// nullID writes an id, NULL when zero: no row.
+func (v *sqlValues) nullID(id int64) {
+	if id == 0 {
+		v.sep()
+		v.q.WriteString("NULL")
+		return
+	}
+	v.int(id)
+}
+
+// stmt is the statement written, ready for the next row.
+func (v *sqlValues) stmt() stmt {
+	v.n = 0
+	return stmt{v.q.String(), v.args}
+}
+
+// plain reports whether a string may be quoted in a statement as it is:
+// letters, digits, '_' and '-', which mean the same to every SQL parser
+// and character set.
+func plain(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// inIDs returns statements of the form prefix + "1, 2, 3" + suffix, for
+// at most rowsPerInsert ids each, with args the arguments of prefix.
+// Integer ids are written into the text; others are arguments after args.
+func inIDs[T int64 | string](prefix, suffix string, ids []T, args ...any) []stmt {
+	if len(ids) == 0 {
+		return nil
+	}
+	stmts := make([]stmt, 0, (len(ids)+rowsPerInsert-1)/rowsPerInsert)
 	for chunk := range chunks(ids, rowsPerInsert) {
-		all := append(append(make([]any, 0, len(args)+len(chunk)), args...), anys(chunk)...)
-		stmts = append(stmts, stmt{prefix + placeholders(len(chunk)) + suffix, all})
+		v := sqlValues{args: args[:len(args):len(args)]}
+		v.q.Grow(len(prefix) + len(suffix) + len(chunk)*valueSize)
+		v.q.WriteString(prefix)
+		for _, id := range chunk {
+			switch id := any(id).(type) {
+			case int64:
+				v.int(id)
+			case string:
+				v.str(id)
+			}
+		}
+		v.q.WriteString(suffix)
+		stmts = append(stmts, v.stmt())
 	}
 	return stmts
 }
@@ -196,9 +298,6 @@ func placeholders(n int) string {
 
 // nullable stores an empty string as NULL.
 func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-// nullID stores a zero id, no row, as NULL.
-func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 // unixMilli converts stored milliseconds to a UTC time.
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -25,8 +25,10 @@ import (
 //
 // Only these connections accept several statements in one query, and
 // only CommitBatches uses them: a query built from a client's input that
-// slipped a quote could otherwise run statements of its own. Every value
-// is still sent as an argument, escaped by the driver's interpolateParams.
+// slipped a quote could otherwise run statements of its own. A value is
+// written into the text only when it needs no escaping (an integer, a
+// string of letters, digits, '_' and '-': see sqlValues); any other is
+// sent as an argument, escaped by the driver's interpolateParams.
 
 const (
 	// writerConns bounds the writer's connections: each commits one group
@@ -193,12 +195,18 @@ func packets(stmts []stmt) []packet {
 		cur   packet
 		query strings.Builder
 		size  int
+		left  int // bytes of the statements not yet in a packet
 	)
+	for _, s := range stmts {
+		left += len(s.query) + 2
+	}
+	query.Grow(min(left, packetSize))
 	flush := func() {
 		cur.query = query.String()
 		all = append(all, cur)
 		cur, size = packet{}, 0
-		query.Reset()
+		query = strings.Builder{}
+		query.Grow(min(left, packetSize))
 	}
 	for _, s := range stmts {
 		n := stmtSize(s)
@@ -209,6 +217,7 @@ func packets(stmts []stmt) []packet {
 			query.WriteString("; ")
 		}
 		query.WriteString(s.query)
+		left -= len(s.query) + 2
 		cur.args = append(cur.args, s.args...)
 		cur.n++
 		size += n
