@@ -22,6 +22,7 @@ import (
 
 	"flashsale"
 	"flashsale/actors"
+	"flashsale/actors/actorstest"
 	"flashsale/httpapi"
 	"flashsale/store"
 	"flashsale/store/storetest"
@@ -153,8 +154,12 @@ func checkLinearizable(t *testing.T, url string, faults func()) {
 	}
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL, cfg.CommitTimeout, cfg.ReloadBackoff = time.Hour, time.Second, 20*time.Millisecond
-	service := actors.NewService(cfg, db, zerolog.Nop())
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{RequestTimeout: 3 * time.Second}, service, db, zerolog.Nop()))
+	// Errors are logged, so that an answer the history cannot take (a
+	// 500) says what caused it.
+	logs := &actorstest.LockedBuffer{}
+	log := zerolog.New(logs).Level(zerolog.ErrorLevel)
+	service := actors.NewService(cfg, db, log)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{RequestTimeout: 3 * time.Second}, service, db, log))
 	drained := false
 	drain := func() {
 		if drained {
@@ -201,7 +206,7 @@ func checkLinearizable(t *testing.T, url string, faults func()) {
 					out.known = out.status == http.StatusCreated || out.status == http.StatusConflict
 				}
 				if !out.known && err == nil && out.status != http.StatusServiceUnavailable {
-					t.Errorf("hold: status %d", out.status)
+					t.Errorf("hold: status %d; the server logged:\n%s", out.status, logs.String())
 				}
 				h.add(c, in, call, out)
 			}

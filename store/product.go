@@ -76,14 +76,18 @@ func (d *DB) LoadProduct(ctx context.Context, id int64) (flashsale.ProductState,
 	var st flashsale.ProductState
 	err := d.transact(ctx, func(tx *sql.Tx) error {
 		var err error
-		st, err = loadProduct(ctx, tx, id)
+		st, err = loadProduct(ctx, tx, id, d.forUpdate())
 		return err
 	})
 	return st, err
 }
 
-func loadProduct(ctx context.Context, tx *sql.Tx, id int64) (flashsale.ProductState, error) {
-	st, err := scanProductState(tx.QueryRowContext(ctx, selectProductStates+"WHERE id = ?", id))
+// loadProduct reads the product row with lock: FOR UPDATE on MySQL, so
+// that a load right after a commit whose answer was lost waits for that
+// commit, if the server is still carrying it out, and sees what it wrote.
+// The rows read after it are read as of then.
+func loadProduct(ctx context.Context, tx *sql.Tx, id int64, lock string) (flashsale.ProductState, error) {
+	st, err := scanProductState(tx.QueryRowContext(ctx, selectProductStates+"WHERE id = ?"+lock, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, flashsale.ErrProductNotFound
 	}
