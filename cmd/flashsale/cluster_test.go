@@ -1,0 +1,203 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"flashsale/httpapi"
+	"flashsale/store/storetest"
+)
+
+// The cluster's nodes run a build of the program WITHOUT -race, whatever
+// the test run's mode: Proto.Actor's own cluster code (gossip, member list,
+// block list) has data races at our pinned version (docs/cluster.md), and
+// the process tests fail on any race report. Our code on the nodes is
+// still checked under -race by the single-process tests.
+
+// nonRaceBinary builds the program without -race, once per test run.
+var nonRaceBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "flashsale-cluster-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "flashsale")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// freeAddrs are n addresses on 127.0.0.1 that nothing listens on now.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		defer ln.Close()
+	}
+	return addrs
+}
+
+// clusterNode is one node of a test cluster: its process and its id.
+type clusterNode struct {
+	*proc
+	id string
+}
+
+// startCluster starts n nodes on one database, automanaged on 127.0.0.1,
+// and waits until every node sees all of them.
+func startCluster(t *testing.T, c *http.Client, dbURL string, n int) []clusterNode {
+	t.Helper()
+	bin, err := nonRaceBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
+	addrs := freeAddrs(t, 2*n)
+	binds, memberships := addrs[:n], addrs[n:]
+	nodes := make([]clusterNode, n)
+	for i := range nodes {
+		env := []string{"FLASHSALE_ADMIN_TOKEN=" + clusterToken, "FLASHSALE_CLUSTER_NAME=test",
+			"FLASHSALE_CLUSTER_BIND=" + binds[i], "FLASHSALE_CLUSTER_MEMBERSHIP=" + memberships[i],
+			"FLASHSALE_CLUSTER_PEERS=" + strings.Join(memberships, ",")}
+		nodes[i] = clusterNode{launchProgram(t, bin, fmt.Sprintf("node %d", i+1), serverArgs("serve", dbURL), env...), binds[i]}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, nd := range nodes {
+		nd.awaitListening(t)
+		for {
+			var view struct {
+				Node    string   `json:"node"`
+				Members []string `json:"members"`
+			}
+			status, raw, err := call(c, http.MethodGet, nd.base+"/api/admin/cluster", clusterToken, nil)
+			if err == nil && status == http.StatusOK && json.Unmarshal(raw, &view) == nil && len(view.Members) == n {
+				if view.Node != nd.id {
+					t.Fatalf("%s says it is %q; want %q", nd.name, view.Node, nd.id)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not see all %d nodes: %d %s %v", nd.name, n, status, raw, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nodes
+}
+
+const clusterToken = "cluster-admin"
+
+// TestClusterOfThreeNodes: three nodes on one database serve one catalogue.
+// Holds of one product through all three never oversell, every node reads
+// what was acknowledged, and a hold placed through one node is ordered
+// through another and paid through the third.
+func TestClusterOfThreeNodes(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	nodes := startCluster(t, c, url, 3)
+
+	p := createProduct(t, c, nodes[0].proc, clusterToken, "Clustered", 300)
+	owners := map[string]bool{}
+	for _, nd := range nodes {
+		var o struct {
+			ProductID int64  `json:"product_id"`
+			Owner     string `json:"owner"`
+		}
+		mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/admin/cluster/products/%d", nd.base, p.ID), clusterToken, nil, http.StatusOK, &o)
+		owners[o.Owner] = true
+	}
+	if len(owners) != 1 {
+		t.Fatalf("the nodes name different owners of product %d: %v", p.ID, owners)
+	}
+
+	const holds = 600
+	var (
+		mu       sync.Mutex
+		acked    []httpapi.HoldJSON
+		statuses = map[int]int{}
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for i := range holds {
+		wg.Go(func() {
+			status, raw, err := call(c, http.MethodPost, nodes[i%3].base+"/api/holds", "", map[string]int64{"product_id": p.ID, "qty": 1})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				statuses[-1]++
+				return
+			}
+			statuses[status]++
+			var h httpapi.HoldJSON
+			if status == http.StatusCreated && json.Unmarshal(raw, &h) == nil {
+				acked = append(acked, h)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d holds of 1 through 3 nodes in %v: %v", holds, time.Since(start).Round(time.Millisecond), statuses)
+	if statuses[http.StatusCreated] != 300 || statuses[http.StatusConflict] != 300 || len(acked) != 300 {
+		t.Fatalf("answers %v (%d acknowledged); want 300 × 201 and 300 × 409", statuses, len(acked))
+	}
+	for _, nd := range nodes {
+		if got := getProduct(t, c, nd.proc, p.ID); got.AvailableStock != 0 || got.Stock != 300 {
+			t.Errorf("%s: product %+v; want 0 of 300 available", nd.name, got)
+		}
+	}
+	db := storetest.OpenURL(t, url)
+	checkDatabase(t, db, p.ID, acked)
+
+	// Checkout across nodes: hold through node 1, order through node 2,
+	// paid through node 3; the order is read through node 1.
+	q := createProduct(t, c, nodes[0].proc, clusterToken, "Checkout", 5)
+	h := placeHold(t, c, nodes[0].proc, q.ID, 2)
+	var o httpapi.OrderJSON
+	mustCall(t, c, http.MethodPost, nodes[1].base+"/api/orders", "", map[string]int64{"hold_id": h.HoldID}, http.StatusCreated, &o)
+	if o.HoldID != h.HoldID || o.Status != "pending_payment" {
+		t.Fatalf("order %+v; want one of hold %d, pending payment", o, h.HoldID)
+	}
+	mustCall(t, c, http.MethodPost, nodes[2].base+"/api/orders", "", map[string]int64{"hold_id": h.HoldID}, http.StatusConflict, nil)
+	pay := map[string]any{"idempotency_key": "cluster-pay", "order_id": o.OrderID, "status": "success"}
+	mustCall(t, c, http.MethodPost, nodes[2].base+"/api/payments/webhook", "", pay, http.StatusOK, nil)
+	var paid httpapi.OrderJSON
+	mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/orders/%d", nodes[0].base, o.OrderID), "", nil, http.StatusOK, &paid)
+	if paid.Status != "paid" {
+		t.Errorf("order after the webhook through node 3: %+v; want paid", paid)
+	}
+	for _, nd := range nodes {
+		if got := getProduct(t, c, nd.proc, q.ID); got.AvailableStock != 3 {
+			t.Errorf("%s: product %+v; want 3 of 5 available", nd.name, got)
+		}
+	}
+
+	for _, nd := range nodes {
+		nd.terminate(t)
+	}
+	assertCheckPasses(t, url)
+}
+
+// TestClusterRefusesSQLite: a cluster needs a database every node shares.
+func TestClusterRefusesSQLite(t *testing.T) {
+	t.Parallel()
+	code, stderr, _ := runToExit(t, 30*time.Second, serverArgs("serve", storetest.URL(t, "sqlite")),
+		"FLASHSALE_CLUSTER_NAME=shop", "FLASHSALE_CLUSTER_BIND=127.0.0.1:7101")
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--cluster-name") {
+		t.Fatalf("cluster mode on SQLite: exit %d, stderr %q; want exit 2 and one line naming --cluster-name", code, stderr)
+	}
+}
