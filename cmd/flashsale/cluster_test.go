@@ -115,12 +115,7 @@ func TestClusterOfThreeNodes(t *testing.T) {
 	p := createProduct(t, c, nodes[0].proc, clusterToken, "Clustered", 300)
 	owners := map[string]bool{}
 	for _, nd := range nodes {
-		var o struct {
-			ProductID int64  `json:"product_id"`
-			Owner     string `json:"owner"`
-		}
-		mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/admin/cluster/products/%d", nd.base, p.ID), clusterToken, nil, http.StatusOK, &o)
-		owners[o.Owner] = true
+		owners[ownerOf(t, c, nd, p.ID)] = true
 	}
 	if len(owners) != 1 {
 		t.Fatalf("the nodes name different owners of product %d: %v", p.ID, owners)
@@ -200,4 +195,90 @@ func TestClusterRefusesSQLite(t *testing.T) {
 	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--cluster-name") {
 		t.Fatalf("cluster mode on SQLite: exit %d, stderr %q; want exit 2 and one line naming --cluster-name", code, stderr)
 	}
+}
+
+// ownerOf is the owner of a product by a node's view.
+func ownerOf(t *testing.T, c *http.Client, nd clusterNode, productID int64) string {
+	t.Helper()
+	var o struct {
+		Owner string `json:"owner"`
+	}
+	mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/admin/cluster/products/%d", nd.base, productID), clusterToken, nil, http.StatusOK, &o)
+	return o.Owner
+}
+
+// TestClusterSurvivesTheOwnersKill: the owner of a hot product is
+// SIGKILLed while holds go on through the other two nodes. Requests in
+// flight to it answer 503 (nothing else fails), holds succeed again through
+// both survivors within 2 s, and every acknowledged hold is in the
+// database with the books exact.
+func TestClusterSurvivesTheOwnersKill(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	nodes := startCluster(t, c, url, 3)
+	p := createProduct(t, c, nodes[0].proc, clusterToken, "Hot", 1_000_000)
+	owner := ownerOf(t, c, nodes[0], p.ID)
+	var victim clusterNode
+	var survivors []clusterNode
+	for _, nd := range nodes {
+		if nd.id == owner {
+			victim = nd
+		} else {
+			survivors = append(survivors, nd)
+		}
+	}
+	if victim.proc == nil {
+		t.Fatalf("owner %q is none of the nodes", owner)
+	}
+
+	stop := make(chan struct{})
+	tallies := make([]loadTally, len(survivors))
+	var wg sync.WaitGroup
+	for i, s := range survivors {
+		wg.Go(func() { tallies[i] = holdLoad(c, s.base, p.ID, 8, 3, stop) })
+	}
+	time.Sleep(time.Second)
+	victim.kill(t)
+	killed := time.Now()
+	for _, s := range survivors {
+		for {
+			status, raw, err := call(c, http.MethodPost, s.base+"/api/holds", "", map[string]int64{"product_id": p.ID, "qty": 1})
+			if err == nil && status == http.StatusCreated {
+				var h httpapi.HoldJSON
+				if json.Unmarshal(raw, &h) == nil {
+					tallies[0].acked = append(tallies[0].acked, h)
+				}
+				break
+			}
+			if time.Since(killed) > 10*time.Second {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("%s: no hold succeeded within 10 s of the kill: %d %s %v", s.name, status, raw, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Logf("%s: first hold acknowledged %v after the owner's kill", s.name, time.Since(killed).Round(time.Millisecond))
+	}
+	failover := time.Since(killed)
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	total := loadTally{statuses: map[int]int{}}
+	for _, tl := range tallies {
+		total.add(tl)
+	}
+	t.Logf("load through the survivors: %v, %d acknowledged", total.statuses, len(total.acked))
+	if odd := total.unexpected(http.StatusCreated, http.StatusServiceUnavailable); len(odd) > 0 || total.errors > 0 || total.malformed > 0 {
+		t.Errorf("answers %v (unexpected %v, %d without an answer, %d malformed); want only 201 and 503",
+			total.statuses, odd, total.errors, total.malformed)
+	}
+	if failover > 2*time.Second {
+		t.Errorf("holds succeeded through both survivors %v after the kill; want within 2 s", failover)
+	}
+	checkDatabase(t, storetest.OpenURL(t, url), p.ID, total.acked)
+	for _, s := range survivors {
+		s.terminate(t)
+	}
+	assertCheckPasses(t, url)
 }
