@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -14,10 +13,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
-	"github.com/labstack/echo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -32,6 +29,11 @@ type ClusterConfig struct {
 	// Advertise is the host others reach this node at, when it differs
 	// from Bind's.
 	Advertise string
+	// Provider is how nodes find each other: ProviderAutomanaged (the
+	// default) or ProviderEtcd.
+	Provider string
+	// Etcd are etcd's endpoints, for ProviderEtcd.
+	Etcd []string
 	// Membership is this node's automanaged health address, host:port;
 	// Peers are every node's, this one included.
 	Membership string
@@ -57,14 +59,13 @@ const inboxName = "flashsale-inbox"
 // no Proto.Actor future (upstream issue 1145) and never sends a write twice:
 // answers come back as frames, matched to their calls by id.
 type clusterHost struct {
-	local    *Host
-	log      zerolog.Logger
-	self     string // this node's id, its remote address
-	cluster  *cluster.Cluster
-	provider *automanaged.AutoManagedProvider
-	health   *echo.Echo
-	root     *actor.RootContext
-	metrics  *clusterMetrics
+	local      *Host
+	log        zerolog.Logger
+	self       string // this node's id, its remote address
+	cluster    *cluster.Cluster
+	membership membership
+	root       *actor.RootContext
+	metrics    *clusterMetrics
 
 	rdv     *cluster.Rendezvous // owner of each product by this node's latest view
 	mu      sync.Mutex          // guards members, outboxes, pending, nextID
@@ -93,44 +94,29 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 	if err != nil {
 		return nil, err
 	}
-	mhost, mport, err := splitHostPort("cluster membership", ccfg.Membership)
-	if err != nil {
-		return nil, err
-	}
-	if ccfg.RefreshTTL <= 0 {
-		ccfg.RefreshTTL = 500 * time.Millisecond
-	}
 	engineLog := log.With().Str("component", "protoactor").Logger()
 	log = log.With().Str("component", "cluster").Logger()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(zerolog.NewSlogHandler(engineLog))
 	}))
-	// The provider would serve its health endpoint on every interface; ours
-	// listens on the membership address only (echo keeps a preset listener).
-	ln, err := net.Listen("tcp", net.JoinHostPort(mhost, strconv.Itoa(mport)))
-	if err != nil {
-		return nil, fmt.Errorf("cluster membership: %w", err)
-	}
-	health := echo.New()
-	health.HideBanner, health.HidePort = true, true
-	health.Listener = ln
-	provider := automanaged.NewWithTesting(ccfg.RefreshTTL, mport, health, ccfg.Peers...)
 	ropts := []remote.ConfigOption{}
-	advertised := host
+	advHost, advPort := host, port
 	if ccfg.Advertise != "" {
-		ropts = append(ropts, remote.WithAdvertisedHost(ccfg.Advertise))
-		if h, _, err := net.SplitHostPort(ccfg.Advertise); err == nil {
-			advertised = h
+		if advHost, advPort, err = splitHostPort("cluster advertise", ccfg.Advertise); err != nil {
+			return nil, err
 		}
+		ropts = append(ropts, remote.WithAdvertisedHost(ccfg.Advertise))
+	}
+	var c *cluster.Cluster
+	m, err := newMembership(ccfg, system, func() *cluster.Cluster { return c }, advHost, advPort)
+	if err != nil {
+		return nil, err
 	}
 	kind := cluster.NewKind(productKind, actor.PropsFromFunc(func(actor.Context) {}))
-	c := cluster.New(system, cluster.Configure(ccfg.Name, provider, disthash.New(),
+	c = cluster.New(system, cluster.Configure(ccfg.Name, m.provider, disthash.New(),
 		remote.Configure(host, port, ropts...), cluster.WithKinds(kind)))
-	health.GET("/_health", func(ctx echo.Context) error {
-		return ctx.JSON(http.StatusOK, automanaged.NewNode(ccfg.Name, system.ID, advertised, port, mport, c.GetClusterKinds()))
-	})
 	ch := &clusterHost{
-		local: local, log: log, cluster: c, provider: provider, health: health, root: system.Root,
+		local: local, log: log, cluster: c, membership: m, root: system.Root,
 		metrics: newClusterMetrics(ccfg.Metrics), rdv: cluster.NewRendezvous(),
 		outbox: map[string]*outbox{}, pending: map[uint64]*remoteCall{}, stop: make(chan struct{}),
 	}
@@ -365,10 +351,8 @@ func (h *clusterHost) shutdown() {
 		c.fail(fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable))
 	}
 	h.cluster.Shutdown(true)
-	// Shutdown leaves the provider's health endpoint up; a node that is
-	// gone must not answer it.
-	_ = h.provider.Shutdown(true)
-	_ = h.health.Close()
+	_ = h.membership.provider.Shutdown(true)
+	_ = h.membership.close()
 }
 
 // ClusterNode is this node's id and the members it sees; empty outside a

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,13 +22,10 @@ import (
 // the process tests fail on any race report. Our code on the nodes is
 // still checked under -race by the single-process tests.
 
-// nonRaceBinary builds the program without -race, once per test run.
+// nonRaceBinary builds the program without -race, once per test run, next
+// to the binary TestMain built (and removes).
 var nonRaceBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "flashsale-cluster-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "flashsale")
+	bin := filepath.Join(filepath.Dir(binary), "flashsale-norace")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
@@ -62,18 +58,25 @@ type clusterNode struct {
 // and waits until every node sees all of them.
 func startCluster(t *testing.T, c *http.Client, dbURL string, n int) []clusterNode {
 	t.Helper()
+	memberships := freeAddrs(t, n)
+	return startClusterWith(t, c, dbURL, n, func(i int) []string {
+		return []string{"FLASHSALE_CLUSTER_MEMBERSHIP=" + memberships[i], "FLASHSALE_CLUSTER_PEERS=" + strings.Join(memberships, ",")}
+	})
+}
+
+// startClusterWith starts n nodes whose provider settings are
+// providerEnv's, and waits until every node sees all of them.
+func startClusterWith(t *testing.T, c *http.Client, dbURL string, n int, providerEnv func(i int) []string) []clusterNode {
+	t.Helper()
 	bin, err := nonRaceBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
-	addrs := freeAddrs(t, 2*n)
-	binds, memberships := addrs[:n], addrs[n:]
+	binds := freeAddrs(t, n)
 	nodes := make([]clusterNode, n)
 	for i := range nodes {
-		env := []string{"FLASHSALE_ADMIN_TOKEN=" + clusterToken, "FLASHSALE_CLUSTER_NAME=test",
-			"FLASHSALE_CLUSTER_BIND=" + binds[i], "FLASHSALE_CLUSTER_MEMBERSHIP=" + memberships[i],
-			"FLASHSALE_CLUSTER_PEERS=" + strings.Join(memberships, ",")}
+		env := append([]string{"FLASHSALE_ADMIN_TOKEN=" + clusterToken, "FLASHSALE_CLUSTER_NAME=test",
+			"FLASHSALE_CLUSTER_BIND=" + binds[i]}, providerEnv(i)...)
 		nodes[i] = clusterNode{launchProgram(t, bin, fmt.Sprintf("node %d", i+1), serverArgs("serve", dbURL), env...), binds[i]}
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -110,7 +113,41 @@ func TestClusterOfThreeNodes(t *testing.T) {
 	t.Parallel()
 	url := storetest.URL(t, "mysql")
 	c := newClient(t)
-	nodes := startCluster(t, c, url, 3)
+	checkThreeNodes(t, c, url, startCluster(t, c, url, 3))
+}
+
+// TestClusterOfThreeNodesOnEtcd is TestClusterOfThreeNodes with the nodes
+// finding each other through etcd (the etcd-server package), which the
+// test starts on 127.0.0.1; without an etcd on PATH it is skipped.
+func TestClusterOfThreeNodesOnEtcd(t *testing.T) {
+	t.Parallel()
+	etcdBin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("no etcd on PATH (Debian: etcd-server)")
+	}
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	addrs := freeAddrs(t, 2)
+	client, peer := "http://"+addrs[0], "http://"+addrs[1]
+	etcd := exec.Command(etcdBin, "--name", "test", "--data-dir", t.TempDir(),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "test="+peer)
+	if err := etcd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = etcd.Process.Kill()
+		_ = etcd.Wait()
+	})
+	nodes := startClusterWith(t, c, url, 3, func(int) []string {
+		return []string{"FLASHSALE_CLUSTER_PROVIDER=etcd", "FLASHSALE_CLUSTER_ETCD=" + addrs[0]}
+	})
+	checkThreeNodes(t, c, url, nodes)
+}
+
+// checkThreeNodes is the test of TestClusterOfThreeNodes on nodes.
+func checkThreeNodes(t *testing.T, c *http.Client, url string, nodes []clusterNode) {
+	t.Helper()
 
 	p := createProduct(t, c, nodes[0].proc, clusterToken, "Clustered", 300)
 	owners := map[string]bool{}

@@ -107,11 +107,9 @@ func newService(cfg config, db *store.DB, metrics *prometheus.Registry, log zero
 	if cl.Name == "" {
 		return actors.NewService(acfg, db, log), nil
 	}
-	if cl.Provider != "automanaged" {
-		return nil, &settingError{"--cluster-provider", fmt.Errorf("%s is not supported yet: use automanaged", cl.Provider)}
-	}
 	service, err := actors.NewClusterService(acfg, db, log, actors.ClusterConfig{
-		Name: cl.Name, Bind: cl.Bind, Advertise: cl.Advertise, Membership: cl.Membership, Peers: cl.Peers, Metrics: metrics,
+		Name: cl.Name, Bind: cl.Bind, Advertise: cl.Advertise, Provider: cl.Provider, Etcd: cl.Etcd,
+		Membership: cl.Membership, Peers: cl.Peers, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("joining cluster %s: %w", cl.Name, err)
