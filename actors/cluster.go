@@ -116,6 +116,9 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 	c = cluster.New(system, cluster.Configure(ccfg.Name, m.provider, disthash.New(),
 		remote.Configure(host, port, ropts...), cluster.WithKinds(kind)))
 	ch := &clusterHost{
+		// Known before the member starts: the inbox and the topology
+		// events compare owners with it as soon as it has.
+		self:  net.JoinHostPort(advHost, strconv.Itoa(advPort)),
 		local: local, log: log, cluster: c, membership: m, root: system.Root,
 		metrics: newClusterMetrics(ccfg.Metrics), rdv: cluster.NewRendezvous(),
 		outbox: map[string]*outbox{}, pending: map[uint64]*remoteCall{}, stop: make(chan struct{}),
@@ -129,7 +132,9 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 		return nil, fmt.Errorf("cluster inbox: %w", err)
 	}
 	c.StartMember()
-	ch.self = system.Address()
+	if addr := system.Address(); addr != ch.self {
+		log.Warn().Str("node", ch.self).Str("remote", addr).Msg("the remote's address is not the node id the members know")
+	}
 	go ch.sweep()
 	log.Info().Str("node", ch.self).Str("cluster", ccfg.Name).Strs("peers", ccfg.Peers).Msg("cluster member started")
 	return ch, nil

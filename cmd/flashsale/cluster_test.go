@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -318,4 +321,38 @@ func TestClusterSurvivesTheOwnersKill(t *testing.T) {
 		s.terminate(t)
 	}
 	assertCheckPasses(t, url)
+}
+
+// TestClusterSettings: a node's settings that cannot work are refused at
+// once, naming the setting at fault.
+func TestClusterSettings(t *testing.T) {
+	t.Parallel()
+	mysql := []string{"--db", "mysql://root@tcp(127.0.0.1:3306)/shop", "--cluster-name", "shop"}
+	for _, tc := range []struct {
+		args []string
+		bad  string // the setting named, or empty for none
+	}{
+		{[]string{"--cluster-name", "shop", "--cluster-bind", "127.0.0.1:7101"}, "--cluster-name"}, // SQLite, the default
+		{mysql, "--cluster-bind"},
+		{append(mysql, "--cluster-bind", "127.0.0.1:7101"), "--cluster-membership"},
+		{append(mysql, "--cluster-bind", "127.0.0.1:7101", "--cluster-membership", "127.0.0.1:7201"), "--cluster-peers"},
+		{append(mysql, "--cluster-bind", "127.0.0.1:7101", "--cluster-provider", "etcd"), "--cluster-etcd"},
+		{append(mysql, "--cluster-provider", "consul"), "--cluster-provider"},
+		{append(mysql, "--cluster-bind", "127.0.0.1:7101", "--cluster-provider", "etcd", "--cluster-etcd", "127.0.0.1:2379"), ""},
+		{[]string{"--cluster-bind", "127.0.0.1:7101"}, ""}, // no cluster name: a single process
+	} {
+		_, err := loadConfig(append([]string{"serve"}, tc.args...), noEnv, &bytes.Buffer{})
+		bad, isBad := errors.AsType[*settingError](err)
+		switch {
+		case tc.bad == "" && err != nil:
+			t.Errorf("flashsale serve %q: %v; want it accepted", tc.args, err)
+		case tc.bad != "" && (!isBad || bad.setting != tc.bad || strings.Contains(err.Error(), "\n")):
+			t.Errorf("flashsale serve %q: %v; want one line naming %s", tc.args, err, tc.bad)
+		}
+	}
+	cfg, err := loadConfig(append([]string{"serve", "--cluster-bind", "127.0.0.1:7101", "--cluster-membership", "127.0.0.1:7201",
+		"--cluster-peers", "127.0.0.1:7201, 127.0.0.1:7202,"}, mysql...), noEnv, &bytes.Buffer{})
+	if err != nil || !slices.Equal(cfg.Cluster.Peers, []string{"127.0.0.1:7201", "127.0.0.1:7202"}) {
+		t.Errorf("--cluster-peers read as %q, %v", cfg.Cluster.Peers, err)
+	}
 }
