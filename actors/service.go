@@ -20,6 +20,8 @@ type Service struct {
 	store Store
 	host  host
 	local *Host // the host of this process's actors, drained at shutdown
+	// cluster is this node's membership of a cluster, or nil.
+	cluster *clusterHost
 }
 
 // host reaches product actors. Host runs them in this process; a cluster
@@ -47,11 +49,23 @@ func NewService(cfg Config, store Store, log zerolog.Logger) *Service {
 
 // Drain stops taking new work, lets every product actor commit what it
 // has, and stops them. It returns when all have finished or ctx ends.
-func (s *Service) Drain(ctx context.Context) error { return s.local.Drain(ctx) }
+func (s *Service) Drain(ctx context.Context) error {
+	err := s.local.Drain(ctx)
+	if s.cluster != nil {
+		s.cluster.shutdown()
+	}
+	return err
+}
 
 // ask sends a request to its product's actor and waits for its answer.
 func ask[T any](ctx context.Context, s *Service, productID int64, msg request, r replyTo[T]) (T, error) {
-	if err := s.host.send(ctx, productID, msg); err != nil {
+	return askHost(ctx, s.host, productID, msg, r)
+}
+
+// askHost sends a request to its product's actor through h and waits for
+// its answer.
+func askHost[T any](ctx context.Context, h host, productID int64, msg request, r replyTo[T]) (T, error) {
+	if err := h.send(ctx, productID, msg); err != nil {
 		var zero T
 		return zero, err
 	}

@@ -219,6 +219,14 @@ func TestOpenAPIDocumentMatchesTheAPI(t *testing.T) {
 		a.call(m, 404, "GET", "/api/admin/products/999999/events", "", admin...)
 		a.call(m, 422, "GET", "/api/admin/products/1/events?limit=0", "", admin...)
 
+		clustered := newClusterTestServer(t, dialect)
+		for _, path := range []string{"/api/admin/cluster", "/api/admin/cluster/products/7"} {
+			a.call(clustered, 200, "GET", path, "", admin...)
+			a.call(m, 401, "GET", path, "")
+			a.call(noAdmin, 403, "GET", path, "")
+			a.call(m, 404, "GET", path, "", admin...) // not a cluster
+		}
+
 		if page := a.call(m, 200, "GET", "/api/products?limit=1", ""); page["next_after"] == nil {
 			t.Fatalf("the first of two pages has next_after null")
 		}

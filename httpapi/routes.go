@@ -43,6 +43,8 @@ func (s *Server) routes() {
 	r.Handle("/api/admin/products", s.requireAdmin(s.handle(s.createProduct))).Methods(http.MethodPost)
 	r.Handle("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct))).Methods(http.MethodPatch)
 	r.Handle("/api/admin/products/{id}/events", s.requireAdmin(s.handle(s.productEvents))).Methods(http.MethodGet)
+	r.Handle("/api/admin/cluster", s.requireAdmin(s.handle(s.clusterMembers))).Methods(http.MethodGet)
+	r.Handle("/api/admin/cluster/products/{id}", s.requireAdmin(s.handle(s.productOwner))).Methods(http.MethodGet)
 
 	// Profiling, for the admin only: a profile shows what the code does.
 	r.Handle("/debug/pprof/cmdline", s.requireAdmin(http.HandlerFunc(pprof.Cmdline)))

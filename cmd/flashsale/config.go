@@ -34,9 +34,22 @@ type config struct {
 	LogLevel       zerolog.Level
 	LogFormat      string   // json or console
 	CORSOrigins    []string // origins whose pages may call the API: * for any; none turns CORS off
+	Cluster        clusterConfig
 
 	Events eventsConfig
 	Bench  bench.Config // AdminToken and WebhookSecret are copied in from above
+}
+
+// clusterConfig is where a node of a cluster sits; an empty Name is a
+// single process.
+type clusterConfig struct {
+	Name       string
+	Bind       string   // this node's remote address, also its id
+	Advertise  string   // the address others use, when it differs from Bind
+	Provider   string   // automanaged or etcd
+	Etcd       []string // etcd's endpoints
+	Membership string   // this node's automanaged address
+	Peers      []string // every node's automanaged address, this one's too
 }
 
 // eventsConfig is what `flashsale events` alone takes.
@@ -75,6 +88,7 @@ var (
 	withDB     = []string{"serve", "migrate", "events", "check", "release-expired"}
 	withActor  = []string{"serve", "migrate", "release-expired"}
 	withBench  = []string{"serve", "migrate", "bench"}
+	serveOnly  = []string{"serve"}
 	eventsOnly = []string{"events"}
 	benchOnly  = []string{"bench"}
 )
@@ -97,6 +111,14 @@ func settings(c *config) []setting {
 		{name: "log-level", env: "FLASHSALE_LOG_LEVEL", def: "info", commands: withDB, usage: "debug, info, warn or error", value: logLevel{&c.LogLevel}},
 		{name: "log-format", env: "FLASHSALE_LOG_FORMAT", def: "json", commands: withDB, usage: "json, or console for people", value: text(&c.LogFormat, oneOf("log format", "json", "console"))},
 		{name: "cors-origins", env: "FLASHSALE_CORS_ORIGINS", def: "*", commands: server, emptyIsValue: true, usage: "origins whose pages may call the API from a browser, comma-separated, or * for any; empty turns CORS off", value: origins(&c.CORSOrigins)},
+
+		{name: "cluster-name", env: "FLASHSALE_CLUSTER_NAME", def: "", commands: serveOnly, usage: "the cluster this node serves one catalogue with; empty: a single process", value: text(&c.Cluster.Name, nil)},
+		{name: "cluster-bind", env: "FLASHSALE_CLUSTER_BIND", def: "", commands: serveOnly, usage: "this node's cluster address, host:port; also its node id", value: text(&c.Cluster.Bind, nil)},
+		{name: "cluster-advertise", env: "FLASHSALE_CLUSTER_ADVERTISE", def: "", commands: serveOnly, usage: "the host:port other nodes reach this one at, when it differs from --cluster-bind", value: text(&c.Cluster.Advertise, nil)},
+		{name: "cluster-provider", env: "FLASHSALE_CLUSTER_PROVIDER", def: "automanaged", commands: serveOnly, usage: "how nodes find each other: automanaged or etcd", value: text(&c.Cluster.Provider, oneOf("cluster provider", "automanaged", "etcd"))},
+		{name: "cluster-etcd", env: "FLASHSALE_CLUSTER_ETCD", def: "", commands: serveOnly, usage: "etcd's endpoints, comma-separated (provider etcd)", value: list(&c.Cluster.Etcd)},
+		{name: "cluster-membership", env: "FLASHSALE_CLUSTER_MEMBERSHIP", def: "", commands: serveOnly, usage: "this node's membership address, host:port (provider automanaged)", value: text(&c.Cluster.Membership, nil)},
+		{name: "cluster-peers", env: "FLASHSALE_CLUSTER_PEERS", def: "", commands: serveOnly, usage: "every node's membership address, this one's included, comma-separated (provider automanaged)", value: list(&c.Cluster.Peers)},
 
 		{name: "product", commands: eventsOnly, usage: "the product whose journal to print (required)", value: count(&c.Events.Product, 0)},
 		{name: "from", def: "1", commands: eventsOnly, usage: "the first seq to print", value: count(&c.Events.From, 0)},
@@ -199,7 +221,27 @@ func loadConfig(args []string, lookupEnv func(string) (string, bool), stderr io.
 		return cfg, &settingError{"arguments", fmt.Errorf("unexpected %q", fs.Args())}
 	}
 	cfg.Bench.AdminToken, cfg.Bench.WebhookSecret = cfg.AdminToken, cfg.WebhookSecret
-	return cfg, nil
+	return cfg, cfg.checkCluster()
+}
+
+// checkCluster refuses cluster settings that cannot work together.
+func (c config) checkCluster() error {
+	cl := c.Cluster
+	switch {
+	case cl.Name == "":
+		return nil
+	case strings.HasPrefix(c.DB, "sqlite://"):
+		return &settingError{"--cluster-name", errors.New("a cluster needs a MySQL database: SQLite cannot be shared between nodes")}
+	case cl.Bind == "":
+		return &settingError{"--cluster-bind", errors.New("a cluster node needs its address, host:port")}
+	case cl.Provider == "etcd" && len(cl.Etcd) == 0:
+		return &settingError{"--cluster-etcd", errors.New("provider etcd needs etcd's endpoints")}
+	case cl.Provider == "automanaged" && cl.Membership == "":
+		return &settingError{"--cluster-membership", errors.New("provider automanaged needs this node's membership address, host:port")}
+	case cl.Provider == "automanaged" && len(cl.Peers) == 0:
+		return &settingError{"--cluster-peers", errors.New("provider automanaged needs every node's membership address")}
+	}
+	return nil
 }
 
 // reporting keeps the setting at fault when a flag's value is bad.

@@ -226,8 +226,14 @@ func startServer(t *testing.T, name string, args []string, env ...string) *proc 
 // for it to listen, so that a test can start several at the same moment.
 func launchServer(t *testing.T, name string, args []string, env ...string) *proc {
 	t.Helper()
+	return launchProgram(t, binary, name, args, env...)
+}
+
+// launchProgram is launchServer with another build of the program.
+func launchProgram(t *testing.T, program, name string, args []string, env ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, log: newLogLines(), done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(program, args...)
 	p.cmd.Env = childEnv(env...)
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {

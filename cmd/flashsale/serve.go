@@ -98,6 +98,25 @@ func drainActors(service *actors.Service) error {
 	return service.Drain(ctx)
 }
 
+// newService starts the product actors: in this process alone, or, with
+// --cluster-name, as one node of a cluster that spreads them over its
+// members.
+func newService(cfg config, db *store.DB, metrics *prometheus.Registry, log zerolog.Logger) (*actors.Service, error) {
+	acfg := actorConfig(cfg, actors.NewMetrics(metrics))
+	cl := cfg.Cluster
+	if cl.Name == "" {
+		return actors.NewService(acfg, db, log), nil
+	}
+	service, err := actors.NewClusterService(acfg, db, log, actors.ClusterConfig{
+		Name: cl.Name, Bind: cl.Bind, Advertise: cl.Advertise, Provider: cl.Provider, Etcd: cl.Etcd,
+		Membership: cl.Membership, Peers: cl.Peers, Metrics: metrics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("joining cluster %s: %w", cl.Name, err)
+	}
+	return service, nil
+}
+
 func migrate(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 	log.Info().Object("config", cfg).Msg("migrating")
 	db, err := openStore(ctx, cfg, log)
@@ -136,7 +155,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, _ stdio) error {
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	service := actors.NewService(actorConfig(cfg, actors.NewMetrics(metrics)), db, log)
+	service, err := newService(cfg, db, metrics, log)
+	if err != nil {
+		return err
+	}
 
 	api := httpapi.New(httpapi.Config{
 		AdminToken:     cfg.AdminToken,

@@ -179,3 +179,22 @@ func (o originsValue) String() string {
 	return strings.Join(*o.p, ",")
 }
 func (o originsValue) Get() any { return o.String() }
+
+// listValue is a comma-separated list; blanks around items are dropped.
+type listValue struct{ p *[]string }
+
+func list(p *[]string) listValue { return listValue{p} }
+
+func (l listValue) Set(v string) error {
+	var items []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	*l.p = items
+	return nil
+}
+
+func (l listValue) String() string { return strings.Join(*l.p, ",") }
+func (l listValue) Get() any       { return l.String() }
