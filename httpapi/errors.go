@@ -120,7 +120,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		log.Debug().Err(err).Int("status", status).Msg("request rejected")
 	}
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+		w.Header()["Retry-After"] = retryAfter
 	}
 	writeJSON(w, status, body)
 }
