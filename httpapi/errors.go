@@ -74,12 +74,14 @@ func (e *validationError) add(field, format string, args ...any) {
 	e.fields[field] = append(e.fields[field], fmt.Sprintf(format, args...))
 }
 
-// err returns nil when nothing was added.
+// err returns nil when nothing was added. It returns a copy, so that a
+// handler's validationError, which most requests leave empty, stays on
+// its stack.
 func (e *validationError) err() error {
 	if len(e.fields) == 0 {
 		return nil
 	}
-	return e
+	return &validationError{fields: e.fields}
 }
 
 type errorBody struct {

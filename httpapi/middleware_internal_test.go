@@ -18,7 +18,7 @@ import (
 func TestPanicIsLoggedAndCountedWithItsRequest(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Config{CORSOrigins: []string{"*"}}, nil, nil, zerolog.New(&logs))
-	s.router.Handle("/api/test/panic", s.handle(func(http.ResponseWriter, *http.Request) error {
+	s.route("/api/test/panic", s.handle(func(http.ResponseWriter, *http.Request) error {
 		panic("boom")
 	})).Methods(http.MethodPost)
 
