@@ -15,6 +15,8 @@ import (
 var (
 	jsonContentType = []string{"application/json"}[:1:1]
 	retryAfter      = []string{"1"}[:1:1]
+	corsAnyOrigin   = []string{"*"}[:1:1]
+	corsExposeList  = []string{corsExposeHeaders}[:1:1]
 )
 
 // writeJSON writes v with a status. Every API response is JSON. The
