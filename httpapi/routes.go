@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,25 +20,25 @@ func (s *Server) routes() {
 	r.NotFoundHandler = s.wrap(unmatched, s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound }))
 	r.MethodNotAllowedHandler = s.wrap(unmatched, s.handle(s.methodNotAllowed))
 
-	s.route("/healthz", s.handle(s.healthz)).Methods(http.MethodGet)
-	s.route("/readyz", s.handle(s.readyz)).Methods(http.MethodGet)
-	s.route("/metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
-	s.route("/openapi.json", s.handle(s.openAPI)).Methods(http.MethodGet)
+	s.route("/healthz", s.handle(s.healthz), http.MethodGet)
+	s.route("/readyz", s.handle(s.readyz), http.MethodGet)
+	s.route("/metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}), http.MethodGet)
+	s.route("/openapi.json", s.handle(s.openAPI), http.MethodGet)
 
-	s.route("/api/products", s.handle(s.listProducts)).Methods(http.MethodGet)
-	s.route("/api/products/{id}", s.handle(s.getProduct)).Methods(http.MethodGet)
+	s.route("/api/products", s.handle(s.listProducts), http.MethodGet)
+	s.route("/api/products/{id}", s.handle(s.getProduct), http.MethodGet)
 
-	s.route("/api/holds", s.handle(s.createHold)).Methods(http.MethodPost)
-	s.route("/api/holds/{id}", s.handle(s.getHold)).Methods(http.MethodGet)
+	s.route("/api/holds", s.handle(s.createHold), http.MethodPost)
+	s.route("/api/holds/{id}", s.handle(s.getHold), http.MethodGet)
 
-	s.route("/api/orders", s.handle(s.createOrder)).Methods(http.MethodPost)
-	s.route("/api/orders/{id}", s.handle(s.getOrder)).Methods(http.MethodGet)
+	s.route("/api/orders", s.handle(s.createOrder), http.MethodPost)
+	s.route("/api/orders/{id}", s.handle(s.getOrder), http.MethodGet)
 
-	s.route("/api/payments/webhook", s.handle(s.paymentWebhook)).Methods(http.MethodPost)
+	s.route("/api/payments/webhook", s.handle(s.paymentWebhook), http.MethodPost)
 
-	s.route("/api/admin/products", s.requireAdmin(s.handle(s.createProduct))).Methods(http.MethodPost)
-	s.route("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct))).Methods(http.MethodPatch)
-	s.route("/api/admin/products/{id}/events", s.requireAdmin(s.handle(s.productEvents))).Methods(http.MethodGet)
+	s.route("/api/admin/products", s.requireAdmin(s.handle(s.createProduct)), http.MethodPost)
+	s.route("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct)), http.MethodPatch)
+	s.route("/api/admin/products/{id}/events", s.requireAdmin(s.handle(s.productEvents)), http.MethodGet)
 
 	// Profiling, for the admin only: a profile shows what the code does.
 	s.route("/debug/pprof/cmdline", s.requireAdmin(http.HandlerFunc(pprof.Cmdline)))
@@ -48,10 +49,34 @@ func (s *Server) routes() {
 	r.PathPrefix(pprofIndex).Handler(s.wrap(pprofIndex, s.requireAdmin(http.HandlerFunc(pprof.Index))))
 }
 
-// route serves the path pattern with h, inside the middleware.
-func (s *Server) route(pattern string, h http.Handler) *mux.Route {
-	return s.router.Handle(pattern, s.wrap(pattern, h))
+// route serves the path pattern with h, inside the middleware, to the
+// methods given, or to any when none is. A pattern without variables
+// asked with one of its methods is found in a map, before the router:
+// gorilla's matching tries each route's regular expression in turn and
+// copies the request twice to carry what it found, which such a route
+// does not use. It goes in the map only if the router itself matches it
+// to this route, so that the map answers as the router would.
+func (s *Server) route(pattern string, h http.Handler, methods ...string) {
+	h = s.wrap(pattern, h)
+	route := s.router.Handle(pattern, h)
+	if len(methods) == 0 {
+		return
+	}
+	route.Methods(methods...)
+	if strings.Contains(pattern, "{") {
+		return
+	}
+	for _, m := range methods {
+		var match mux.RouteMatch
+		if req, err := http.NewRequest(m, pattern, nil); err == nil && s.router.Match(req, &match) && match.Route == route {
+			s.static[staticRoute{method: m, path: pattern}] = h
+		}
+	}
 }
+
+// staticRoute is a method and a path that a route without variables
+// serves.
+type staticRoute struct{ method, path string }
 
 // unmatched is the route a miss is logged and counted under.
 const unmatched = "unmatched"
