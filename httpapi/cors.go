@@ -105,7 +105,11 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h.Set("Access-Control-Allow-Origin", allow)
+		if allow == "*" {
+			h["Access-Control-Allow-Origin"] = corsAnyOrigin
+		} else {
+			h.Set("Access-Control-Allow-Origin", allow)
+		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if methods := s.allowedMethods(r); len(methods) > 0 {
 				h.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
@@ -115,7 +119,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 				return
 			}
 		}
-		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		h["Access-Control-Expose-Headers"] = corsExposeList
 		next.ServeHTTP(w, r)
 	})
 }

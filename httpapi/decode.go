@@ -14,58 +14,97 @@ import (
 	"github.com/gorilla/mux"
 )
 
+// object is a request's JSON object: its fields in the order sent, each
+// key once and unescaped, each value its raw JSON text without the spaces
+// around it. Bodies have a handful of fields, so a lookup is a scan.
+type object []field
+
+type field struct {
+	key   []byte
+	value []byte
+}
+
+// get returns the raw value of the field name, if it was sent.
+func (o object) get(name string) ([]byte, bool) {
+	for _, f := range o {
+		if string(f.key) == name {
+			return f.value, true
+		}
+	}
+	return nil, false
+}
+
 // readObject reads a request body that must be one JSON object, whatever
 // Content-Type the client sent (curl -d says form). Fields are kept raw so
 // that each can be checked for its type and reported by name.
-func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (object, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, errBodyTooLarge
-	case err != nil:
+	if err != nil {
+		if _, tooLarge := err.(*http.MaxBytesError); tooLarge {
+			return nil, errBodyTooLarge
+		}
 		return nil, badRequest("Could not read the request body")
 	}
 	return decodeObject(body)
 }
 
+// Refusals of decodeObject that name nothing of the body.
+var (
+	errNotObject = badRequest("Malformed JSON: the body must be a JSON object")
+	errNotUTF8   = badRequest("Malformed JSON: the body is not valid UTF-8")
+	errTrailing  = badRequest("Malformed JSON: unexpected data after the JSON object")
+)
+
 // decodeObject parses a body that must be exactly one JSON object, with
 // each key once and nothing after it. Go's decoder would quietly keep the
 // last of two equal keys and mend invalid UTF-8; a payment or a hold must
-// not depend on which of two values was meant.
-func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+// not depend on which of two values was meant. The bodies clients send
+// are read by scanFlatObject without encoding/json; whatever it does not
+// take, well-formed or not, is read token by token, so that every refusal
+// comes from one place.
+func decodeObject(body []byte) (object, error) {
 	if !utf8.Valid(body) {
-		return nil, badRequest("Malformed JSON: the body is not valid UTF-8")
+		return nil, errNotUTF8
 	}
+	if obj, ok := scanFlatObject(body); ok {
+		return obj, nil
+	}
+	return decodeTokens(body)
+}
+
+// decodeTokens is decodeObject for any body, with encoding/json's
+// tokenizer.
+func decodeTokens(body []byte) (object, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	malformed := badRequest("Malformed JSON: the body must be a JSON object")
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, malformed
+		return nil, errNotObject
 	}
-	obj := map[string]json.RawMessage{}
+	var obj object
+	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, malformed
+			return nil, errNotObject
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return nil, malformed
+			return nil, errNotObject
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, malformed
+			return nil, errNotObject
 		}
-		if _, dup := obj[key]; dup {
+		if seen[key] {
 			return nil, badRequest("Malformed JSON: the key %q appears more than once", key)
 		}
-		obj[key] = raw
+		seen[key] = true
+		obj = append(obj, field{key: []byte(key), value: raw})
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, malformed
+		return nil, errNotObject
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("Malformed JSON: unexpected data after the JSON object")
+		return nil, errTrailing
 	}
 	return obj, nil
 }
@@ -73,16 +112,15 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 // intField reads a required integer of at least min: a JSON integer, or
 // a string that spells one the same way (Laravel's integer rule accepts
 // "1", and so do clients written against it).
-func intField(obj map[string]json.RawMessage, name string, min int64, v *validationError) int64 {
+func intField(obj object, name string, min int64, v *validationError) int64 {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
 		return 0
 	}
-	n, err := strconv.ParseInt(integerText(raw), 10, 64)
-	var numErr *strconv.NumError
+	n, err := strconv.ParseInt(string(integerText(raw)), 10, 64)
 	switch {
-	case errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange):
+	case errors.Is(err, strconv.ErrRange):
 		v.add(name, "The %s field is out of range.", name)
 		return 0
 	case err != nil:
@@ -100,35 +138,59 @@ func intField(obj map[string]json.RawMessage, name string, min int64, v *validat
 // spelling a JSON number has. Anything else is returned as it is, for
 // ParseInt to refuse: a sign, spaces, a fraction or an exponent inside
 // the quotes is not the plain integer such a client means to send.
-func integerText(raw json.RawMessage) string {
-	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return string(raw)
-	}
-	if s == "" || (s[0] == '0' && len(s) > 1) || strings.Trim(s, "0123456789") != "" {
-		return string(raw)
+func integerText(raw []byte) []byte {
+	s, ok := stringValue(raw)
+	if !ok || len(s) == 0 || (s[0] == '0' && len(s) > 1) || !digits(s) {
+		return raw
 	}
 	return s
 }
 
+func digits(s []byte) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// stringValue is the content of a raw JSON value that is a string,
+// unescaped; ok is false for any other value. Most strings have no
+// escapes, and their content is their text.
+func stringValue(raw []byte) (s []byte, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil, false
+	}
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		return inner, true
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil {
+		return nil, false
+	}
+	return []byte(text), true
+}
+
 // requiredString reads a required JSON string as sent; ok is false when
 // the field is missing or not a string, which it reports.
-func requiredString(obj map[string]json.RawMessage, name string, v *validationError) (s string, ok bool) {
+func requiredString(obj object, name string, v *validationError) (s string, ok bool) {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
 		return "", false
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
+	text, ok := stringValue(raw)
+	if !ok {
 		v.add(name, "The %s field must be a string.", name)
 		return "", false
 	}
-	return s, true
+	return string(text), true
 }
 
 // stringField reads a required JSON string of 1 to max characters, with
 // the spaces around it dropped.
-func stringField(obj map[string]json.RawMessage, name string, max int, v *validationError) string {
+func stringField(obj object, name string, max int, v *validationError) string {
 	s, ok := requiredString(obj, name, v)
 	if !ok {
 		return ""
@@ -143,20 +205,20 @@ func stringField(obj map[string]json.RawMessage, name string, max int, v *valida
 }
 
 // moneyField reads a required amount given as a decimal string or number.
-func moneyField(obj map[string]json.RawMessage, name string, v *validationError) flashsale.Money {
+func moneyField(obj object, name string, v *validationError) flashsale.Money {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
 		return 0
 	}
-	text := string(raw)
+	text := raw
 	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &text); err != nil {
+		if text, ok = stringValue(raw); !ok {
 			v.add(name, "The %s field must be a decimal amount.", name)
 			return 0
 		}
 	}
-	m, err := flashsale.ParseMoney(strings.TrimSpace(text))
+	m, err := flashsale.ParseMoney(strings.TrimSpace(string(text)))
 	if err != nil {
 		v.add(name, "The %s field must be a non-negative amount with at most two decimal places.", name)
 		return 0
@@ -165,8 +227,8 @@ func moneyField(obj map[string]json.RawMessage, name string, v *validationError)
 }
 
 // present returns a field's raw value; null counts as absent.
-func present(obj map[string]json.RawMessage, name string) (json.RawMessage, bool) {
-	raw, ok := obj[name]
+func present(obj object, name string) ([]byte, bool) {
+	raw, ok := obj.get(name)
 	if !ok || len(raw) == 0 || string(raw) == "null" {
 		return nil, false
 	}
@@ -181,11 +243,4 @@ func pathID(r *http.Request, notFound error) (int64, error) {
 		return 0, notFound
 	}
 	return id, nil
-}
-
-// writeJSON writes v with a status. Every API response is JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
 }

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -9,16 +12,27 @@ import (
 
 // FuzzDecodeObject: whatever the body, the decoder answers with an object
 // or a 400, and an object it accepts is exactly what the body says: valid
-// UTF-8 JSON, one value per key.
+// UTF-8 JSON, one value per key. Its fast path answers as encoding/json's
+// tokenizer alone does: the same fields, the same refusals.
 func FuzzDecodeObject(f *testing.F) {
 	for _, seed := range []string{
 		`{"product_id":1,"qty":2}`, `{"qty":1,"qty":2}`, `{"a":{"b":1}} x`, `[1]`, `null`, `{}`, "{\"k\":\"\xff\"}",
 		`{"qty":1e400}`, ` {"a" : [1, {"b": null}]} `, `{"a":1}{"b":2}`, `{"a":1,}`,
+		` { } `, `{"a" : -0.5e+3 , "b":true,"c":false,"d":null}`, `{"a":01}`, `{"a":tru}`, `{"a":1.}`, `{"a":-}`,
+		`{"a\u0062":1,"ab":2}`, `{"a":"\u00e9\n\/"}`, `{"a":"\x"}`, "{\"a\":\"\x01\"}", `{"a":1,"a":[}`,
+		`{"a":"\ud800"}`, `{"a":1 "b":2}`, `{"a":1}]`, "{\"a\":1}\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		obj, err := decodeObject(body)
+		if utf8.Valid(body) {
+			ref, refErr := decodeTokens(body)
+			if !reflect.DeepEqual(fieldStrings(obj), fieldStrings(ref)) || fmt.Sprint(err) != fmt.Sprint(refErr) {
+				t.Fatalf("%q: decodeObject = %q, %v; the tokenizer reads %q, %v",
+					body, fieldStrings(obj), err, fieldStrings(ref), refErr)
+			}
+		}
 		if err != nil {
 			if _, ok := err.(*badRequestError); !ok {
 				t.Fatalf("error %T %v; want a 400", err, err)
@@ -32,7 +46,21 @@ func FuzzDecodeObject(f *testing.F) {
 		if err := json.Unmarshal(body, &plain); err != nil || len(plain) != len(obj) {
 			t.Fatalf("accepted %q as %d keys; encoding/json reads %d (%v)", body, len(obj), len(plain), err)
 		}
+		for _, f := range obj {
+			if v, ok := plain[string(f.key)]; !ok || !bytes.Equal(v, f.value) {
+				t.Fatalf("accepted %q with %s = %s; encoding/json reads %s", body, f.key, f.value, v)
+			}
+		}
 	})
+}
+
+// fieldStrings shows an object's fields as key, value pairs.
+func fieldStrings(obj object) [][2]string {
+	var pairs [][2]string
+	for _, f := range obj {
+		pairs = append(pairs, [2]string{string(f.key), string(f.value)})
+	}
+	return pairs
 }
 
 // FuzzIntField: a field is accepted as an integer only when its JSON is
@@ -43,29 +71,30 @@ func FuzzIntField(f *testing.F) {
 		`"1.5"`, `"-3"`, `""`, `" 1"`, `"007"`, `"two"`, `"\u0031"`, `"99999999999999999999"`, `"+1"`} {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, raw string) {
+	f.Fuzz(func(t *testing.T, sent string) {
 		// The field as the handlers get it: decodeObject's raw value,
 		// without the spaces around it.
-		obj, err := decodeObject([]byte(`{"qty":` + raw + `}`))
+		obj, err := decodeObject([]byte(`{"qty":` + sent + `}`))
 		if err != nil {
 			return
 		}
 		var v validationError
 		n := intField(obj, "qty", 1, &v)
-		text := string(obj["qty"])
-		if json.Unmarshal(obj["qty"], &text) != nil {
-			text = string(obj["qty"])
+		raw, _ := obj.get("qty")
+		text := string(raw)
+		if json.Unmarshal(raw, &text) != nil {
+			text = string(raw)
 		}
 		want, err := strconv.ParseInt(text, 10, 64)
 		canonical := err == nil && strconv.FormatInt(want, 10) == text && want >= 1
 		if v.err() != nil {
 			if canonical {
-				t.Fatalf("refused %q: %v", obj["qty"], v.fields)
+				t.Fatalf("refused %q: %v", raw, v.fields)
 			}
 			return
 		}
 		if !canonical || n != want {
-			t.Fatalf("accepted %q as %d", obj["qty"], n)
+			t.Fatalf("accepted %q as %d", raw, n)
 		}
 	})
 }

@@ -74,12 +74,14 @@ func (e *validationError) add(field, format string, args ...any) {
 	e.fields[field] = append(e.fields[field], fmt.Sprintf(format, args...))
 }
 
-// err returns nil when nothing was added.
+// err returns nil when nothing was added. It returns a copy, so that a
+// handler's validationError, which most requests leave empty, stays on
+// its stack.
 func (e *validationError) err() error {
 	if len(e.fields) == 0 {
 		return nil
 	}
-	return e
+	return &validationError{fields: e.fields}
 }
 
 type errorBody struct {
@@ -120,7 +122,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		log.Debug().Err(err).Int("status", status).Msg("request rejected")
 	}
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+		w.Header()["Retry-After"] = retryAfter
 	}
 	writeJSON(w, status, body)
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"flashsale"
 	"net/http"
 	"time"
@@ -61,7 +60,7 @@ func (s *Server) getHold(w http.ResponseWriter, r *http.Request) error {
 
 // readKeyed reads what a request that creates something carries: its
 // optional Idempotency-Key header and its JSON object.
-func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request) (key string, obj map[string]json.RawMessage, err error) {
+func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request) (key string, obj object, err error) {
 	values := r.Header.Values("Idempotency-Key")
 	if len(values) > 0 {
 		key = values[0]

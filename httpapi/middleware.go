@@ -5,13 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 )
 
@@ -25,15 +22,6 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
-}
-
-// chain wraps h in middleware, the first outermost, as the router's Use
-// does for the routes it matches.
-func chain(h http.Handler, middleware ...mux.MiddlewareFunc) http.Handler {
-	for i := len(middleware) - 1; i >= 0; i-- {
-		h = middleware[i](h)
-	}
-	return h
 }
 
 // statusRecorder remembers the status a handler wrote, for the log.
@@ -59,15 +47,10 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 // logRequests puts a request logger in the context, echoes the request id,
 // and logs and counts one line per request with the route pattern, not
 // the raw path, so that lines group and metric labels stay bounded.
-func (s *Server) logRequests(next http.Handler) http.Handler {
+func (s *Server) logRequests(route string, next http.Handler) http.Handler {
+	series := s.metrics.route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		route := "unmatched"
-		if cur := mux.CurrentRoute(r); cur != nil {
-			if tpl, err := cur.GetPathTemplate(); err == nil {
-				route = tpl
-			}
-		}
 		id := s.requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		log := s.log.With().Str("method", r.Method).Str("route", route).Str("request_id", id).Logger()
@@ -77,8 +60,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
+		series.observe(rec.status, took)
 		log.Info().Int("status", rec.status).Dur("duration", took).Msg("request")
 	})
 }
@@ -90,7 +72,13 @@ func (s *Server) requestID(given string) string {
 	if given != "" && len(given) <= 128 && printable(given) {
 		return given
 	}
-	return fmt.Sprintf("%s%08x", s.idPrefix, s.idSeq.Add(1))
+	const digits = "0123456789abcdef"
+	var id [16]byte
+	copy(id[:8], s.idPrefix)
+	for i, n := 15, s.idSeq.Add(1); i >= 8; i, n = i-1, n>>4 {
+		id[i] = digits[n&0xf]
+	}
+	return string(id[:])
 }
 
 // newIDPrefix is 8 random hex digits, so that request ids of different

@@ -18,9 +18,9 @@ import (
 func TestPanicIsLoggedAndCountedWithItsRequest(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Config{CORSOrigins: []string{"*"}}, nil, nil, zerolog.New(&logs))
-	s.router.Handle("/api/test/panic", s.handle(func(http.ResponseWriter, *http.Request) error {
+	s.route("/api/test/panic", s.handle(func(http.ResponseWriter, *http.Request) error {
 		panic("boom")
-	})).Methods(http.MethodPost)
+	}), http.MethodPost)
 
 	req := httptest.NewRequest(http.MethodPost, "/api/test/panic", nil)
 	req.Header.Set("X-Request-Id", "panic-req-1")
@@ -66,5 +66,23 @@ func TestPanicIsLoggedAndCountedWithItsRequest(t *testing.T) {
 	}
 	if n := counted.GetCounter().GetValue(); n != 1 {
 		t.Errorf("flashsale_http_requests_total{route=/api/test/panic,status=500} = %v; want 1", n)
+	}
+}
+
+// TestStaticRoutes: the routes without variables are found without the
+// router, with their methods only; the others are left to it.
+func TestStaticRoutes(t *testing.T) {
+	s := New(Config{}, nil, nil, zerolog.Nop())
+	for _, r := range []staticRoute{{http.MethodPost, "/api/holds"}, {http.MethodPost, "/api/orders"},
+		{http.MethodPost, "/api/payments/webhook"}, {http.MethodGet, "/healthz"}, {http.MethodPost, "/api/admin/products"}} {
+		if _, ok := s.static[r]; !ok {
+			t.Errorf("%s %s is not served without the router", r.method, r.path)
+		}
+	}
+	for _, r := range []staticRoute{{http.MethodGet, "/api/holds"}, {http.MethodGet, "/api/holds/{id}"},
+		{http.MethodGet, "/debug/pprof/profile"}, {http.MethodOptions, "/api/holds"}} {
+		if _, ok := s.static[r]; ok {
+			t.Errorf("%s %s is served without the router", r.method, r.path)
+		}
 	}
 }

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flashsale"
 	"io"
@@ -87,7 +85,7 @@ func SignWebhook(secret string, body []byte) string {
 
 // keyField reads a required idempotency key: a non-empty string of at most
 // 255 characters, taken exactly as sent.
-func keyField(obj map[string]json.RawMessage, name string, v *validationError) string {
+func keyField(obj object, name string, v *validationError) string {
 	s, ok := requiredString(obj, name, v)
 	if !ok {
 		return ""
@@ -102,17 +100,16 @@ func keyField(obj map[string]json.RawMessage, name string, v *validationError) s
 }
 
 // enumField reads a required string that must be one of allowed.
-func enumField(obj map[string]json.RawMessage, name string, v *validationError, allowed ...string) string {
+func enumField(obj object, name string, v *validationError, allowed ...string) string {
 	raw, ok := present(obj, name)
 	if !ok {
 		v.add(name, "The %s field is required.", name)
 		return ""
 	}
-	var s string
-	if err := json.Unmarshal(bytes.TrimSpace(raw), &s); err == nil {
+	if s, ok := stringValue(raw); ok {
 		for _, a := range allowed {
-			if s == a {
-				return s
+			if string(s) == a {
+				return a
 			}
 		}
 	}

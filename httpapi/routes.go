@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,43 +14,81 @@ import (
 // answers a wrong method with 404 instead of 405.
 func (s *Server) routes() {
 	r := s.router
-	// Outermost first: the log line and the request id wrap everything,
-	// a panic included; CORS headers are set before a handler writes.
-	middleware := []mux.MiddlewareFunc{s.logRequests, s.recoverPanics, s.cors, s.limitTime}
-	r.Use(middleware...)
-	// Misses skip the router's middleware; they get it here, so that they
-	// are logged, counted and carry a request id like any answer. A CORS
-	// preflight is such a miss: no route serves OPTIONS.
-	r.NotFoundHandler = chain(
-		s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound }), middleware...)
-	r.MethodNotAllowedHandler = chain(s.handle(s.methodNotAllowed), middleware...)
+	// Misses get the middleware too, so that they are logged, counted
+	// and carry a request id like any answer. A CORS preflight is such a
+	// miss: no route serves OPTIONS.
+	r.NotFoundHandler = s.wrap(unmatched, s.handle(func(http.ResponseWriter, *http.Request) error { return errRouteNotFound }))
+	r.MethodNotAllowedHandler = s.wrap(unmatched, s.handle(s.methodNotAllowed))
 
-	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet)
-	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet)
-	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{})).Methods(http.MethodGet)
-	r.Handle("/openapi.json", s.handle(s.openAPI)).Methods(http.MethodGet)
+	s.route("/healthz", s.handle(s.healthz), http.MethodGet)
+	s.route("/readyz", s.handle(s.readyz), http.MethodGet)
+	s.route("/metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}), http.MethodGet)
+	s.route("/openapi.json", s.handle(s.openAPI), http.MethodGet)
 
-	r.Handle("/api/products", s.handle(s.listProducts)).Methods(http.MethodGet)
-	r.Handle("/api/products/{id}", s.handle(s.getProduct)).Methods(http.MethodGet)
+	s.route("/api/products", s.handle(s.listProducts), http.MethodGet)
+	s.route("/api/products/{id}", s.handle(s.getProduct), http.MethodGet)
 
-	r.Handle("/api/holds", s.handle(s.createHold)).Methods(http.MethodPost)
-	r.Handle("/api/holds/{id}", s.handle(s.getHold)).Methods(http.MethodGet)
+	s.route("/api/holds", s.handle(s.createHold), http.MethodPost)
+	s.route("/api/holds/{id}", s.handle(s.getHold), http.MethodGet)
 
-	r.Handle("/api/orders", s.handle(s.createOrder)).Methods(http.MethodPost)
-	r.Handle("/api/orders/{id}", s.handle(s.getOrder)).Methods(http.MethodGet)
+	s.route("/api/orders", s.handle(s.createOrder), http.MethodPost)
+	s.route("/api/orders/{id}", s.handle(s.getOrder), http.MethodGet)
 
-	r.Handle("/api/payments/webhook", s.handle(s.paymentWebhook)).Methods(http.MethodPost)
+	s.route("/api/payments/webhook", s.handle(s.paymentWebhook), http.MethodPost)
 
-	r.Handle("/api/admin/products", s.requireAdmin(s.handle(s.createProduct))).Methods(http.MethodPost)
-	r.Handle("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct))).Methods(http.MethodPatch)
-	r.Handle("/api/admin/products/{id}/events", s.requireAdmin(s.handle(s.productEvents))).Methods(http.MethodGet)
-	r.Handle("/api/admin/cluster", s.requireAdmin(s.handle(s.clusterMembers))).Methods(http.MethodGet)
-	r.Handle("/api/admin/cluster/products/{id}", s.requireAdmin(s.handle(s.productOwner))).Methods(http.MethodGet)
+	s.route("/api/admin/products", s.requireAdmin(s.handle(s.createProduct)), http.MethodPost)
+	s.route("/api/admin/products/{id}", s.requireAdmin(s.handle(s.patchProduct)), http.MethodPatch)
+	s.route("/api/admin/products/{id}/events", s.requireAdmin(s.handle(s.productEvents)), http.MethodGet)
+	s.route("/api/admin/cluster", s.requireAdmin(s.handle(s.clusterMembers)), http.MethodGet)
+	s.route("/api/admin/cluster/products/{id}", s.requireAdmin(s.handle(s.productOwner)), http.MethodGet)
 
 	// Profiling, for the admin only: a profile shows what the code does.
-	r.Handle("/debug/pprof/cmdline", s.requireAdmin(http.HandlerFunc(pprof.Cmdline)))
-	r.Handle("/debug/pprof/profile", s.requireAdmin(http.HandlerFunc(pprof.Profile)))
-	r.Handle("/debug/pprof/symbol", s.requireAdmin(http.HandlerFunc(pprof.Symbol)))
-	r.Handle("/debug/pprof/trace", s.requireAdmin(http.HandlerFunc(pprof.Trace)))
-	r.PathPrefix("/debug/pprof/").Handler(s.requireAdmin(http.HandlerFunc(pprof.Index)))
+	s.route("/debug/pprof/cmdline", s.requireAdmin(http.HandlerFunc(pprof.Cmdline)))
+	s.route("/debug/pprof/profile", s.requireAdmin(http.HandlerFunc(pprof.Profile)))
+	s.route("/debug/pprof/symbol", s.requireAdmin(http.HandlerFunc(pprof.Symbol)))
+	s.route("/debug/pprof/trace", s.requireAdmin(http.HandlerFunc(pprof.Trace)))
+	const pprofIndex = "/debug/pprof/"
+	r.PathPrefix(pprofIndex).Handler(s.wrap(pprofIndex, s.requireAdmin(http.HandlerFunc(pprof.Index))))
+}
+
+// route serves the path pattern with h, inside the middleware, to the
+// methods given, or to any when none is. A pattern without variables
+// asked with one of its methods is found in a map, before the router:
+// gorilla's matching tries each route's regular expression in turn and
+// copies the request twice to carry what it found, which such a route
+// does not use. It goes in the map only if the router itself matches it
+// to this route, so that the map answers as the router would.
+func (s *Server) route(pattern string, h http.Handler, methods ...string) {
+	h = s.wrap(pattern, h)
+	route := s.router.Handle(pattern, h)
+	if len(methods) == 0 {
+		return
+	}
+	route.Methods(methods...)
+	if strings.Contains(pattern, "{") {
+		return
+	}
+	for _, m := range methods {
+		var match mux.RouteMatch
+		if req, err := http.NewRequest(m, pattern, nil); err == nil && s.router.Match(req, &match) && match.Route == route {
+			s.static[staticRoute{method: m, path: pattern}] = h
+		}
+	}
+}
+
+// staticRoute is a method and a path that a route without variables
+// serves.
+type staticRoute struct{ method, path string }
+
+// unmatched is the route a miss is logged and counted under.
+const unmatched = "unmatched"
+
+// wrap puts h inside the middleware every answer gets, outermost first:
+// the log line and the request id wrap everything, a panic included; CORS
+// headers are set before a handler writes. route is h's pattern, which
+// the log and the metrics name instead of the raw path. The chain is
+// built once per route: the router's Use would build it for every
+// request.
+func (s *Server) wrap(route string, h http.Handler) http.Handler {
+	return s.logRequests(route, s.recoverPanics(s.cors(s.limitTime(h))))
 }

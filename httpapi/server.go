@@ -68,9 +68,10 @@ type Server struct {
 	log      zerolog.Logger
 	metrics  *metrics
 	router   *mux.Router
-	origins  corsPolicy    // that may call from a browser
-	idPrefix string        // of the request ids this server makes
-	idSeq    atomic.Uint32 // counts them
+	static   map[staticRoute]http.Handler // the routes without variables, by method and path
+	origins  corsPolicy                   // that may call from a browser
+	idPrefix string                       // of the request ids this server makes
+	idSeq    atomic.Uint32                // counts them
 }
 
 // New returns the API's handler.
@@ -82,12 +83,16 @@ func New(cfg Config, products Products, store Store, log zerolog.Logger) *Server
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, products: products, store: store, log: log, metrics: newMetrics(cfg.Metrics),
-		router: mux.NewRouter(), idPrefix: newIDPrefix(), origins: newCORSPolicy(cfg.CORSOrigins)}
+		router: mux.NewRouter(), static: map[staticRoute]http.Handler{}, idPrefix: newIDPrefix(), origins: newCORSPolicy(cfg.CORSOrigins)}
 	s.routes()
 	return s
 }
 
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := s.static[staticRoute{method: r.Method, path: r.URL.Path}]; ok {
+		h.ServeHTTP(w, r)
+		return
+	}
 	s.router.ServeHTTP(w, r)
 }
