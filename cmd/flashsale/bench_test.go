@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -153,6 +154,44 @@ func TestBenchTable(t *testing.T) {
 	}
 }
 
+// TestBenchTargets spreads the connections over two targets, one server
+// named twice (two servers on one SQLite file would not be one
+// catalogue): each target gets its share of the connections and of the
+// work, and the books still balance.
+func TestBenchTargets(t *testing.T) {
+	t.Parallel()
+	p := startServer(t, "server", serverArgs("serve", storetest.URL(t, "sqlite"), "--admin-token", adminToken))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	all := []string{"bench", "--json", "--targets", p.base + "," + p.base + "/", "--admin-token", adminToken,
+		"--scenario", "hot", "--connections", "3", "--duration", "1s"}
+	if err := run(ctx, all, noEnv, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, stderr.String())
+	}
+	var s bench.Summary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("bench printed %q: %v", stdout.String(), err)
+	}
+	if !s.Books.OK {
+		t.Errorf("books %+v; want ok", s.Books)
+	}
+	if len(s.Targets) != 2 {
+		t.Fatalf("targets %+v; want two", s.Targets)
+	}
+	var iterations int64
+	for i, want := range []int{2, 1} {
+		got := s.Targets[i]
+		if got.URL != p.base || got.Connections != want || got.Iterations == 0 {
+			t.Errorf("target %d: %+v; want %s with %d connections and some iterations", i, got, p.base, want)
+		}
+		iterations += got.Iterations
+	}
+	if iterations != s.Requests {
+		t.Errorf("the targets' iterations add up to %d; the run made %d requests", iterations, s.Requests)
+	}
+}
+
 // TestBenchDetectsABooksMismatch takes a unit of the bench's product
 // behind its back: the books no longer balance, and the bench says so and
 // fails.
@@ -198,7 +237,8 @@ func TestBenchSettings(t *testing.T) {
 		{[]string{"--duration", "-1s"}, "--duration"},
 		{[]string{"--rate", "-5"}, "--rate"},
 		{[]string{"--compare", "hot"}, "--compare"},
-		{[]string{"--scenario", "hot"}, "--admin-token"}, // products need the admin API
+		{[]string{"--targets", "http://127.0.0.1:2"}, "--targets"}, // beside --target
+		{[]string{"--scenario", "hot"}, "--admin-token"},           // products need the admin API
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer
@@ -214,9 +254,9 @@ func TestBenchSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := bench.Config{Target: "http://127.0.0.1:8080", Scenario: "hot", Connections: 64, Duration: 10 * time.Second,
+	want := bench.Config{Target: bench.DefaultTarget, Scenario: "hot", Connections: 64, Duration: 10 * time.Second,
 		Products: 10000, Stock: 1000}
-	if cfg.Bench != want {
+	if !reflect.DeepEqual(cfg.Bench, want) {
 		t.Errorf("bench defaults %+v; want %+v", cfg.Bench, want)
 	}
 }

@@ -127,6 +127,7 @@ func settings(c *config) []setting {
 		{name: "json", def: "false", commands: eventsOnly, usage: "print JSON lines, as the API shows events", value: boolean(&c.Events.JSON)},
 
 		{name: "target", def: "http://127.0.0.1:8080", commands: benchOnly, usage: "the server to load", value: text(&c.Bench.Target, parseTarget)},
+		{name: "targets", def: "", commands: benchOnly, usage: "servers to spread the connections over round-robin, comma-separated, instead of --target (setup and the books use the first)", value: list(&c.Bench.Targets)},
 		{name: "scenario", def: "hot", commands: benchOnly, usage: strings.Join(bench.Names(), ", "), value: text(&c.Bench.Scenario, oneOf("scenario", bench.Names()...))},
 		{name: "connections", def: "64", commands: benchOnly, usage: "concurrent connections", value: count(&c.Bench.Connections, 10_000)},
 		{name: "duration", def: "10s", commands: benchOnly, usage: "how long the load runs", value: duration(&c.Bench.Duration)},

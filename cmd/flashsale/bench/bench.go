@@ -8,9 +8,11 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,7 @@ import (
 // defaults and the checks of each value.
 type Config struct {
 	Target        string        // the server to load, an http(s) URL
+	Targets       []string      // servers to spread the connections over, round-robin; empty: Target alone
 	Scenario      string        // the name of a Scenario
 	Connections   int           // concurrent connections, one worker each
 	Duration      time.Duration // how long the load runs
@@ -32,6 +35,11 @@ type Config struct {
 	AdminToken    string        // the server's, to create products and read journals
 	WebhookSecret string        // the server's, to sign checkout's webhooks
 }
+
+// DefaultTarget is --target's default in the settings table. --targets
+// cannot tell a --target given as this from none: only another one
+// conflicts with it.
+const DefaultTarget = "http://127.0.0.1:8080"
 
 const (
 	// bigStock is the stock of products that must never sell out during
@@ -64,6 +72,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if !ok {
 		return &SettingError{"--scenario", fmt.Errorf("%q is not a scenario", cfg.Scenario)}
 	}
+	if len(cfg.Targets) > 0 && cfg.Target != DefaultTarget {
+		return &SettingError{"--targets", errors.New("give --target or --targets, not both")}
+	}
 	c, err := newClient(cfg, stderr)
 	if err != nil {
 		return err
@@ -76,7 +87,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	summary := Summary{
-		Target: c.target, Connections: cfg.Connections, Duration: cfg.Duration.String(), Rate: cfg.Rate,
+		Target: strings.Join(c.targets, ","), Connections: cfg.Connections, Duration: cfg.Duration.String(), Rate: cfg.Rate,
 		OpenLoop: cfg.Rate > 0,
 	}
 	if cfg.Compare != "" {
@@ -258,12 +269,15 @@ func (r *run) load(ctx context.Context) Load {
 	var (
 		wg      sync.WaitGroup
 		started atomic.Int64 // iterations begun
+		// Iterations each target got: that the connections reached each
+		// one is shown, not assumed.
+		perTarget = make([]atomic.Int64, len(r.c.wires))
 	)
 	for w := range cfg.Connections {
 		wg.Go(func() {
 			timer := time.NewTimer(0)
 			defer timer.Stop()
-			conn := r.c.newWire()
+			conn, target := r.c.newWire(w)
 			defer conn.close()
 			for {
 				slot, at, ok := sched.next(runCtx, timer)
@@ -271,6 +285,7 @@ func (r *run) load(ctx context.Context) Load {
 					return
 				}
 				started.Add(1)
+				perTarget[target].Add(1)
 				if !r.iterate(turn{st: st, worker: w, conn: conn, slot: slot, base: at}) {
 					sched.finished.Store(true)
 					return
@@ -282,6 +297,13 @@ func (r *run) load(ctx context.Context) Load {
 	elapsed := time.Since(sched.start)
 	summary := st.snapshot().summary(r.scenario.Name, elapsed)
 	summary.Seconds = st.timeline(elapsed)
+	if len(r.c.targets) > 1 {
+		for i, url := range r.c.targets {
+			summary.Targets = append(summary.Targets, TargetLoad{
+				URL: url, Connections: (cfg.Connections + len(r.c.targets) - 1 - i) / len(r.c.targets), Iterations: perTarget[i].Load(),
+			})
+		}
+	}
 	if cfg.Rate > 0 && !sched.finished.Load() && ctx.Err() == nil {
 		scheduled := int64(math.Ceil(cfg.Duration.Seconds() * cfg.Rate))
 		summary.Unsent = max(0, scheduled-started.Load())

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -50,12 +51,13 @@ type (
 // client of setup and books, the load's wire to copy and the stderr
 // progress.
 type client struct {
-	cfg    Config
-	http   *http.Client
-	wire   wire   // not connected: each worker dials its own copy
-	target string // the target URL without a trailing slash
-	runID  string // names this run's products and webhook keys
-	stderr io.Writer
+	cfg     Config
+	http    *http.Client
+	wires   []wire   // one per target, not connected: each worker dials its own copy of one
+	targets []string // the targets' URLs without a trailing slash
+	target  string   // the first target, of setup and the books
+	runID   string   // names this run's products and webhook keys
+	stderr  io.Writer
 }
 
 func newClient(cfg Config, stderr io.Writer) (*client, error) {
@@ -63,9 +65,21 @@ func newClient(cfg Config, stderr io.Writer) (*client, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
-	w, err := newWire(cfg.Target)
-	if err != nil {
-		return nil, err
+	targets, flag := slices.Clone(cfg.Targets), "--targets"
+	if len(targets) == 0 {
+		targets, flag = []string{cfg.Target}, "--target"
+	}
+	wires := make([]wire, len(targets))
+	for i, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, &SettingError{flag, fmt.Errorf("%q is not a server URL such as http://127.0.0.1:8080", t)}
+		}
+		w, err := newWire(t)
+		if err != nil {
+			return nil, err
+		}
+		wires[i], targets[i] = *w, strings.TrimRight(t, "/")
 	}
 	// Setup and the books: a connection per worker of each, kept alive
 	// and reused, to the target only (no proxy, no redirects).
@@ -86,17 +100,20 @@ func newClient(cfg Config, stderr io.Writer) (*client, error) {
 				return http.ErrUseLastResponse
 			},
 		},
-		wire:   *w,
-		target: strings.TrimRight(cfg.Target, "/"),
-		runID:  hex.EncodeToString(id[:]),
-		stderr: stderr,
+		wires:   wires,
+		targets: targets,
+		target:  targets[0],
+		runID:   hex.EncodeToString(id[:]),
+		stderr:  stderr,
 	}, nil
 }
 
-// newWire is a worker's own connection for the load.
-func (c *client) newWire() *wire {
-	w := c.wire
-	return &w
+// newWire is a worker's own connection for the load, to the targets in
+// turn, and which of them it is.
+func (c *client) newWire(worker int) (*wire, int) {
+	i := worker % len(c.wires)
+	w := c.wires[i]
+	return &w, i
 }
 
 // answer is what one request got: a status and body, or no answer.

@@ -32,6 +32,8 @@ type Load struct {
 	// the server did not keep up with the rate.
 	Unsent     int64 `json:"unsent,omitempty"`
 	Operations []Op  `json:"operations"`
+	// With --targets: how the connections and their work went to each.
+	Targets []TargetLoad `json:"targets,omitempty"`
 
 	// For --report, not in --json: each second of the run, and the
 	// latency percentile curve of all operations together.
@@ -62,6 +64,13 @@ type Latency struct {
 	P90 float64 `json:"p90"`
 	P99 float64 `json:"p99"`
 	Max float64 `json:"max"`
+}
+
+// TargetLoad is one target's share of a run with --targets.
+type TargetLoad struct {
+	URL         string `json:"url"`
+	Connections int    `json:"connections"`
+	Iterations  int64  `json:"iterations"` // requests; checkout: buyers
 }
 
 // Ceiling is the run of the ceiling scenario that --compare asks for.
@@ -140,6 +149,9 @@ func (l Load) print(w io.Writer) {
 		fmt.Fprintf(w, " no-answer×%d", l.NoAnswer)
 	}
 	fmt.Fprintln(w)
+	for _, t := range l.Targets {
+		fmt.Fprintf(w, "target %s: %d connections, %d iterations\n", t.URL, t.Connections, t.Iterations)
+	}
 	if l.Unsent > 0 {
 		fmt.Fprintf(w, "unsent: %d scheduled requests were never sent, every connection was busy: the server did not keep up with the rate\n", l.Unsent)
 	}
