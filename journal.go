@@ -34,7 +34,11 @@ type Event struct {
 	IdempotencyKey string
 	Qty            int64
 	Reason         string
-	Counters       // the product's, right after the event
+	// Node is the cluster node whose actor decided the event, so that a
+	// product's journal shows where it lived and when it moved; empty
+	// outside a cluster and for events the store writes itself.
+	Node     string
+	Counters // the product's, right after the event
 }
 
 // Apply replays one event on the counters before it. It changes them by

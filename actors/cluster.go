@@ -123,6 +123,9 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 		metrics: newClusterMetrics(ccfg.Metrics), rdv: cluster.NewRendezvous(),
 		outbox: map[string]*outbox{}, pending: map[uint64]*remoteCall{}, stop: make(chan struct{}),
 	}
+	// Before any of local's actors runs: each event records the node
+	// that decided it.
+	local.cfg.Node = ch.self
 	system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
 			ch.topology(t)

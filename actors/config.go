@@ -41,6 +41,9 @@ type Config struct {
 	// IDBlock is how many hold or order ids are reserved from the
 	// database at once; a restart skips what is left of a block.
 	IDBlock int64
+	// Node is what this process's actors record as the node of each
+	// event: the cluster sets its node id; outside a cluster it is empty.
+	Node string
 }
 
 // DefaultConfig is the configuration the server starts with.

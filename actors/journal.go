@@ -14,6 +14,7 @@ func (a *productActor) record(kind flashsale.EventKind, qty, holdID, orderID int
 	b.Events = append(b.Events, flashsale.Event{
 		ProductID: a.id, Seq: a.seq, Kind: kind, At: a.now().UTC().Truncate(time.Millisecond),
 		HoldID: holdID, OrderID: orderID, IdempotencyKey: key, Qty: qty, Reason: reason,
+		Node:     a.cfg.Node,
 		Counters: p.Counters,
 	})
 }

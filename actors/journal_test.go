@@ -402,3 +402,40 @@ func TestJournalOfAWebhookBeforeItsOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestEventsRecordTheirNode: every event an actor decides carries the node
+// of its configuration; the product_created event, which the store writes
+// itself, carries none.
+func TestEventsRecordTheirNode(t *testing.T) {
+	storetest.RunParallel(t, func(t *testing.T, dialect string) {
+		db := storetest.Open(t, dialect)
+		id := storetest.CreateProduct(t, db, 10)
+		cfg := actors.DefaultConfig()
+		cfg.Node = "127.0.0.1:7101"
+		r := actorstest.NewService(t, db, cfg)
+		ctx := context.Background()
+		h, err := r.PlaceHold(ctx, id, 2, "node-hold")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.CreateOrder(ctx, h.ID, "node-order"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Drain(); err != nil {
+			t.Fatal(err)
+		}
+		events := actorstest.Journal(t, db, id)
+		if len(events) != 3 {
+			t.Fatalf("%d events; want product_created, hold_created, order_created", len(events))
+		}
+		for _, e := range events {
+			want := cfg.Node
+			if e.Kind == flashsale.EventProductCreated {
+				want = ""
+			}
+			if e.Node != want {
+				t.Errorf("seq %d %s: node %q; want %q", e.Seq, e.Kind, e.Node, want)
+			}
+		}
+	})
+}

@@ -28,6 +28,9 @@ type EventJSON struct {
 	Held            int64  `json:"held"`
 	AwaitingPayment int64  `json:"awaiting_payment"`
 	Paid            int64  `json:"paid"`
+	// Node is the cluster node that decided the event; always present,
+	// empty outside a cluster.
+	Node string `json:"node"`
 }
 
 // EventBody shapes an event for JSON.
@@ -36,6 +39,7 @@ func EventBody(e flashsale.Event) EventJSON {
 		Seq: e.Seq, Kind: string(e.Kind), At: e.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		HoldID: e.HoldID, OrderID: e.OrderID, IdempotencyKey: e.IdempotencyKey, Qty: e.Qty, Reason: e.Reason,
 		Stock: e.Stock, AvailableStock: e.Available(), Held: e.Held, AwaitingPayment: e.AwaitingPayment, Paid: e.Paid,
+		Node: e.Node,
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 const eventColumns = "product_id, seq, kind, at, hold_id, order_id, idempotency_key, qty, reason, " +
-	"stock, available, held, awaiting_payment, paid"
+	"stock, available, held, awaiting_payment, paid, node"
 
 // Events reads a product's journal after a seq, oldest first, at most
 // limit events.
@@ -26,7 +26,7 @@ func scanEvent(row scanner) (flashsale.Event, error) {
 		kind            string
 	)
 	if err := row.Scan(&e.ProductID, &e.Seq, &kind, &at, &holdID, &orderID, &key, &e.Qty, &reason,
-		&e.Stock, &available, &e.Held, &e.AwaitingPayment, &e.Paid); err != nil {
+		&e.Stock, &available, &e.Held, &e.AwaitingPayment, &e.Paid, &e.Node); err != nil {
 		return flashsale.Event{}, err
 	}
 	e.Kind, e.At = flashsale.EventKind(kind), unixMilli(at)
@@ -54,6 +54,7 @@ func eventInserts(events []flashsale.Event) []stmt {
 		v.int(e.Held)
 		v.int(e.AwaitingPayment)
 		v.int(e.Paid)
+		v.str(e.Node)
 	})
 }
 

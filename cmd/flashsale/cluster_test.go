@@ -224,6 +224,18 @@ func checkThreeNodes(t *testing.T, c *http.Client, url string, nodes []clusterNo
 			t.Errorf("%s: product %+v; want 3 of 5 available", nd.name, got)
 		}
 	}
+	// Whichever node took a request, the owner decided it: the journal
+	// says so.
+	owner := ownerOf(t, c, nodes[0], q.ID)
+	events, err := db.Events(t.Context(), q.ID, 1, 100)
+	if err != nil || len(events) != 3 {
+		t.Fatalf("the journal of product %d after its creation: %d events, %v; want hold, order, payment", q.ID, len(events), err)
+	}
+	for _, e := range events {
+		if e.Node != owner {
+			t.Errorf("seq %d %s was decided on %q; want the owner %q", e.Seq, e.Kind, e.Node, owner)
+		}
+	}
 
 	for _, nd := range nodes {
 		nd.terminate(t)

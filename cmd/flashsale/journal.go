@@ -136,12 +136,13 @@ const (
 	keyWidth     = 20
 	qtyWidth     = 9
 	counterWidth = 18
+	reasonWidth  = 14 // payment_window
 )
 
 var (
-	eventHeader = fmt.Sprintf("%*s  %-24s  %-15s %*s %*s  %-*s %*s %*s %*s %*s %*s  %s",
+	eventHeader = fmt.Sprintf("%*s  %-24s  %-15s %*s %*s  %-*s %*s %*s %*s %*s %*s  %-*s  %s",
 		seqWidth, "SEQ", "TIME", "KIND", idWidth, "HOLD", idWidth, "ORDER", keyWidth, "KEY", qtyWidth, "QTY",
-		counterWidth, "AVAILABLE", counterWidth, "HELD", counterWidth, "AWAITING", counterWidth, "PAID", "REASON")
+		counterWidth, "AVAILABLE", counterWidth, "HELD", counterWidth, "AWAITING", counterWidth, "PAID", reasonWidth, "REASON", "NODE")
 )
 
 // eventLine formats an event in the columns of eventHeader, counters as
@@ -162,12 +163,12 @@ func eventLine(before *flashsale.Event, e flashsale.Event) string {
 	if len(key) > keyWidth {
 		key = append(key[:keyWidth-1], '…')
 	}
-	return fmt.Sprintf("%*d  %-24s  %-15s %*s %*s  %-*s %*d %*s %*s %*s %*s  %s",
+	return fmt.Sprintf("%*d  %-24s  %-15s %*s %*s  %-*s %*d %*s %*s %*s %*s  %-*s  %s",
 		seqWidth, e.Seq, e.At.UTC().Format("2006-01-02T15:04:05.000Z"), e.Kind,
 		idWidth, orDash(e.HoldID), idWidth, orDash(e.OrderID), keyWidth, dashIfEmpty(string(key)), qtyWidth, e.Qty,
 		counterWidth, change(b.Available(), a.Available()), counterWidth, change(b.Held, a.Held),
 		counterWidth, change(b.AwaitingPayment, a.AwaitingPayment), counterWidth, change(b.Paid, a.Paid),
-		dashIfEmpty(e.Reason))
+		reasonWidth, dashIfEmpty(e.Reason), dashIfEmpty(e.Node))
 }
 
 func orDash(id int64) string {

@@ -173,7 +173,7 @@ func columnsOf(line string) []column {
 
 // The printed columns, and which of them are right-aligned numbers.
 var (
-	eventColumns = []string{"SEQ", "TIME", "KIND", "HOLD", "ORDER", "KEY", "QTY", "AVAILABLE", "HELD", "AWAITING", "PAID", "REASON"}
+	eventColumns = []string{"SEQ", "TIME", "KIND", "HOLD", "ORDER", "KEY", "QTY", "AVAILABLE", "HELD", "AWAITING", "PAID", "REASON", "NODE"}
 	rightAligned = map[int]bool{0: true, 3: true, 4: true, 6: true, 7: true, 8: true, 9: true, 10: true}
 )
 
@@ -200,7 +200,7 @@ func wantColumns(before *flashsale.Event, e flashsale.Event) []string {
 		dash(strconv.FormatInt(e.HoldID, 10)), dash(strconv.FormatInt(e.OrderID, 10)), dash(e.IdempotencyKey),
 		strconv.FormatInt(e.Qty, 10),
 		change(b.Available(), e.Available()), change(b.Held, e.Held), change(b.AwaitingPayment, e.AwaitingPayment),
-		change(b.Paid, e.Paid), dash(e.Reason),
+		change(b.Paid, e.Paid), dash(e.Reason), dash(e.Node),
 	}
 }
 
