@@ -76,6 +76,29 @@ func startClusterWith(t *testing.T, c *http.Client, dbURL string, n int, provide
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A member that misses a health check while the cluster forms is
+	// blocked by the engine for good (docs/cluster.md); on a loaded
+	// machine that happens now and then. Such a start is not what the
+	// tests are about: the nodes are started again.
+	for attempt := 1; ; attempt++ {
+		nodes, problem := launchCluster(t, c, bin, dbURL, n, providerEnv)
+		if problem == "" {
+			return nodes
+		}
+		for _, nd := range nodes {
+			nd.kill(t)
+		}
+		if attempt == 3 {
+			t.Fatalf("the cluster did not form in %d attempts: %s", attempt, problem)
+		}
+		t.Logf("attempt %d: %s; starting the nodes again", attempt, problem)
+	}
+}
+
+// launchCluster starts n nodes and waits until every node sees all of
+// them; it reports what it waited for in vain.
+func launchCluster(t *testing.T, c *http.Client, bin, dbURL string, n int, providerEnv func(i int) []string) ([]clusterNode, string) {
+	t.Helper()
 	binds := freeAddrs(t, n)
 	nodes := make([]clusterNode, n)
 	for i := range nodes {
@@ -83,7 +106,7 @@ func startClusterWith(t *testing.T, c *http.Client, dbURL string, n int, provide
 			"FLASHSALE_CLUSTER_BIND=" + binds[i]}, providerEnv(i)...)
 		nodes[i] = clusterNode{launchProgram(t, bin, fmt.Sprintf("node %d", i+1), serverArgs("serve", dbURL), env...), binds[i]}
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for _, nd := range nodes {
 		nd.awaitListening(t)
 		for {
@@ -99,12 +122,12 @@ func startClusterWith(t *testing.T, c *http.Client, dbURL string, n int, provide
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s does not see all %d nodes: %d %s %v", nd.name, n, status, raw, err)
+				return nodes, fmt.Sprintf("%s does not see all %d nodes: %d %s %v", nd.name, n, status, raw, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return nodes
+	return nodes, ""
 }
 
 const clusterToken = "cluster-admin"
