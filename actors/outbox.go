@@ -159,27 +159,27 @@ func (h *clusterHost) decide(call *wire.Call) *wire.Reply {
 		return withError(&wire.Reply{Result: &wire.Reply_Snapshot{Snapshot: snapshotToWire(snap)}}, err)
 	case *wire.Call_Query:
 		m := &query{envelope: newEnvelope(), replyTo: newReply[flashsale.Product]()}
-		p, err := askHost(ctx, h.local, id, m, m.replyTo)
+		p, err := ask(ctx, h.local, id, m, m.replyTo)
 		return withError(&wire.Reply{Result: &wire.Reply_Product{Product: productToWire(p)}}, err)
 	case *wire.Call_SetStock:
 		m := &setStock{envelope: newEnvelope(), replyTo: newReply[flashsale.Product](), ctx: ctx, stock: r.SetStock.GetStock()}
-		p, err := askHost(ctx, h.local, id, m, m.replyTo)
+		p, err := ask(ctx, h.local, id, m, m.replyTo)
 		return withError(&wire.Reply{Result: &wire.Reply_Product{Product: productToWire(p)}}, err)
 	case *wire.Call_PlaceHold:
 		w := r.PlaceHold
 		m := &placeHold{envelope: newEnvelope(), replyTo: newReply[flashsale.Hold](), ctx: ctx,
 			qty: w.GetQty(), key: w.GetKey(), hash: w.GetHash()}
-		hold, err := askHost(ctx, h.local, id, m, m.replyTo)
+		hold, err := ask(ctx, h.local, id, m, m.replyTo)
 		return withError(&wire.Reply{Result: &wire.Reply_Hold{Hold: holdToWire(hold)}}, err)
 	case *wire.Call_CreateOrder:
 		w := r.CreateOrder
 		m := &createOrder{envelope: newEnvelope(), replyTo: newReply[flashsale.Order](), ctx: ctx,
 			holdID: w.GetHoldId(), key: w.GetKey(), hash: w.GetHash()}
-		o, err := askHost(ctx, h.local, id, m, m.replyTo)
+		o, err := ask(ctx, h.local, id, m, m.replyTo)
 		return withError(&wire.Reply{Result: &wire.Reply_Order{Order: orderToWire(o)}}, err)
 	case *wire.Call_ApplyPayment:
 		m := &applyPayment{envelope: newEnvelope(), replyTo: newReply[paymentAnswer](), ctx: ctx, pay: paymentFromWire(r.ApplyPayment)}
-		a, err := askHost(ctx, h.local, id, m, m.replyTo)
+		a, err := ask(ctx, h.local, id, m, m.replyTo)
 		return withError(&wire.Reply{Result: &wire.Reply_Payment{Payment: paymentResultToWire(a)}}, err)
 	}
 	return withError(&wire.Reply{}, fmt.Errorf("unknown call %T", call.GetRequest()))

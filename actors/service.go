@@ -57,14 +57,9 @@ func (s *Service) Drain(ctx context.Context) error {
 	return err
 }
 
-// ask sends a request to its product's actor and waits for its answer.
-func ask[T any](ctx context.Context, s *Service, productID int64, msg request, r replyTo[T]) (T, error) {
-	return askHost(ctx, s.host, productID, msg, r)
-}
-
-// askHost sends a request to its product's actor through h and waits for
-// its answer.
-func askHost[T any](ctx context.Context, h host, productID int64, msg request, r replyTo[T]) (T, error) {
+// ask sends a request to its product's actor through h and waits for its
+// answer.
+func ask[T any](ctx context.Context, h host, productID int64, msg request, r replyTo[T]) (T, error) {
 	if err := h.send(ctx, productID, msg); err != nil {
 		var zero T
 		return zero, err
@@ -120,7 +115,7 @@ func (s *Service) Product(ctx context.Context, id int64) (flashsale.Product, err
 		return snap.Product, nil
 	}
 	m := &query{envelope: newEnvelope(), replyTo: newReply[flashsale.Product]()}
-	return ask(ctx, s, id, m, m.replyTo)
+	return ask(ctx, s.host, id, m, m.replyTo)
 }
 
 // PlaceHold reserves qty units of a product. With an idempotency key, a
@@ -148,7 +143,7 @@ func (s *Service) PlaceHold(ctx context.Context, productID, qty int64, key strin
 		return flashsale.Hold{}, flashsale.ErrInsufficientStock
 	}
 	m := &placeHold{envelope: newEnvelope(), replyTo: newReply[flashsale.Hold](), ctx: ctx, qty: qty, key: key, hash: hash}
-	return ask(ctx, s, productID, m, m.replyTo)
+	return ask(ctx, s.host, productID, m, m.replyTo)
 }
 
 // CreateOrder turns an active hold into an order awaiting payment. A hold
@@ -181,7 +176,7 @@ func (s *Service) CreateOrder(ctx context.Context, holdID int64, key string) (fl
 		return flashsale.Order{}, flashsale.ErrHoldExpired
 	}
 	m := &createOrder{envelope: newEnvelope(), replyTo: newReply[flashsale.Order](), ctx: ctx, holdID: holdID, key: key, hash: hash}
-	return ask(ctx, s, h.ProductID, m, m.replyTo)
+	return ask(ctx, s.host, h.ProductID, m, m.replyTo)
 }
 
 // ApplyPayment takes a payment provider's webhook. A key already recorded
@@ -209,7 +204,7 @@ func (s *Service) ApplyPayment(ctx context.Context, key string, orderID int64, s
 		return firstAnswer(recorded.Hash, pay.Hash, recorded.Answer())
 	}
 	m := &applyPayment{envelope: newEnvelope(), replyTo: newReply[paymentAnswer](), ctx: ctx, pay: pay}
-	res, err := ask(ctx, s, productID, m, m.replyTo)
+	res, err := ask(ctx, s.host, productID, m, m.replyTo)
 	if res.repeat {
 		s.cfg.Metrics.WebhooksDeduplicated.Inc()
 	}
@@ -220,7 +215,7 @@ func (s *Service) ApplyPayment(ctx context.Context, key string, orderID int64, s
 // ErrStockBelowCommitted when holds and orders take more than stock.
 func (s *Service) SetStock(ctx context.Context, productID, stock int64) (flashsale.Product, error) {
 	m := &setStock{envelope: newEnvelope(), replyTo: newReply[flashsale.Product](), ctx: ctx, stock: stock}
-	return ask(ctx, s, productID, m, m.replyTo)
+	return ask(ctx, s.host, productID, m, m.replyTo)
 }
 
 // complete fills in what a Config left zero.

@@ -3,10 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"flashsale/httpapi"
 	"fmt"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -211,7 +209,7 @@ func (r *run) checkout(t turn) {
 	body := fmt.Appendf(nil, `{"idempotency_key":"bench-%s-%d","order_id":%d,"status":"success"}`, r.c.runID, o.OrderID, o.OrderID)
 	var header http.Header
 	if secret := r.c.cfg.WebhookSecret; secret != "" {
-		header = http.Header{"X-Signature": {webhookSignature(secret, body)}}
+		header = http.Header{"X-Signature": {httpapi.SignWebhook(secret, body)}}
 	}
 	a = t.conn.do(http.MethodPost, "/api/payments/webhook", body, header)
 	var p paymentJSON
@@ -226,12 +224,4 @@ func (r *run) checkout(t turn) {
 	case a.ambiguous() || a.status == http.StatusOK:
 		r.paidUnsure.Add(1)
 	}
-}
-
-// webhookSignature is the X-Signature the server expects of a webhook
-// body: sha256= and the lowercase hex HMAC-SHA256 of the raw body.
-func webhookSignature(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
