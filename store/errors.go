@@ -120,8 +120,21 @@ func isUnavailable(err error) bool {
 		mysqlConnectionError, mysqlConnHostError, mysqlServerGone, mysqlServerLost:
 		return true
 	}
-	// database/sql does not export its error for a closed *sql.DB.
-	return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY || strings.Contains(err.Error(), "sql: database is closed")
+	// database/sql does not export its error for a closed *sql.DB, nor the
+	// MySQL driver its error for a write that sent nothing (errBadConnNoWrite,
+	// which escapes its markBadConn on some paths of a multi-statement packet).
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY || strings.Contains(err.Error(), "sql: database is closed") ||
+		anyInChain(err, func(e error) bool { return e.Error() == "bad connection" })
+}
+
+// anyInChain reports whether match holds for err or any error it wraps.
+func anyInChain(err error, match func(error) bool) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if match(err) {
+			return true
+		}
+	}
+	return false
 }
 
 func isDuplicate(err error) bool {

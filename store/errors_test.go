@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"flashsale"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -94,5 +95,20 @@ func TestSQLiteBusyIsRetryable(t *testing.T) {
 	}
 	if !retryable(err) || !errors.Is(translate(err), flashsale.ErrUnavailable) {
 		t.Fatalf("%v: retryable %v, translated to %v; want retryable and unavailable", err, retryable(err), translate(err))
+	}
+}
+
+// The MySQL driver answers a connection it could not write its first
+// packet to (while it sets a new connection up, reading
+// max_allowed_packet) with an unexported error, not driver.ErrBadConn:
+// it is the database being unreachable, a 503, not a 500.
+func TestDriverNoWriteErrorIsUnavailable(t *testing.T) {
+	for _, err := range []error{errors.New("bad connection"), fmt.Errorf("connect: %w", errors.New("bad connection"))} {
+		if got := translate(err); !errors.Is(got, flashsale.ErrUnavailable) {
+			t.Errorf("translate(%v) = %v, want unavailable", err, got)
+		}
+	}
+	if got := translate(errors.New("bad connection string")); errors.Is(got, flashsale.ErrUnavailable) {
+		t.Errorf("translate matched an error that only begins with the driver's text: %v", got)
 	}
 }
