@@ -86,6 +86,7 @@ func NewClusterService(cfg Config, store Store, log zerolog.Logger, ccfg Cluster
 	if err != nil {
 		return nil, err
 	}
+	local.start()
 	return &Service{cfg: cfg, store: store, host: ch, local: local, cluster: ch}, nil
 }
 
@@ -126,6 +127,7 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 	// Before any of local's actors runs: each event records the node
 	// that decided it.
 	local.cfg.Node = ch.self
+	local.owns = func(id int64) bool { return ch.owner(id) == ch.self }
 	system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
 			ch.topology(t)
@@ -185,6 +187,12 @@ func (h *clusterHost) topology(t *cluster.ClusterTopology) {
 		c.fail(fmt.Errorf("%w: node %s left the cluster with the request in flight", flashsale.ErrUnavailable, c.node))
 	}
 	h.log.Info().Strs("members", members).Int("lost_calls", len(lost)).Msg("cluster topology")
+	// Off the engine's event stream: this walks every running product.
+	go func() {
+		if n := h.local.moved(); n > 0 {
+			h.log.Info().Int("products", n).Msg("products moved to other nodes; their actors stop here")
+		}
+	}()
 }
 
 // owner is the node that owns a product by this node's latest view, or
@@ -300,7 +308,7 @@ func (h *clusterHost) reroute(c *remoteCall) {
 	owner := h.owner(c.productID)
 	switch {
 	case c.reroutes > maxReroutes:
-		c.fail(fmt.Errorf("%w: product %d has no settled owner", flashsale.ErrUnavailable, c.productID))
+		c.fail(noSettledOwner(c.productID))
 	case owner == h.self && c.msg != nil:
 		if err := h.local.send(c.ctx, c.productID, c.msg); err != nil {
 			c.fail(err)
@@ -317,6 +325,12 @@ func (h *clusterHost) reroute(c *remoteCall) {
 
 // maxReroutes bounds how often one call follows NotOwner answers.
 const maxReroutes = 3
+
+// noSettledOwner is the answer to a call that followed maxReroutes
+// NotOwner answers: the nodes disagree on the owner for now.
+func noSettledOwner(productID int64) error {
+	return fmt.Errorf("%w: product %d has no settled owner", flashsale.ErrUnavailable, productID)
+}
 
 // sweep forgets the calls whose callers have given up, so that a reply
 // that never comes does not keep them.

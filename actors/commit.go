@@ -248,11 +248,26 @@ func (a *productActor) afterFailure(p *batch) {
 		queued = a.queued.ops
 	}
 	a.queued = nil
-	loadErr := a.reload()
 	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
 	for i := range f.unavailable {
 		f.unavailable[i].answer(unavailable)
 	}
+	if a.moved || !a.owns() {
+		// Another node owns the product now and most likely wrote it:
+		// rather than reload and fight it, this copy stops. Nothing of
+		// these was committed; their callers go to the owner.
+		for _, o := range append(f.retry, queued...) {
+			o.answer(errNotOwner)
+		}
+		for _, m := range a.deferred {
+			m.fail(errNotOwner)
+		}
+		a.deferred = nil
+		a.leave()
+		a.finishDrain()
+		return
+	}
+	loadErr := a.reload()
 	for _, o := range append(f.retry, queued...) {
 		if loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
 			o.msg.decide(a)

@@ -41,6 +41,11 @@ type Config struct {
 	// IDBlock is how many hold or order ids are reserved from the
 	// database at once; a restart skips what is left of a block.
 	IDBlock int64
+	// WakeDue is how often the host looks in the database for products
+	// it owns with something past its time and no actor running (their
+	// node died, or nothing touched them since a restart), and starts
+	// their actors, which release it. Zero never looks.
+	WakeDue time.Duration
 	// Node is what this process's actors record as the node of each
 	// event: the cluster sets its node id; outside a cluster it is empty.
 	Node string
@@ -59,5 +64,6 @@ func DefaultConfig() Config {
 		Writers:        4,
 		Pipeline:       2,
 		PassivateAfter: 2 * time.Minute,
+		WakeDue:        time.Second,
 	}
 }

@@ -32,12 +32,20 @@ type Host struct {
 
 	products sync.Map // int64 → *productHandle, for products whose actor runs
 
+	// owns reports whether this node owns a product by its latest view of
+	// the cluster; nil outside a cluster, where it owns every product.
+	// view counts the views: an actor asks owns again only when it moved.
+	owns func(productID int64) bool
+	view atomic.Uint64
+
 	mu       sync.Mutex // guards loading, toLoad, loaders, draining, spawned and removals from products
 	loading  map[int64]*loadCall
 	toLoad   []int64 // products to load, in the order first asked for
 	loaders  int     // goroutines running loadPending
 	draining bool
-	spawned  map[int64]int // incarnations of each product's actor, to name them
+	spawned  map[int64]int   // incarnations of each product's actor, to name them
+	leaving  []chan struct{} // closed by actors stopping because their product moved
+	stop     chan struct{}   // closed by Drain: the host's own loops end
 }
 
 // productHandle is how requests reach one product's actor.
@@ -77,6 +85,60 @@ func newHost(cfg Config, store Store, log zerolog.Logger) *Host {
 		orderIDs: NewSequence(store, "order", cfg.IDBlock),
 		loading:  map[int64]*loadCall{},
 		spawned:  map[int64]int{},
+		stop:     make(chan struct{}),
+	}
+}
+
+// start begins the host's own work, once whoever made it has set it up.
+func (h *Host) start() {
+	if h.cfg.WakeDue > 0 {
+		go h.wakeDue(h.stop)
+	}
+}
+
+// moved takes the actors of the products this node no longer owns out of
+// the host: each commits what it has in flight, answers what reaches it
+// later with errNotOwner (the caller goes to the new owner), and stops. A
+// stale copy must not stay behind: if the product came back, readers
+// would see its old snapshot.
+func (h *Host) moved() int {
+	if h.owns == nil {
+		return 0
+	}
+	h.view.Add(1)
+	n := 0
+	h.products.Range(func(k, v any) bool {
+		if id := k.(int64); !h.owns(id) && h.leave(id, v.(*productHandle)) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// leave takes a product's actor out of the host and tells it that its
+// product moved; false when it had already left.
+func (h *Host) leave(id int64, ph *productHandle) bool {
+	done := make(chan struct{})
+	h.mu.Lock()
+	if h.draining || !h.products.CompareAndDelete(id, ph) {
+		h.mu.Unlock()
+		return false
+	}
+	h.leaving = slices.DeleteFunc(h.leaving, isClosed)
+	h.leaving = append(h.leaving, done)
+	h.mu.Unlock()
+	h.cfg.Metrics.OwnerMoves.Inc()
+	h.system.Root.Send(ph.pid, &drain{done: done, moved: true})
+	return true
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -272,7 +334,10 @@ func (h *Host) Drain(ctx context.Context) error {
 	if again {
 		return nil // the first Drain stopped everything
 	}
-	var dones []chan struct{}
+	close(h.stop)
+	h.mu.Lock()
+	dones := slices.Clone(h.leaving) // their in-flight batches too
+	h.mu.Unlock()
 	h.products.Range(func(_, v any) bool {
 		done := make(chan struct{})
 		dones = append(dones, done)

@@ -140,14 +140,23 @@ type query struct {
 
 func (*query) kind() string { return "query" }
 func (m *query) decide(a *productActor) {
+	if a.moved || !a.owns() {
+		// Its snapshot may be stale: the owner answers.
+		m.fail(errNotOwner)
+		a.leave()
+		return
+	}
 	a.expireDue(a.now())
 	m.answer(a.visible, nil)
 }
 func (*query) retry() bool { return false }
 
-// drain asks the actor to commit what it has, refuse new writes and stop.
+// drain asks the actor to commit what it has, refuse new writes and stop:
+// at shutdown, or because its product moved to another node (moved), when
+// it answers what still reaches it with errNotOwner.
 type drain struct {
-	done chan struct{}
+	done  chan struct{}
+	moved bool
 }
 
 func (*drain) kind() string { return "drain" }

@@ -32,6 +32,10 @@ type Metrics struct {
 	// RefusalsAwaitingCommit counts refusals answered only once the
 	// changes they were refused on had committed.
 	RefusalsAwaitingCommit prometheus.Counter
+	// Activations counts product actors started; OwnerMoves those
+	// stopped because their product moved to another node of a cluster.
+	Activations prometheus.Counter
+	OwnerMoves  prometheus.Counter
 }
 
 // NewMetrics makes the actors' metrics and registers them with reg.
@@ -76,6 +80,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CommitFailures:         counter("flashsale_batch_commit_failures_total", "Group commits that failed, version conflicts included."),
 		VersionConflicts:       counter("flashsale_batch_version_conflicts_total", "Group commits refused because another writer changed the product (the FOR UPDATE backstop)."),
 		RefusalsAwaitingCommit: counter("flashsale_refusals_awaiting_commit_total", "Refusals (insufficient stock, a stock cut) answered after the uncommitted changes they rest on committed."),
+		Activations:            counter("flashsale_actor_activations_total", "Product actors started (first use, after passivation, after their product came to this node)."),
+		OwnerMoves:             counter("flashsale_cluster_owner_moves_total", "Product actors stopped because their product moved to another node."),
 	}
 	reg.MustRegister(all...)
 	return m

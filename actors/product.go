@@ -60,8 +60,11 @@ type productActor struct {
 	batches  int64    // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
-	broken   bool                    // the last load failed; writes are refused until one succeeds
-	draining chan struct{}           // set by drain; closed once everything is committed
+	broken   bool          // the last load failed; writes are refused until one succeeds
+	draining chan struct{} // set by drain; closed once everything is committed
+	moved    bool          // drained because the product moved to another node
+	view     uint64        // the host's view of the cluster that owned was computed for
+	owned    bool
 	loadNext *flashsale.ProductState // state to install on Started, instead of loading
 }
 
@@ -156,6 +159,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *actor.Started:
 		a.metrics.LiveActors.Inc()
+		a.metrics.Activations.Inc()
 		a.self = ctx.Self()
 		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
 		if a.loadNext != nil {
@@ -176,12 +180,19 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 		a.metrics.LiveActors.Dec()
 	case request:
 		m.decide(a)
+		if a.moved {
+			a.finishDrain()
+		}
 	case *drain:
-		a.draining = m.done
+		a.draining, a.moved = m.done, m.moved
 		a.stopTimer()
 		a.finishDrain()
 	case expireTick:
 		a.timerAt = time.Time{}
+		if !a.owns() {
+			a.leave() // the owner releases what is due
+			return
+		}
 		if !a.broken && a.draining == nil {
 			a.expireDue(a.now())
 			a.armTimer()
@@ -201,8 +212,17 @@ func (a *productActor) admit(ctx context.Context, m request) bool {
 	switch {
 	case ctx.Err() != nil:
 		return false
+	case a.moved:
+		m.fail(errNotOwner)
+		return false
 	case a.draining != nil:
 		m.fail(fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable))
+		return false
+	case !a.owns():
+		// This node's view moved the product before the host took the
+		// actor out: nothing is decided, the caller goes to the owner.
+		m.fail(errNotOwner)
+		a.leave()
 		return false
 	case a.broken:
 		m.fail(fmt.Errorf("%w: product %d could not be loaded from the database", flashsale.ErrUnavailable, a.id))
@@ -319,11 +339,41 @@ func (a *productActor) publish() {
 	a.ref.snap.Store(s)
 }
 
+// owns reports whether this node owns the product by its latest view of
+// the cluster, asking the host only when the view changed.
+func (a *productActor) owns() bool {
+	if a.host.owns == nil {
+		return true
+	}
+	if v := a.host.view.Load(); v != a.view || a.view == 0 {
+		a.view, a.owned = v, a.host.owns(a.id)
+	}
+	return a.owned
+}
+
+// leave takes the actor out of its host because its product moved, once:
+// it commits what it has in flight, then stops.
+func (a *productActor) leave() {
+	// The host's drain message sets draining and moved; until it comes,
+	// owns is false and admits nothing.
+	if a.draining == nil {
+		a.host.leave(a.id, a.ref)
+	}
+}
+
 // finishDrain stops the actor once a drain was asked for and nothing is
-// left to commit.
+// left to commit. An actor whose product moved stops only once no request
+// is on its way to it, as passivation does, so that none is lost.
 func (a *productActor) finishDrain() {
 	if a.draining == nil || len(a.inflight) > 0 || !a.queued.empty() {
 		return
+	}
+	if a.moved {
+		a.ref.stopped.Store(true)
+		if a.ref.waiting.Load() > 0 {
+			a.ref.stopped.Store(false)
+			return
+		}
 	}
 	select {
 	case <-a.draining:

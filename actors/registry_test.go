@@ -127,6 +127,57 @@ func TestExpiredWhileDownIsReleasedOnLoad(t *testing.T) {
 	})
 }
 
+// TestDueProductsWakeWithoutARequest: holds of a product whose process
+// went away are released on time by another process, though nobody asks
+// for the product: its host looks for products with something due.
+func TestDueProductsWakeWithoutARequest(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		db := storetest.Open(t, dialect)
+		id := storetest.CreateProduct(t, db, 10)
+		other := storetest.CreateProduct(t, db, 10)
+		ctx := context.Background()
+		cfg := actors.Config{HoldTTL: 300 * time.Millisecond, CommitTimeout: 5 * time.Second,
+			KeyMemory: time.Minute, ReloadBackoff: 100 * time.Millisecond, IDBlock: 10}
+		// Two processes that go away (WakeDue zero: they never look);
+		// the second's hold is not due for an hour.
+		gone := actorstest.NewService(t, db, cfg)
+		h, err := gone.PlaceHold(ctx, id, 4, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := cfg
+		later.HoldTTL = time.Hour
+		goneToo := actorstest.NewService(t, db, later)
+		kept, err := goneToo.PlaceHold(ctx, other, 2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []*actorstest.Service{gone, goneToo} {
+			if err := s.Drain(); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		cfg.WakeDue = 50 * time.Millisecond
+		actorstest.NewService(t, db, cfg)
+		actorstest.Eventually(t, 5*time.Second, func() string {
+			got, err := db.Hold(ctx, h.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != flashsale.HoldExpired {
+				return fmt.Sprintf("hold %d is %s %v after its expiry, with nobody asking", h.ID, got.Status,
+					time.Since(h.ExpiresAt).Round(time.Millisecond))
+			}
+			return ""
+		})
+		assertBooks(t, db, id, 0)
+		if got, err := db.Hold(ctx, kept.ID); err != nil || got.Status != flashsale.HoldActive {
+			t.Fatalf("hold %d not yet due = %+v, %v; want it active", kept.ID, got, err)
+		}
+	})
+}
+
 func TestStockChangeGoesThroughTheActor(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)

@@ -44,6 +44,7 @@ type host interface {
 func NewService(cfg Config, store Store, log zerolog.Logger) *Service {
 	cfg = cfg.complete()
 	h := newHost(cfg, store, log)
+	h.start()
 	return &Service{cfg: cfg, store: store, host: h, local: h}
 }
 
@@ -59,16 +60,29 @@ func (s *Service) Drain(ctx context.Context) error {
 
 // ask sends a request to its product's actor through h and waits for its
 // answer.
+//
+// In a cluster, an actor that finds its product moved to another node
+// answers errNotOwner having decided nothing; the request goes again, to
+// the owner by this node's latest view, a few times at most.
 func ask[T any](ctx context.Context, h host, productID int64, msg request, r replyTo[T]) (T, error) {
-	if err := h.send(ctx, productID, msg); err != nil {
-		var zero T
-		return zero, err
+	_, placed := h.(*clusterHost)
+	for reroutes := 0; ; reroutes++ {
+		if err := h.send(ctx, productID, msg); err != nil {
+			var zero T
+			return zero, err
+		}
+		a, err := await(ctx, r.reply)
+		if err != nil {
+			return a.value, err
+		}
+		if placed && errors.Is(a.err, errNotOwner) {
+			if reroutes < maxReroutes {
+				continue
+			}
+			a.err = noSettledOwner(productID)
+		}
+		return a.value, a.err
 	}
-	a, err := await(ctx, r.reply)
-	if err != nil {
-		return a.value, err
-	}
-	return a.value, a.err
 }
 
 // firstAnswer is the rule of idempotency keys, wherever a used key is

@@ -19,6 +19,9 @@ type Store interface {
 	// its product's version is not its Version, and a failure of the
 	// transaction for all of them.
 	CommitBatches(ctx context.Context, batches []*flashsale.Batch) []error
+	// DueProducts lists the products with holds or unpaid orders past
+	// their time at now.
+	DueProducts(ctx context.Context, now time.Time) ([]int64, error)
 	// NextIDs reserves n consecutive ids of a sequence.
 	NextIDs(ctx context.Context, sequence string, n int64) (first int64, err error)
 	// Hold reads a committed hold, or ErrHoldNotFound.
