@@ -59,21 +59,32 @@ const inboxName = "flashsale-inbox"
 // no Proto.Actor future (upstream issue 1145) and never sends a write twice:
 // answers come back as frames, matched to their calls by id.
 type clusterHost struct {
-	local      *Host
-	log        zerolog.Logger
-	self       string // this node's id, its remote address
-	cluster    *cluster.Cluster
-	membership membership
-	root       *actor.RootContext
-	metrics    *clusterMetrics
+	local   *Host
+	log     zerolog.Logger
+	self    string // this node's id, its remote address
+	ccfg    ClusterConfig
+	metrics *clusterMetrics
 
 	rdv     *cluster.Rendezvous // owner of each product by this node's latest view
-	mu      sync.Mutex          // guards members, outboxes, pending, nextID
+	mu      sync.Mutex          // guards the fields below
+	eng     *engine             // this node's member of the cluster; replaced when it rejoins
 	members []string            // by this node's latest view, sorted
+	blocked map[string]bool     // member ids this node's view dropped for good
+	dropped bool                // a peer dropped this node: it rejoins, meanwhile it takes no writes
 	outbox  map[string]*outbox  // by peer node
 	pending map[uint64]*remoteCall
 	nextID  uint64
 	stop    chan struct{}
+}
+
+// engine is this node's member of the cluster in Proto.Actor: an actor
+// system of its own (its id is the member id), its remote, its inbox and
+// its membership provider. A member that the others dropped is blocked by
+// them for good, so a node comes back with a new engine.
+type engine struct {
+	system     *actor.ActorSystem
+	cluster    *cluster.Cluster
+	membership membership
 }
 
 // NewClusterService starts this node as a member of the cluster ccfg names
@@ -95,54 +106,87 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 	if err != nil {
 		return nil, err
 	}
+	if ccfg.Advertise != "" {
+		if host, port, err = splitHostPort("cluster advertise", ccfg.Advertise); err != nil {
+			return nil, err
+		}
+	}
+	ch := &clusterHost{
+		// Known before the member starts: the inbox and the topology
+		// events compare owners with it as soon as it has.
+		self:  net.JoinHostPort(host, strconv.Itoa(port)),
+		local: local, log: log.With().Str("component", "cluster").Logger(), ccfg: ccfg,
+		metrics: newClusterMetrics(ccfg.Metrics), rdv: cluster.NewRendezvous(), blocked: map[string]bool{},
+		outbox: map[string]*outbox{}, pending: map[uint64]*remoteCall{}, stop: make(chan struct{}),
+	}
+	// Before any of local's actors runs: each event records the node
+	// that decided it, and each request is checked against the owner.
+	local.cfg.Node = ch.self
+	local.owns = func(id int64) bool { return ch.owner(id) == ch.self }
+	if _, err := ch.join(log); err != nil {
+		return nil, err
+	}
+	go ch.sweep()
+	if ccfg.Provider != ProviderEtcd {
+		go ch.watchDropped()
+	}
+	ch.log.Info().Str("node", ch.self).Str("cluster", ccfg.Name).Strs("peers", ccfg.Peers).Msg("cluster member started")
+	return ch, nil
+}
+
+// join starts a new member of the cluster for this node.
+func (h *clusterHost) join(log zerolog.Logger) (*engine, error) {
+	ccfg := h.ccfg
+	host, port, err := splitHostPort("cluster bind", ccfg.Bind)
+	if err != nil {
+		return nil, err
+	}
+	advHost, advPort, _ := net.SplitHostPort(h.self)
 	engineLog := log.With().Str("component", "protoactor").Logger()
-	log = log.With().Str("component", "cluster").Logger()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(zerolog.NewSlogHandler(engineLog))
 	}))
 	ropts := []remote.ConfigOption{}
-	advHost, advPort := host, port
 	if ccfg.Advertise != "" {
-		if advHost, advPort, err = splitHostPort("cluster advertise", ccfg.Advertise); err != nil {
-			return nil, err
-		}
 		ropts = append(ropts, remote.WithAdvertisedHost(ccfg.Advertise))
 	}
-	var c *cluster.Cluster
-	m, err := newMembership(ccfg, system, func() *cluster.Cluster { return c }, advHost, advPort)
+	e := &engine{system: system}
+	// From here on the topology events of e are this node's view, and
+	// those of an engine it left are not.
+	h.mu.Lock()
+	h.eng, h.dropped = e, false
+	h.mu.Unlock()
+	advPortN, _ := strconv.Atoi(advPort)
+	m, err := newMembership(ccfg, system, func() *cluster.Cluster { return e.cluster }, h.isBlocked, advHost, advPortN)
 	if err != nil {
 		return nil, err
 	}
+	e.membership = m
 	kind := cluster.NewKind(productKind, actor.PropsFromFunc(func(actor.Context) {}))
-	c = cluster.New(system, cluster.Configure(ccfg.Name, m.provider, disthash.New(),
+	e.cluster = cluster.New(system, cluster.Configure(ccfg.Name, m.provider, disthash.New(),
 		remote.Configure(host, port, ropts...), cluster.WithKinds(kind)))
-	ch := &clusterHost{
-		// Known before the member starts: the inbox and the topology
-		// events compare owners with it as soon as it has.
-		self:  net.JoinHostPort(advHost, strconv.Itoa(advPort)),
-		local: local, log: log, cluster: c, membership: m, root: system.Root,
-		metrics: newClusterMetrics(ccfg.Metrics), rdv: cluster.NewRendezvous(),
-		outbox: map[string]*outbox{}, pending: map[uint64]*remoteCall{}, stop: make(chan struct{}),
-	}
-	// Before any of local's actors runs: each event records the node
-	// that decided it.
-	local.cfg.Node = ch.self
-	local.owns = func(id int64) bool { return ch.owner(id) == ch.self }
 	system.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
-			ch.topology(t)
+			h.topology(e, t)
 		}
 	})
-	if _, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &inbox{h: ch} }), inboxName); err != nil {
+	if _, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &inbox{h: h} }), inboxName); err != nil {
+		_ = m.close()
 		return nil, fmt.Errorf("cluster inbox: %w", err)
 	}
-	c.StartMember()
-	if addr := system.Address(); addr != ch.self {
-		log.Warn().Str("node", ch.self).Str("remote", addr).Msg("the remote's address is not the node id the members know")
+	e.cluster.StartMember()
+	if addr := system.Address(); addr != h.self {
+		h.log.Warn().Str("node", h.self).Str("remote", addr).Msg("the remote's address is not the node id the members know")
 	}
-	go ch.sweep()
-	log.Info().Str("node", ch.self).Str("cluster", ccfg.Name).Strs("peers", ccfg.Peers).Msg("cluster member started")
-	return ch, nil
+	return e, nil
+}
+
+// leave stops the engine: gracefully at shutdown, at once when the node
+// was dropped and rejoins.
+func (e *engine) leave(graceful bool) {
+	e.cluster.Shutdown(graceful)
+	_ = e.membership.provider.Shutdown(graceful)
+	_ = e.membership.close()
 }
 
 func splitHostPort(what, addr string) (string, int, error) {
@@ -157,42 +201,88 @@ func splitHostPort(what, addr string) (string, int, error) {
 	return h, port, nil
 }
 
-// topology takes a new view of the members: owners follow it, and calls in
-// flight to a node that left answer ErrUnavailable at once (their outcome
-// is unknown; a retry with the same idempotency key finds what committed).
-func (h *clusterHost) topology(t *cluster.ClusterTopology) {
+// topology takes a new view of the members from engine e: owners follow
+// it, and calls in flight to a node that left answer ErrUnavailable at
+// once (their outcome is unknown; a retry with the same idempotency key
+// finds what committed).
+func (h *clusterHost) topology(e *engine, t *cluster.ClusterTopology) {
+	h.mu.Lock()
+	if h.eng != nil && h.eng != e || h.dropped {
+		h.mu.Unlock() // the view of an engine this node has left
+		return
+	}
 	h.rdv.UpdateMembers(t.Members)
 	members := make([]string, 0, len(t.Members))
 	for _, m := range t.Members {
 		members = append(members, m.Address())
 	}
 	slices.Sort(members)
-	h.mu.Lock()
 	h.members = members
-	var lost []*remoteCall
-	for id, c := range h.pending {
-		if !slices.Contains(members, c.node) {
-			lost = append(lost, c)
-			delete(h.pending, id)
-		}
+	// The engine blocks a member that left for good, though this event
+	// may list it only as left.
+	for _, m := range t.Left {
+		h.blocked[m.Id] = true
 	}
-	for node, o := range h.outbox {
-		if !slices.Contains(members, node) {
-			o.close()
-			delete(h.outbox, node)
-		}
+	for _, id := range t.Blocked {
+		h.blocked[id] = true
 	}
+	lost := h.forgetLocked(func(node string) bool { return !slices.Contains(members, node) })
 	h.mu.Unlock()
 	for _, c := range lost {
 		c.fail(fmt.Errorf("%w: node %s left the cluster with the request in flight", flashsale.ErrUnavailable, c.node))
 	}
 	h.log.Info().Strs("members", members).Int("lost_calls", len(lost)).Msg("cluster topology")
-	// Off the engine's event stream: this walks every running product.
+	h.movedAway()
+}
+
+// forgetLocked closes the outboxes to the nodes gone says are gone and
+// returns the calls in flight to them; h.mu is held.
+func (h *clusterHost) forgetLocked(gone func(node string) bool) []*remoteCall {
+	var lost []*remoteCall
+	for id, c := range h.pending {
+		if gone(c.node) {
+			lost = append(lost, c)
+			delete(h.pending, id)
+		}
+	}
+	for node, o := range h.outbox {
+		if gone(node) {
+			o.close()
+			delete(h.outbox, node)
+		}
+	}
+	return lost
+}
+
+// movedAway stops the local actors of the products this node no longer
+// owns, off the engine's event stream: it walks every running product.
+func (h *clusterHost) movedAway() {
 	go func() {
 		if n := h.local.moved(); n > 0 {
 			h.log.Info().Int("products", n).Msg("products moved to other nodes; their actors stop here")
 		}
 	}()
+}
+
+// isBlocked reports whether this node's view dropped a member for good.
+func (h *clusterHost) isBlocked(memberID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.blocked[memberID]
+}
+
+// ready reports whether this node takes writes: it is a member by its
+// own view and no peer has dropped it.
+func (h *clusterHost) ready() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.dropped:
+		return fmt.Errorf("%w: this node was dropped from the cluster and is rejoining", flashsale.ErrUnavailable)
+	case !slices.Contains(h.members, h.self):
+		return fmt.Errorf("%w: this node is not a member of the cluster by its own view", flashsale.ErrUnavailable)
+	}
+	return nil
 }
 
 // owner is the node that owns a product by this node's latest view, or
@@ -276,7 +366,7 @@ func (h *clusterHost) forward(node string, c *remoteCall) error {
 func (h *clusterHost) outboxOf(node string) *outbox {
 	o, ok := h.outbox[node]
 	if !ok {
-		o = newOutbox(h.root, h.self, node, h.metrics)
+		o = newOutbox(h.eng.system.Root, h.self, node, h.metrics)
 		h.outbox[node] = o
 	}
 	return o
@@ -363,18 +453,23 @@ func (h *clusterHost) shutdown() {
 	default:
 	}
 	close(h.stop)
-	pending := h.pending
-	h.pending = map[uint64]*remoteCall{}
-	for _, o := range h.outbox {
-		o.close()
-	}
+	pending := h.forgetLocked(func(string) bool { return true })
+	eng := h.eng
 	h.mu.Unlock()
 	for _, c := range pending {
 		c.fail(fmt.Errorf("%w: shutting down", flashsale.ErrUnavailable))
 	}
-	h.cluster.Shutdown(true)
-	_ = h.membership.provider.Shutdown(true)
-	_ = h.membership.close()
+	eng.leave(true)
+}
+
+// Ready reports whether this node takes writes: always outside a
+// cluster; in one, while it is a member by its own view and no peer has
+// dropped it.
+func (s *Service) Ready() error {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.ready()
 }
 
 // ClusterNode is this node's id and the members it sees; empty outside a

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"encoding/json"
+	"flashsale"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +23,17 @@ const (
 	ProviderEtcd        = "etcd"
 )
 
+// defaultRefresh is how often automanaged members poll each other.
+const defaultRefresh = 500 * time.Millisecond
+
+// blockedPath is where a node's membership endpoint answers whether its
+// view dropped a member id for good.
+const blockedPath = "/_flashsale/blocked/"
+
+type blockedJSON struct {
+	Blocked bool `json:"blocked"`
+}
+
 // membership is how this node finds the others: the engine's provider, and
 // what must be closed besides it when the node leaves.
 type membership struct {
@@ -29,8 +42,10 @@ type membership struct {
 }
 
 // newMembership makes the provider ccfg names. self is the node's cluster,
-// once made, and host:port the address others reach its remote at.
-func newMembership(ccfg ClusterConfig, system *actor.ActorSystem, self func() *cluster.Cluster, host string, port int) (membership, error) {
+// once made, host:port the address others reach its remote at, and
+// blocked tells whether this node's view dropped a member for good.
+func newMembership(ccfg ClusterConfig, system *actor.ActorSystem, self func() *cluster.Cluster, blocked func(memberID string) bool,
+	host string, port int) (membership, error) {
 	switch ccfg.Provider {
 	case ProviderEtcd:
 		// Each member keeps a lease of a few seconds under
@@ -50,7 +65,7 @@ func newMembership(ccfg ClusterConfig, system *actor.ActorSystem, self func() *c
 	}
 	refresh := ccfg.RefreshTTL
 	if refresh <= 0 {
-		refresh = 500 * time.Millisecond
+		refresh = defaultRefresh
 	}
 	// The provider would serve its health endpoint on every interface; ours
 	// listens on the membership address only (echo keeps a preset listener).
@@ -64,8 +79,88 @@ func newMembership(ccfg ClusterConfig, system *actor.ActorSystem, self func() *c
 	health.GET("/_health", func(ctx echo.Context) error {
 		return ctx.JSON(http.StatusOK, automanaged.NewNode(ccfg.Name, system.ID, host, port, mport, self().GetClusterKinds()))
 	})
+	// A node that was frozen or cut off does not notice that the others
+	// dropped it (the engine blocks a dropped member for good and tells
+	// it nothing): it asks them here.
+	health.GET(blockedPath+":id", func(ctx echo.Context) error {
+		return ctx.JSON(http.StatusOK, blockedJSON{Blocked: blocked(ctx.Param("id"))})
+	})
 	p := automanaged.NewWithTesting(refresh, mport, health, ccfg.Peers...)
 	// The provider's Shutdown leaves the health endpoint up; a node that
 	// is gone must not answer it.
 	return membership{provider: p, close: health.Close}, nil
+}
+
+// watchDropped asks the peers, every refresh, whether they dropped this
+// node's member; when one did, the node takes no writes and rejoins with
+// a new member. (Automanaged only: with etcd a node whose lease lapsed
+// drops out of its own view, which ready reports.)
+func (h *clusterHost) watchDropped() {
+	refresh := h.ccfg.RefreshTTL
+	if refresh <= 0 {
+		refresh = defaultRefresh
+	}
+	client := &http.Client{Timeout: refresh}
+	tick := time.NewTicker(refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		id := h.eng.system.ID
+		h.mu.Unlock()
+		for _, peer := range h.ccfg.Peers {
+			if peer != h.ccfg.Membership && droppedBy(client, peer, id) {
+				h.log.Warn().Str("peer", peer).Str("member_id", id).Msg("a peer dropped this node from the cluster; rejoining")
+				h.rejoin()
+				break
+			}
+		}
+	}
+}
+
+// droppedBy asks peer's membership endpoint whether it dropped member id.
+// No answer is no news: a peer that is down drops nobody.
+func droppedBy(client *http.Client, peer, id string) bool {
+	resp, err := client.Get("http://" + peer + blockedPath + id)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var b blockedJSON
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&b) == nil && b.Blocked
+}
+
+// rejoin makes this node a member again under a new member id. Until the
+// new member sees the cluster, the node owns nothing: its actors stop,
+// requests for every product answer 503, and /readyz says 503.
+func (h *clusterHost) rejoin() {
+	h.metrics.Rejoins.Inc()
+	h.mu.Lock()
+	h.dropped = true
+	h.members = nil
+	h.rdv.UpdateMembers(nil)
+	lost := h.forgetLocked(func(string) bool { return true })
+	old := h.eng
+	h.mu.Unlock()
+	for _, c := range lost {
+		c.fail(fmt.Errorf("%w: node %s dropped from the cluster with the request in flight", flashsale.ErrUnavailable, h.self))
+	}
+	h.movedAway()
+	old.leave(false)
+	for {
+		_, err := h.join(h.log)
+		if err == nil {
+			return
+		}
+		h.log.Warn().Err(err).Msg("rejoining the cluster failed; trying again")
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -189,6 +189,7 @@ func (h *clusterHost) decide(call *wire.Call) *wire.Reply {
 type clusterMetrics struct {
 	Forwarded  prometheus.Counter
 	NotOwner   prometheus.Counter
+	Rejoins    prometheus.Counter
 	Frames     prometheus.Counter
 	FrameBytes prometheus.Counter
 	FrameItems prometheus.Histogram
@@ -200,6 +201,8 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 			Help: "Requests forwarded to the node that owns their product."}),
 		NotOwner: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_cluster_not_owner_total",
 			Help: "Forwarded requests answered NotOwner and re-routed."}),
+		Rejoins: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_cluster_rejoins_total",
+			Help: "Times this node found the others had dropped it, and joined again under a new member id."}),
 		Frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_cluster_frames_sent_total",
 			Help: "Frames sent to other nodes."}),
 		FrameBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "flashsale_cluster_frame_bytes_total",
@@ -208,7 +211,7 @@ func newClusterMetrics(reg prometheus.Registerer) *clusterMetrics {
 			Help: "Calls and answers per frame sent.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Forwarded, m.NotOwner, m.Frames, m.FrameBytes, m.FrameItems)
+		reg.MustRegister(m.Forwarded, m.NotOwner, m.Rejoins, m.Frames, m.FrameBytes, m.FrameItems)
 	}
 	return m
 }
