@@ -167,6 +167,9 @@ func (h *clusterHost) decide(call *wire.Call) *wire.Reply {
 		return withError(&wire.Reply{Result: &wire.Reply_Product{Product: productToWire(p)}}, err)
 	case *wire.Call_PlaceHold:
 		w := r.PlaceHold
+		if soldOut(h.local, h.local.cfg.Clock(), id, w.GetQty(), w.GetKey()) {
+			return withError(&wire.Reply{}, flashsale.ErrInsufficientStock)
+		}
 		m := &placeHold{envelope: newEnvelope(), replyTo: newReply[flashsale.Hold](), ctx: ctx,
 			qty: w.GetQty(), key: w.GetKey(), hash: w.GetHash()}
 		hold, err := ask(ctx, h.local, id, m, m.replyTo)

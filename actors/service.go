@@ -146,18 +146,23 @@ func (s *Service) PlaceHold(ctx context.Context, productID, qty int64, key strin
 		func(h flashsale.Hold) (string, flashsale.Hold) { return h.RequestHash, h.AsCreated() }); found || err != nil {
 		return h, err
 	}
-	snap, err := s.host.snapshot(ctx, productID)
-	if err != nil {
-		return flashsale.Hold{}, err
-	}
-	if key == "" && snap.validAt(s.cfg.Clock()) && qty > snap.Product.Available() {
-		// Sold out as committed: refused without a wait in the mailbox.
-		// Changes still in flight are not acknowledged yet, so this
-		// answer is ordered before them.
+	if soldOut(s.host, s.cfg.Clock(), productID, qty, key) {
 		return flashsale.Hold{}, flashsale.ErrInsufficientStock
 	}
 	m := &placeHold{envelope: newEnvelope(), replyTo: newReply[flashsale.Hold](), ctx: ctx, qty: qty, key: key, hash: hash}
 	return ask(ctx, s.host, productID, m, m.replyTo)
+}
+
+// soldOut reports whether a hold of qty is refused by the committed
+// snapshot of a product whose actor runs on h, so that it is answered
+// without a wait in the mailbox. Changes still in flight are not
+// acknowledged yet, so this answer is ordered before them. A product whose
+// actor does not run here goes to it (in a cluster, asking the owner for a
+// snapshot first would cost a hop), and so does a request with a key,
+// which may repeat a hold that was made.
+func soldOut(h host, now time.Time, productID, qty int64, key string) bool {
+	snap, ok := h.running(productID)
+	return ok && key == "" && snap.validAt(now) && qty > snap.Product.Available()
 }
 
 // CreateOrder turns an active hold into an order awaiting payment. A hold
