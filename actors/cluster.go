@@ -151,14 +151,10 @@ func (h *clusterHost) join(log zerolog.Logger) (*engine, error) {
 		ropts = append(ropts, remote.WithAdvertisedHost(ccfg.Advertise))
 	}
 	e := &engine{system: system}
-	// From here on the topology events of e are this node's view, and
-	// those of an engine it left are not.
-	h.mu.Lock()
-	h.eng, h.dropped = e, false
-	h.mu.Unlock()
 	advPortN, _ := strconv.Atoi(advPort)
 	m, err := newMembership(ccfg, system, func() *cluster.Cluster { return e.cluster }, h.isBlocked, advHost, advPortN)
 	if err != nil {
+		system.Shutdown()
 		return nil, err
 	}
 	e.membership = m
@@ -172,8 +168,14 @@ func (h *clusterHost) join(log zerolog.Logger) (*engine, error) {
 	})
 	if _, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &inbox{h: h} }), inboxName); err != nil {
 		_ = m.close()
+		system.Shutdown()
 		return nil, fmt.Errorf("cluster inbox: %w", err)
 	}
+	// From here on the topology events of e are this node's view, and
+	// those of an engine it left are not.
+	h.mu.Lock()
+	h.eng, h.dropped = e, false
+	h.mu.Unlock()
 	e.cluster.StartMember()
 	if addr := system.Address(); addr != h.self {
 		h.log.Warn().Str("node", h.self).Str("remote", addr).Msg("the remote's address is not the node id the members know")
