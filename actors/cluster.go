@@ -127,9 +127,7 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 		return nil, err
 	}
 	go ch.sweep()
-	if ccfg.Provider != ProviderEtcd {
-		go ch.watchDropped()
-	}
+	go ch.watchDropped()
 	ch.log.Info().Str("node", ch.self).Str("cluster", ccfg.Name).Strs("peers", ccfg.Peers).Msg("cluster member started")
 	return ch, nil
 }

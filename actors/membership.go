@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -91,10 +92,12 @@ func newMembership(ccfg ClusterConfig, system *actor.ActorSystem, self func() *c
 	return membership{provider: p, close: health.Close}, nil
 }
 
-// watchDropped asks the peers, every refresh, whether they dropped this
-// node's member; when one did, the node takes no writes and rejoins with
-// a new member. (Automanaged only: with etcd a node whose lease lapsed
-// drops out of its own view, which ready reports.)
+// watchDropped finds out, every refresh, whether the others dropped this
+// node, and if so makes it rejoin under a new member id. A dropped member
+// is blocked by the engine on every other node for good, and the engine
+// does not tell it. With automanaged, the node asks its peers' membership
+// endpoints. With etcd, the node's lease lapsed and its own view lost it:
+// it is missing from its own view for longer than a change of view takes.
 func (h *clusterHost) watchDropped() {
 	refresh := h.ccfg.RefreshTTL
 	if refresh <= 0 {
@@ -103,6 +106,7 @@ func (h *clusterHost) watchDropped() {
 	client := &http.Client{Timeout: refresh}
 	tick := time.NewTicker(refresh)
 	defer tick.Stop()
+	var missing time.Time // since when this node has been missing from its own view
 	for {
 		select {
 		case <-h.stop:
@@ -110,17 +114,32 @@ func (h *clusterHost) watchDropped() {
 		case <-tick.C:
 		}
 		h.mu.Lock()
-		id := h.eng.system.ID
+		id, member := h.eng.system.ID, slices.Contains(h.members, h.self)
 		h.mu.Unlock()
-		for _, peer := range h.ccfg.Peers {
-			if peer != h.ccfg.Membership && droppedBy(client, peer, id) {
-				h.log.Warn().Str("peer", peer).Str("member_id", id).Msg("a peer dropped this node from the cluster; rejoining")
-				h.rejoin()
-				break
+		switch {
+		case h.ccfg.Provider != ProviderEtcd:
+			for _, peer := range h.ccfg.Peers {
+				if peer != h.ccfg.Membership && droppedBy(client, peer, id) {
+					h.log.Warn().Str("peer", peer).Str("member_id", id).Msg("a peer dropped this node from the cluster; rejoining")
+					h.rejoin()
+					break
+				}
 			}
+		case member:
+			missing = time.Time{}
+		case missing.IsZero():
+			missing = time.Now()
+		case time.Since(missing) > etcdRejoinAfter:
+			h.log.Warn().Str("member_id", id).Msg("this node has been missing from its own view of the cluster; rejoining")
+			h.rejoin()
+			missing = time.Time{}
 		}
 	}
 }
+
+// etcdRejoinAfter is how long a node on etcd may be missing from its own
+// view before it rejoins: longer than a member's lease takes to appear.
+const etcdRejoinAfter = 3 * time.Second
 
 // droppedBy asks peer's membership endpoint whether it dropped member id.
 // No answer is no news: a peer that is down drops nobody.
