@@ -1,19 +1,24 @@
 package main
 
 // The tests in this file break a cluster of real nodes while clients use
-// it: a node frozen and woken, an owner killed with holds due, nodes
-// restarted one at a time, and one product run on two processes at once.
-// They run on MariaDB only (a cluster refuses SQLite) and skip, saying so,
-// without it. Like cluster_test.go, the cluster's nodes are a build
-// without -race (see nonRaceBinary).
+// it: a node frozen and woken, an owner killed with holds due or in the
+// middle of a recorded history, nodes restarted one at a time; and one
+// product run on two processes at once. They run on MariaDB only (a
+// cluster refuses SQLite) and skip, saying so, without it. Like
+// cluster_test.go, the cluster's nodes are a build without -race (see
+// nonRaceBinary); the two single processes are the test run's own build.
 
 import (
 	"context"
 	"encoding/json"
 	"flashsale"
 	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +27,7 @@ import (
 
 	"flashsale/actors/actorstest"
 	"flashsale/httpapi"
+	"flashsale/httpapi/httpapitest"
 	"flashsale/store"
 	"flashsale/store/storetest"
 )
@@ -54,7 +60,12 @@ type holdLedger struct {
 // request has, and records what it got. It does not touch t, so that
 // workers may use it.
 func (l *holdLedger) hold(c *http.Client, nd *proc, productID int64) keyedHold {
-	r := keyedHold{key: fmt.Sprintf("hold-%d", l.next.Add(1)), productID: productID, via: nd.name}
+	return l.holdKey(c, nd, productID, fmt.Sprintf("hold-%d", l.next.Add(1)))
+}
+
+// holdKey is hold under a given key: a retry sends the key again.
+func (l *holdLedger) holdKey(c *http.Client, nd *proc, productID int64, key string) keyedHold {
+	r := keyedHold{key: key, productID: productID, via: nd.name}
 	a := faultCall(c, http.MethodPost, nd.base+"/api/holds", keyHeader(r.key), holdRequest(productID, 1))
 	r.status, r.err = a.status, a.err
 	if r.err == nil && r.status == http.StatusCreated {
@@ -318,6 +329,464 @@ func TestClusterOwnerFrozenAndWoken(t *testing.T) {
 	c.CloseIdleConnections()
 	for _, nd := range nodes {
 		nd.terminate(t)
+	}
+	assertCheckPasses(t, url)
+}
+
+// releaseSlack is how long after its time a hold or an order whose owner
+// died may still take its units: the survivors look for products with
+// something due once a second.
+const releaseSlack = 2 * time.Second
+
+// TestClusterReleasesTheDeadOwnersHoldsOnTime: holds and an unpaid order
+// are placed through the owner of a product, which is then SIGKILLed.
+// With nobody asking for the product, the survivors release them in the
+// database on time, and the journal says a survivor decided it.
+func TestClusterReleasesTheDeadOwnersHoldsOnTime(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	nodes := startCluster(t, c, url, 3, "FLASHSALE_HOLD_TTL=2s", "FLASHSALE_PAYMENT_TTL=3s")
+	const stock = 10
+	p := createProduct(t, c, nodes[0].proc, clusterToken, "Orphaned", stock)
+	owner, survivors := ownerAndOthers(t, c, nodes, p.ID)
+	var holds []httpapi.HoldJSON
+	for _, q := range []int64{1, 2, 3} {
+		holds = append(holds, placeHold(t, c, owner.proc, p.ID, q))
+	}
+	var o httpapi.OrderJSON
+	mustCall(t, c, http.MethodPost, owner.base+"/api/orders", "", map[string]int64{"hold_id": placeHold(t, c, owner.proc, p.ID, 2).HoldID},
+		http.StatusCreated, &o)
+	owner.kill(t)
+	killed := time.Now()
+
+	db := storetest.OpenURL(t, url)
+	ctx := context.Background()
+	due := map[string]time.Time{} // what must be released, by when
+	for _, h := range holds {
+		at, err := time.Parse(time.RFC3339, h.ExpiresAt)
+		if err != nil {
+			t.Fatalf("hold %+v: %v", h, err)
+		}
+		due[fmt.Sprintf("hold %d", h.HoldID)] = at
+	}
+	order, err := db.Order(ctx, o.OrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due[fmt.Sprintf("order %d", o.OrderID)] = order.ExpiresAt
+	// released says whether one of them is released in the database; the
+	// database is read, never the service, so that nobody asks for the
+	// product.
+	released := func(what string) bool {
+		var id int64
+		if n, _ := fmt.Sscanf(what, "hold %d", &id); n == 1 {
+			h, err := db.Hold(ctx, id)
+			return err == nil && h.Status == flashsale.HoldExpired
+		}
+		_, _ = fmt.Sscanf(what, "order %d", &id)
+		o, err := db.Order(ctx, id)
+		return err == nil && o.Status == flashsale.OrderCancelled
+	}
+	last := slices.MaxFunc(slices.Collect(maps.Values(due)), time.Time.Compare)
+	late := map[string]time.Duration{} // after its time, when seen released
+	for len(late) < len(due) && time.Now().Before(last.Add(releaseSlack+3*time.Second)) {
+		now := time.Now()
+		for what, at := range due {
+			if _, seen := late[what]; !seen && released(what) {
+				late[what] = now.Sub(at)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("owner killed %v before the first was due; released after their time (as polled every 50 ms): %v",
+		slices.MinFunc(slices.Collect(maps.Values(due)), time.Time.Compare).Sub(killed).Round(time.Millisecond), late)
+	for what, at := range due {
+		d, seen := late[what]
+		switch {
+		case !seen:
+			t.Errorf("%s, due at %s, is not released in the database %v after", what, at.Format(time.TimeOnly), releaseSlack+3*time.Second)
+		case d > releaseSlack:
+			t.Errorf("%s was released in the database %v after its time; want within %v", what, d.Round(time.Millisecond), releaseSlack)
+		}
+	}
+
+	st := actorstest.CheckBooks(t, db, p.ID)
+	if st.Product.Held != 0 || st.Product.AwaitingPayment != 0 {
+		t.Errorf("product %+v after every hold and order was due; want nothing held or awaiting payment", st.Product)
+	}
+	for _, e := range actorstest.Journal(t, db, p.ID) {
+		if (e.Kind == flashsale.EventHoldExpired || e.Kind == flashsale.EventOrderCancelled) &&
+			!slices.ContainsFunc(survivors, func(nd clusterNode) bool { return nd.id == e.Node }) {
+			t.Errorf("seq %d %s was decided on %q; want one of the survivors", e.Seq, e.Kind, e.Node)
+		}
+	}
+	for _, nd := range survivors {
+		if got := getProduct(t, c, nd.proc, p.ID); got.AvailableStock != stock {
+			t.Errorf("%s: product %+v; want all %d available", nd.name, got, stock)
+		}
+		nd.terminate(t)
+	}
+	assertCheckPasses(t, url)
+}
+
+// TestClusterEarlyWebhookThroughAnotherNode: a webhook for a product's next
+// order reaches node 3 before the order is made, through node 2, from a
+// hold placed through node 1; the order is created paid. It is done once
+// for a product of each node, so that the webhook's node is the owner
+// once and another node twice.
+func TestClusterEarlyWebhookThroughAnotherNode(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	nodes := startCluster(t, c, url, 3, "FLASHSALE_WEBHOOK_SECRET="+webhookSecret)
+	const stock = 5
+	order := func(productID int64) httpapi.OrderJSON {
+		t.Helper()
+		h := placeHold(t, c, nodes[0].proc, productID, 1)
+		var o httpapi.OrderJSON
+		mustCall(t, c, http.MethodPost, nodes[1].base+"/api/orders", "", map[string]int64{"hold_id": h.HoldID}, http.StatusCreated, &o)
+		return o
+	}
+	for _, owner := range nodes {
+		p := createProductOwnedBy(t, c, nodes, owner, "Early", stock)
+		// The owner hands out its order ids in turn: the next is one
+		// more than the order it makes now.
+		next := order(p.ID).OrderID + 1
+		w := newWebhook(fmt.Sprintf("early-%d", next), next, "success")
+		if status, raw, err := postWebhook(c, nodes[2].base, w.body, webhookSecret); err != nil || status != http.StatusAccepted {
+			t.Fatalf("webhook for order %d of product %d (owner %s) through node 3 = %d %s (%v); want 202",
+				next, p.ID, owner.name, status, trim(raw), err)
+		}
+		o := order(p.ID)
+		if o.OrderID != next || o.Status != "paid" {
+			t.Errorf("product %d (owner %s): order %+v after the early webhook for order %d; want that order, paid", p.ID, owner.name, o, next)
+		}
+		for _, nd := range nodes {
+			var got httpapi.OrderJSON
+			mustCall(t, c, http.MethodGet, fmt.Sprintf("%s/api/orders/%d", nd.base, o.OrderID), "", nil, http.StatusOK, &got)
+			if got != o {
+				t.Errorf("%s serves order %+v; it was created as %+v", nd.name, got, o)
+			}
+			if got := getProduct(t, c, nd.proc, p.ID); got.AvailableStock != stock-2 {
+				t.Errorf("%s: product %+v; want %d of %d available", nd.name, got, stock-2, stock)
+			}
+		}
+	}
+	for _, nd := range nodes {
+		nd.terminate(t)
+	}
+	assertCheckPasses(t, url)
+}
+
+// TestClusterRollingRestart: under a steady load of holds through all
+// three nodes, each node in turn is stopped with SIGTERM and started again
+// on the same addresses. Clients stop sending to a node before it stops,
+// as a load balancer would, and go back to it once the cluster has
+// formed again. Nothing but 201, 409 and 503 is answered, every request is
+// answered, every acknowledged hold is in the database and the books are
+// exact.
+func TestClusterRollingRestart(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	nodes := startCluster(t, c, url, 3)
+	p := createProduct(t, c, nodes[0].proc, clusterToken, "Rolling", 1_000_000)
+
+	// A node is sent to only while it is in service; inFlight counts the
+	// requests sent to it that have not returned.
+	type target struct {
+		nd        *clusterNode
+		inService atomic.Bool
+		inFlight  atomic.Int64
+	}
+	targets := make([]*target, len(nodes))
+	names := make([]string, len(nodes)) // a restarted node's name says so
+	for i := range nodes {
+		names[i] = nodes[i].name
+		targets[i] = &target{nd: &nodes[i]}
+		targets[i].inService.Store(true)
+	}
+	var l holdLedger
+	stop := make(chan struct{})
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		runWorkers(24, 100_000, time.Now().Add(2*time.Minute), stop, 0, func(w, i int) bool {
+			tg := targets[(w+i)%len(targets)]
+			tg.inFlight.Add(1)
+			if tg.inService.Load() {
+				l.hold(c, tg.nd.proc, p.ID)
+			}
+			tg.inFlight.Add(-1)
+			time.Sleep(20 * time.Millisecond)
+			return true
+		})
+	}()
+	time.Sleep(time.Second)
+	for i, tg := range targets {
+		tg.inService.Store(false)
+		actorstest.Eventually(t, 10*time.Second, func() string {
+			if n := tg.inFlight.Load(); n > 0 {
+				return fmt.Sprintf("%d requests still in flight to %s", n, tg.nd.name)
+			}
+			return ""
+		})
+		owned := ownerOf(t, c, nodes[(i+1)%len(nodes)], p.ID) == tg.nd.id
+		tg.nd.terminate(t)
+		time.Sleep(500 * time.Millisecond) // the others go on without it
+		tg.nd.restart(t)
+		deadline := time.Now().Add(30 * time.Second)
+		for _, nd := range nodes {
+			if problem := nd.awaitMembers(t, c, len(nodes), deadline); problem != "" {
+				close(stop)
+				<-loaded
+				t.Fatalf("after restarting %s: %s", tg.nd.name, problem)
+			}
+		}
+		tg.inService.Store(true)
+		t.Logf("%s (the product's owner: %v) restarted", tg.nd.name, owned)
+		time.Sleep(time.Second)
+	}
+	close(stop)
+	<-loaded
+
+	for _, name := range names {
+		tl := l.tally(func(r keyedHold) bool { return strings.HasPrefix(r.via, name) })
+		t.Logf("%s, before and after its restart: %v, %d without an answer", name, tl.statuses, tl.errors)
+		if len(tl.acked) == 0 {
+			t.Errorf("no hold was acknowledged through %s", name)
+		}
+	}
+	total := l.tally(func(keyedHold) bool { return true })
+	if odd := total.unexpected(http.StatusCreated, http.StatusConflict, http.StatusServiceUnavailable); len(odd) > 0 || total.errors > 0 || total.malformed > 0 {
+		t.Errorf("answers %v (unexpected %v, %d without an answer, %d malformed); want only 201, 409 and 503",
+			total.statuses, odd, total.errors, total.malformed)
+	}
+	l.checkHolds(t, storetest.OpenURL(t, url), p.ID)
+	c.CloseIdleConnections()
+	for _, nd := range nodes {
+		nd.terminate(t)
+	}
+	assertCheckPasses(t, url)
+}
+
+// TestClusterHoldsAndReadsAreLinearizable records every hold and read of
+// one product made through all three nodes, and SIGKILLs the product's
+// owner in the middle; the clients of the dead node go on through the
+// survivors. The history, with the holds whose outcome was unknown looked
+// up by key, must be linearizable against the model of available stock
+// (httpapitest.CheckStockHistory).
+func TestClusterHoldsAndReadsAreLinearizable(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	nodes := startCluster(t, c, url, 3)
+	const (
+		stock     = 150
+		holders   = 15
+		holds     = 450
+		readers   = 6
+		killAfter = 60 // holds answered before the owner's kill
+	)
+	p := createProduct(t, c, nodes[0].proc, clusterToken, "Linearizable", stock)
+	owner, survivors := ownerAndOthers(t, c, nodes, p.ID)
+	var dead atomic.Bool
+	// via is the node client k sends its i-th request through: its own,
+	// or a survivor once its own is dead.
+	via := func(k, i int) *proc {
+		if nd := nodes[k%len(nodes)]; !dead.Load() || nd.id != owner.id {
+			return nd.proc
+		}
+		return survivors[(k+i)%len(survivors)].proc
+	}
+
+	h := httpapitest.NewHistory()
+	var (
+		answered    atomic.Int64 // holds whose client learned the outcome
+		mu          sync.Mutex   // guards problems
+		problems    []string
+		holdersDone sync.WaitGroup
+		readersDone sync.WaitGroup
+		next        = make(chan int, holds)
+		done        = make(chan struct{})
+	)
+	for i := range holds {
+		next <- i
+	}
+	close(next)
+	for k := range holders {
+		holdersDone.Go(func() {
+			for i := range next {
+				in := httpapitest.StockInput{Hold: true, Key: fmt.Sprintf("lin-%d", i)}
+				call := h.Now()
+				a := faultCall(c, http.MethodPost, via(k, i).base+"/api/holds", keyHeader(in.Key), holdRequest(p.ID, 1))
+				out := httpapitest.StockOutput{Status: a.status, Known: a.err == nil && (a.status == http.StatusCreated || a.status == http.StatusConflict)}
+				h.Add(k, in, call, out)
+				if out.Known {
+					answered.Add(1)
+				} else if a.err == nil && a.status != http.StatusServiceUnavailable {
+					mu.Lock()
+					problems = append(problems, a.String())
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for r := range readers {
+		readersDone.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				call := h.Now()
+				got, status, _, err := getJSON[httpapi.ProductJSON](c, fmt.Sprintf("%s/api/products/%d", via(r, i).base, p.ID))
+				if err == nil && status == http.StatusOK {
+					h.Add(holders+r, httpapitest.StockInput{}, call, httpapitest.StockOutput{Status: status, Available: got.AvailableStock, Known: true})
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	actorstest.Eventually(t, 30*time.Second, func() string {
+		if n := answered.Load(); n < killAfter {
+			return fmt.Sprintf("%d holds answered", n)
+		}
+		return ""
+	})
+	owner.kill(t)
+	killedAt := h.Now()
+	dead.Store(true)
+	holdersDone.Wait()
+	close(done)
+	readersDone.Wait()
+	// Every server drained or dead: a hold whose outcome is unknown now
+	// took effect or never will.
+	for _, nd := range survivors {
+		nd.terminate(t)
+	}
+
+	db := storetest.OpenURL(t, url)
+	unknown, err := h.Resolve(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := h.Ops()
+	var created, refused, reads, afterKill int
+	for _, op := range ops {
+		in, out := op.Input.(httpapitest.StockInput), op.Output.(httpapitest.StockOutput)
+		switch {
+		case !in.Hold:
+			reads++
+		case out.Status == http.StatusCreated:
+			created++
+		default:
+			refused++
+		}
+		if in.Hold && op.Call > killedAt && op.Return != math.MaxInt64 {
+			afterKill++
+		}
+	}
+	t.Logf("%d operations: %d holds took effect, %d refused, %d of unknown outcome before their keys were looked up, %d reads; %d holds answered after the kill",
+		len(ops), created, refused, unknown, reads, afterKill)
+	if len(problems) > 0 {
+		t.Errorf("%d holds answered neither 201, 409 nor 503, e.g. %v", len(problems), problems[:min(5, len(problems))])
+	}
+	if afterKill == 0 {
+		t.Errorf("no hold sent after the owner's kill was answered: the history says nothing of the takeover")
+	}
+	if err := httpapitest.CheckStockHistory(stock, ops); err != nil {
+		t.Errorf("the history of holds and reads through three nodes is not linearizable: %v", err)
+	}
+	assertCheckPasses(t, url)
+}
+
+// TestTwoProcessesSellExactlyTheStock runs one product on two processes at
+// once, as a cluster does for a while when its membership changes: two
+// single processes (no cluster) on one MariaDB database, both with the
+// product loaded, and hundreds of holds of one unit split over both at the
+// stock boundary. The version fence refuses the batches decided on a
+// stale copy; a hold answered 503 meanwhile is sent again with its
+// Idempotency-Key until it is decided. Exactly the stock is sold, never
+// more, and the books are exact.
+func TestTwoProcessesSellExactlyTheStock(t *testing.T) {
+	t.Parallel()
+	url := storetest.URL(t, "mysql")
+	c := newClient(t)
+	// A request timeout far beyond the test's, so that every 503 comes
+	// from the version check, which rolls its batch back for certain.
+	args := serverArgs("serve", url, "--hold-ttl", "10m", "--request-timeout", "60s", "--admin-token", adminToken)
+	servers := []*proc{startServer(t, "server A", args), startServer(t, "server B", args)}
+	const stock, perServer, attempts = 40, 200, 100
+	p := createProduct(t, c, servers[0], adminToken, "Fenced", stock)
+	for _, s := range servers {
+		// Both load the product before any hold, so that each is bound
+		// to write on a version the other has moved on.
+		if got := getProduct(t, c, s, p.ID); got.AvailableStock != stock {
+			t.Fatalf("%s: product %+v; want all %d available", s.name, got, stock)
+		}
+	}
+
+	var (
+		l      holdLedger
+		mu     sync.Mutex      // guards final
+		final  = map[int]int{} // the status each hold ended with
+		wg     sync.WaitGroup
+		start  = make(chan struct{})
+		byNode = map[string]int{}
+	)
+	for i := range 2 * perServer {
+		s := servers[i%len(servers)]
+		wg.Go(func() {
+			<-start
+			key := fmt.Sprintf("fenced-%d", i)
+			var r keyedHold
+			for range attempts {
+				if r = l.holdKey(c, s, p.ID, key); r.known() || r.err != nil || r.status != http.StatusServiceUnavailable {
+					break
+				}
+				time.Sleep(time.Duration(5+rand.IntN(20)) * time.Millisecond)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			final[r.status]++
+			if r.status == http.StatusCreated {
+				byNode[s.name]++
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	total := l.tally(func(keyedHold) bool { return true })
+	t.Logf("holds ended %v, acknowledged by %v; every attempt: %v, %d without an answer", final, byNode, total.statuses, total.errors)
+
+	if final[http.StatusCreated] != stock || final[http.StatusConflict] != 2*perServer-stock {
+		t.Errorf("holds ended %v; want exactly %d × 201 and %d × 409", final, stock, 2*perServer-stock)
+	}
+	if odd := total.unexpected(http.StatusCreated, http.StatusConflict, http.StatusServiceUnavailable); len(odd) > 0 || total.errors > 0 || total.malformed > 0 {
+		t.Errorf("answers %v (unexpected %v, %d without an answer, %d malformed); want only 201, 409 and 503",
+			total.statuses, odd, total.errors, total.malformed)
+	}
+	// Both loaded the product at its first version: the one that
+	// committed second did so on a version the other had moved on, and the
+	// fence refused it (its holds were decided again).
+	conflicts := 0.0
+	for _, s := range servers {
+		conflicts += metrics(t, c, s, "flashsale_batch_version_conflicts_total")["flashsale_batch_version_conflicts_total"]
+	}
+	t.Logf("%v version conflicts", conflicts)
+	if conflicts == 0 {
+		t.Errorf("no version conflict: the fence between the processes was not tried")
+	}
+	st := l.checkHolds(t, storetest.OpenURL(t, url), p.ID)
+	if st.Product.Held != stock {
+		t.Errorf("the database holds %d units of a stock of %d; want all of it", st.Product.Held, stock)
+	}
+	c.CloseIdleConnections()
+	for _, s := range servers {
+		s.terminate(t)
 	}
 	assertCheckPasses(t, url)
 }

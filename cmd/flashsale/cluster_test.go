@@ -160,6 +160,23 @@ func (nd clusterNode) awaitMembers(t *testing.T, c *http.Client, n int, deadline
 	}
 }
 
+// restart starts a node that has exited again, with the same settings and
+// addresses, and waits until it listens.
+func (nd *clusterNode) restart(t *testing.T) {
+	t.Helper()
+	if !nd.exited() {
+		t.Fatalf("%s is still running", nd.name)
+	}
+	bin, err := nonRaceBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last --addr wins: the HTTP address the node had before.
+	args := append(slices.Clone(nd.args), "--addr", strings.TrimPrefix(nd.base, "http://"))
+	nd.proc = launchProgram(t, bin, nd.name+" (restarted)", args, nd.env...)
+	nd.awaitListening(t)
+}
+
 const clusterToken = "cluster-admin"
 
 // TestClusterOfThreeNodes: three nodes on one database serve one catalogue.
