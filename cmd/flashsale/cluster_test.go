@@ -52,19 +52,23 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
-// clusterNode is one node of a test cluster: its process and its id.
+// clusterNode is one node of a test cluster: its process and its id, and
+// what it was started with, so that it can be started again.
 type clusterNode struct {
 	*proc
-	id string
+	id   string
+	args []string
+	env  []string
 }
 
 // startCluster starts n nodes on one database, automanaged on 127.0.0.1,
-// and waits until every node sees all of them.
-func startCluster(t *testing.T, c *http.Client, dbURL string, n int) []clusterNode {
+// and waits until every node sees all of them. extra are settings
+// (NAME=value) every node gets.
+func startCluster(t *testing.T, c *http.Client, dbURL string, n int, extra ...string) []clusterNode {
 	t.Helper()
 	memberships := freeAddrs(t, n)
 	return startClusterWith(t, c, dbURL, n, func(i int) []string {
-		return []string{"FLASHSALE_CLUSTER_MEMBERSHIP=" + memberships[i], "FLASHSALE_CLUSTER_PEERS=" + strings.Join(memberships, ",")}
+		return append([]string{"FLASHSALE_CLUSTER_MEMBERSHIP=" + memberships[i], "FLASHSALE_CLUSTER_PEERS=" + strings.Join(memberships, ",")}, extra...)
 	})
 }
 
@@ -104,30 +108,73 @@ func launchCluster(t *testing.T, c *http.Client, bin, dbURL string, n int, provi
 	for i := range nodes {
 		env := append([]string{"FLASHSALE_ADMIN_TOKEN=" + clusterToken, "FLASHSALE_CLUSTER_NAME=test",
 			"FLASHSALE_CLUSTER_BIND=" + binds[i]}, providerEnv(i)...)
-		nodes[i] = clusterNode{launchProgram(t, bin, fmt.Sprintf("node %d", i+1), serverArgs("serve", dbURL), env...), binds[i]}
+		args := serverArgs("serve", dbURL)
+		nodes[i] = clusterNode{launchProgram(t, bin, fmt.Sprintf("node %d", i+1), args, env...), binds[i], args, env}
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, nd := range nodes {
 		nd.awaitListening(t)
-		for {
-			var view struct {
-				Node    string   `json:"node"`
-				Members []string `json:"members"`
-			}
-			status, raw, err := call(c, http.MethodGet, nd.base+"/api/admin/cluster", clusterToken, nil)
-			if err == nil && status == http.StatusOK && json.Unmarshal(raw, &view) == nil && len(view.Members) == n {
-				if view.Node != nd.id {
-					t.Fatalf("%s says it is %q; want %q", nd.name, view.Node, nd.id)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				return nodes, fmt.Sprintf("%s does not see all %d nodes: %d %s %v", nd.name, n, status, raw, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if problem := nd.awaitMembers(t, c, n, deadline); problem != "" {
+			return nodes, problem
 		}
 	}
 	return nodes, ""
+}
+
+// clusterView is a node's answer to GET /api/admin/cluster.
+type clusterView struct {
+	Node    string   `json:"node"`
+	Members []string `json:"members"`
+}
+
+// view asks the node whom it sees. It does not touch t, so that workers
+// may use it.
+func (nd clusterNode) view(c *http.Client) (clusterView, error) {
+	var v clusterView
+	status, raw, err := call(c, http.MethodGet, nd.base+"/api/admin/cluster", clusterToken, nil)
+	switch {
+	case err != nil:
+		return v, err
+	case status != http.StatusOK:
+		return v, fmt.Errorf("GET /api/admin/cluster = %d %s", status, trim(raw))
+	}
+	return v, json.Unmarshal(raw, &v)
+}
+
+// awaitMembers waits until the node sees n members, at most until
+// deadline; it reports what it saw last if it never did.
+func (nd clusterNode) awaitMembers(t *testing.T, c *http.Client, n int, deadline time.Time) string {
+	t.Helper()
+	for {
+		v, err := nd.view(c)
+		if err == nil && len(v.Members) == n {
+			if v.Node != nd.id {
+				t.Fatalf("%s says it is %q; want %q", nd.name, v.Node, nd.id)
+			}
+			return ""
+		}
+		if time.Now().After(deadline) {
+			return fmt.Sprintf("%s does not see all %d nodes: %+v %v", nd.name, n, v, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// restart starts a node that has exited again, with the same settings and
+// addresses, and waits until it listens.
+func (nd *clusterNode) restart(t *testing.T) {
+	t.Helper()
+	if !nd.exited() {
+		t.Fatalf("%s is still running", nd.name)
+	}
+	bin, err := nonRaceBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last --addr wins: the HTTP address the node had before.
+	args := append(slices.Clone(nd.args), "--addr", strings.TrimPrefix(nd.base, "http://"))
+	nd.proc = launchProgram(t, bin, nd.name+" (restarted)", args, nd.env...)
+	nd.awaitListening(t)
 }
 
 const clusterToken = "cluster-admin"
@@ -286,6 +333,24 @@ func ownerOf(t *testing.T, c *http.Client, nd clusterNode, productID int64) stri
 	return o.Owner
 }
 
+// ownerAndOthers splits the nodes into the owner of a product, by the first
+// node's view, and the others.
+func ownerAndOthers(t *testing.T, c *http.Client, nodes []clusterNode, productID int64) (owner clusterNode, others []clusterNode) {
+	t.Helper()
+	id := ownerOf(t, c, nodes[0], productID)
+	for _, nd := range nodes {
+		if nd.id == id {
+			owner = nd
+		} else {
+			others = append(others, nd)
+		}
+	}
+	if owner.proc == nil {
+		t.Fatalf("owner %q of product %d is none of the nodes", id, productID)
+	}
+	return owner, others
+}
+
 // TestClusterSurvivesTheOwnersKill: the owner of a hot product is
 // SIGKILLed while holds go on through the other two nodes. Requests in
 // flight to it answer 503 (nothing else fails), holds succeed again through
@@ -297,19 +362,7 @@ func TestClusterSurvivesTheOwnersKill(t *testing.T) {
 	c := newClient(t)
 	nodes := startCluster(t, c, url, 3)
 	p := createProduct(t, c, nodes[0].proc, clusterToken, "Hot", 1_000_000)
-	owner := ownerOf(t, c, nodes[0], p.ID)
-	var victim clusterNode
-	var survivors []clusterNode
-	for _, nd := range nodes {
-		if nd.id == owner {
-			victim = nd
-		} else {
-			survivors = append(survivors, nd)
-		}
-	}
-	if victim.proc == nil {
-		t.Fatalf("owner %q is none of the nodes", owner)
-	}
+	victim, survivors := ownerAndOthers(t, c, nodes, p.ID)
 
 	stop := make(chan struct{})
 	tallies := make([]loadTally, len(survivors))

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,29 +157,32 @@ func countHoldsWithKey(t *testing.T, url, key string) int {
 // batchStats reads the batch size histogram's sum and count from /metrics.
 func batchStats(t *testing.T, c *http.Client, p *proc) (sum, count float64) {
 	t.Helper()
+	m := metrics(t, c, p, "flashsale_batch_size_sum", "flashsale_batch_size_count")
+	return m["flashsale_batch_size_sum"], m["flashsale_batch_size_count"]
+}
+
+// metrics reads unlabelled metrics from a server's /metrics; each must be
+// there.
+func metrics(t *testing.T, c *http.Client, p *proc, names ...string) map[string]float64 {
+	t.Helper()
 	raw := mustCall(t, c, http.MethodGet, p.base+"/metrics", "", nil, http.StatusOK, nil)
-	found := 0
+	found := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || (name != "flashsale_batch_size_sum" && name != "flashsale_batch_size_count") {
+		if !ok || !slices.Contains(names, name) {
 			continue
 		}
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
 			t.Fatalf("/metrics: %q: %v", sc.Text(), err)
 		}
-		if name == "flashsale_batch_size_sum" {
-			sum = v
-		} else {
-			count = v
-		}
-		found++
+		found[name] = v
 	}
-	if found != 2 {
-		t.Fatalf("/metrics has no flashsale_batch_size_sum and _count:\n%s", raw)
+	if len(found) != len(names) {
+		t.Fatalf("/metrics has not all of %v:\n%s", names, raw)
 	}
-	return sum, count
+	return found
 }
 
 // TestDatabaseOutageRefusesWritesServesLoadedReadsAndRecovers takes the

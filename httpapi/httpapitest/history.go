@@ -1,0 +1,230 @@
+// Package httpapitest checks what clients saw over HTTP. Its history of
+// holds and reads of one product is checked for linearizability against a
+// model of the product's available stock, whether one process served it or
+// several nodes of a cluster did.
+package httpapitest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flashsale"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// StockInput is one operation of the history: a hold of one unit (with
+// its Idempotency-Key), or a read of the available stock.
+type StockInput struct {
+	Hold bool
+	Key  string
+}
+
+// StockOutput is what the client saw: a hold's status, or the stock a read
+// saw. Known is false for a hold whose outcome the client never learned (a
+// 503, a cut connection) until the test looked its key up afterwards.
+type StockOutput struct {
+	Status    int
+	Available int64
+	Known     bool
+}
+
+// AvailableStock models one product's available stock as a register that
+// holds take from: a 201 takes a unit that was there, a 409 says none was,
+// a read sees the exact count. Its Init is replaced by the test's stock.
+var AvailableStock = porcupine.Model{
+	Init: func() any { return int64(0) },
+	Step: func(state, input, output any) (bool, any) {
+		s, in, out := state.(int64), input.(StockInput), output.(StockOutput)
+		switch {
+		case !in.Hold:
+			return out.Available == s, s
+		case out.Status == http.StatusCreated:
+			return s > 0, s - 1
+		default:
+			return s == 0, s
+		}
+	},
+	DescribeOperation: func(input, output any) string {
+		if in, out := input.(StockInput), output.(StockOutput); in.Hold {
+			return fmt.Sprintf("hold → %d", out.Status)
+		} else {
+			return fmt.Sprintf("read → %d", out.Available)
+		}
+	},
+}
+
+// History records operations from many clients, with call and return times
+// from one monotonic clock.
+type History struct {
+	start time.Time
+	mu    sync.Mutex // guards ops
+	ops   []porcupine.Operation
+}
+
+// NewHistory starts an empty history; its clock starts now.
+func NewHistory() *History { return &History{start: time.Now()} }
+
+// Now is the history's clock: the call time of an operation about to be
+// made.
+func (h *History) Now() int64 { return int64(time.Since(h.start)) }
+
+// Add records an operation that returned now.
+func (h *History) Add(client int, in StockInput, call int64, out StockOutput) {
+	ret := h.Now()
+	h.mu.Lock()
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	h.mu.Unlock()
+}
+
+// Ops are the operations recorded so far.
+func (h *History) Ops() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ops)
+}
+
+// HoldFinder finds a hold by the Idempotency-Key it was first created
+// with; *store.DB is one.
+type HoldFinder interface {
+	HoldByKey(ctx context.Context, key string) (flashsale.Hold, error)
+}
+
+// Resolve settles the holds whose clients never learned their outcome, by
+// their Idempotency-Key once every server has drained or died: one that
+// committed took effect at some time after its call (its return is
+// unbounded), one that did not is left out of the history. It returns how
+// many were unknown.
+func (h *History) Resolve(ctx context.Context, db HoldFinder) (unknown int, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ops := h.ops[:0]
+	for _, op := range h.ops {
+		in, out := op.Input.(StockInput), op.Output.(StockOutput)
+		if !in.Hold || out.Known {
+			ops = append(ops, op)
+			continue
+		}
+		unknown++
+		_, err := db.HoldByKey(ctx, in.Key)
+		switch {
+		case err == nil:
+			op.Output, op.Return = StockOutput{Status: http.StatusCreated, Known: true}, math.MaxInt64
+			ops = append(ops, op)
+		case !errors.Is(err, flashsale.ErrHoldNotFound):
+			return unknown, fmt.Errorf("looking up hold %s: %w", in.Key, err)
+		}
+	}
+	h.ops = ops
+	return unknown, nil
+}
+
+// CheckStockHistory decides whether a history of holds of one unit and
+// reads of one product is linearizable against AvailableStock, exactly.
+// Porcupine's general search does not finish on these histories: with
+// sixteen clients, dozens of identical holds are in flight at once, and it
+// tries their subsets one by one. Available stock only falls while no hold
+// expires, which allows a direct check.
+//
+// Let D(t) be the number of holds that took effect by time t. Every
+// observation (a read of v, or a refusal, which reads 0) needs a point in
+// its interval where D = stock − v. D never falls, so the observations
+// that need D = k all lie in one window [s, e] in which no hold takes
+// effect, after the window of every smaller k. The window ends as early as
+// it may: at the latest call among them, the end of the previous window,
+// or later if too few holds had been sent by then; it starts as late as it
+// may, at s = min(e, their earliest return), so that as many holds as
+// possible had been sent by s. Exactly k holds take effect by s: every
+// hold that returned 201 before e, then those with the earliest returns.
+// TestCheckStockHistoryAgreesWithPorcupine holds this against porcupine.
+func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
+	type window struct {
+		taken     int64 // D in the window
+		call, ret int64 // latest call, earliest return of its observations
+	}
+	type hold struct{ call, ret int64 }
+	var holds []hold
+	windows := map[int64]*window{}
+	for _, op := range ops {
+		in, out := op.Input.(StockInput), op.Output.(StockOutput)
+		if in.Hold && out.Status == http.StatusCreated {
+			holds = append(holds, hold{op.Call, op.Return})
+			continue
+		}
+		taken := stock // a refusal saw none left
+		if !in.Hold {
+			taken = stock - out.Available
+		}
+		w := windows[taken]
+		if w == nil {
+			w = &window{taken: taken, call: op.Call, ret: op.Return}
+			windows[taken] = w
+		}
+		w.call, w.ret = max(w.call, op.Call), min(w.ret, op.Return)
+	}
+	if int64(len(holds)) > stock {
+		return fmt.Errorf("%d holds of one unit took effect on a stock of %d", len(holds), stock)
+	}
+	// Holds in the order they were sent; those sent and not yet placed
+	// wait by return.
+	slices.SortFunc(holds, func(a, b hold) int { return cmp.Compare(a.call, b.call) })
+	byReturn := func(a, b hold) int { return cmp.Compare(a.ret, b.ret) }
+	var (
+		placed  int64
+		end     int64 = math.MinInt64 // of the previous window
+		sent    int
+		waiting []hold
+	)
+	send := func(until int64) {
+		for ; sent < len(holds) && holds[sent].call <= until; sent++ {
+			i, _ := slices.BinarySearchFunc(waiting, holds[sent], byReturn)
+			waiting = slices.Insert(waiting, i, holds[sent])
+		}
+	}
+	for _, w := range slices.SortedFunc(maps.Values(windows), func(a, b *window) int { return cmp.Compare(a.taken, b.taken) }) {
+		seen := stock - w.taken
+		need := w.taken - placed
+		switch {
+		case w.taken < 0 || w.taken > int64(len(holds)):
+			return fmt.Errorf("%d units seen available; %d holds took effect on a stock of %d", seen, len(holds), stock)
+		case w.ret < end:
+			return fmt.Errorf("%d units seen available, returning at %d ns, before %d units had stopped being seen at %d ns",
+				seen, w.ret, stock-placed, end)
+		}
+		e := max(end, w.call)
+		s := min(e, w.ret)
+		send(s)
+		if s == e {
+			// The window may begin later, until its observations return:
+			// wait for enough holds to be sent.
+			for int64(len(waiting)) < need && sent < len(holds) && holds[sent].call <= w.ret {
+				s = holds[sent].call
+				send(s)
+			}
+			e = s
+		}
+		if int64(len(waiting)) < need {
+			return fmt.Errorf("%d units seen available by %d ns, before %d holds had been sent", seen, w.ret, w.taken)
+		}
+		// Holds that returned before the window ends took effect before
+		// it starts.
+		if i := slices.IndexFunc(holds[sent:], func(h hold) bool { return h.ret < e }); i >= 0 {
+			return fmt.Errorf("%d units seen available from %d ns to %d ns, but a hold sent at %d ns returned 201 at %d ns",
+				seen, s, e, holds[sent+i].call, holds[sent+i].ret)
+		}
+		due, _ := slices.BinarySearchFunc(waiting, e, func(h hold, e int64) int { return cmp.Compare(h.ret, e) })
+		if int64(due) > need {
+			return fmt.Errorf("%d units seen available at %d ns, after %d holds had returned 201", seen, e, placed+int64(due))
+		}
+		waiting = waiting[need:]
+		placed, end = w.taken, e
+	}
+	return nil
+}
