@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flashsale"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -102,6 +103,10 @@ func (o *outbox) run() {
 			return
 		case <-o.kick:
 		}
+		// The answers of one committed batch, and the calls of one burst
+		// of requests, are queued by goroutines woken together: let those
+		// that are ready run first, so that one frame carries them.
+		runtime.Gosched()
 		o.mu.Lock()
 		f := &wire.Frame{From: o.from, Calls: o.calls, Replies: o.replies}
 		o.calls, o.replies = nil, nil
