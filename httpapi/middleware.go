@@ -44,9 +44,12 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 	return rec.ResponseWriter.Write(b)
 }
 
-// logRequests puts a request logger in the context, echoes the request id,
-// and logs and counts one line per request with the route pattern, not
-// the raw path, so that lines group and metric labels stay bounded.
+// logRequests puts a request logger in the context and bounds the request
+// by the configured timeout, echoes the request id, and logs and counts
+// one line per request with the route pattern, not the raw path, so that
+// lines group and metric labels stay bounded. The logger and the time
+// limit share one copy of the request: each copy is a few hundred bytes
+// that every request would pay for.
 func (s *Server) logRequests(route string, next http.Handler) http.Handler {
 	series := s.metrics.route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,8 +57,14 @@ func (s *Server) logRequests(route string, next http.Handler) http.Handler {
 		id := s.requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		log := s.log.With().Str("method", r.Method).Str("route", route).Str("request_id", id).Logger()
+		ctx := log.WithContext(r.Context())
+		if s.cfg.RequestTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+			defer cancel()
+		}
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		took := time.Since(start)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -96,19 +105,6 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-// limitTime bounds every request by the configured timeout.
-func (s *Server) limitTime(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.RequestTimeout <= 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped
