@@ -38,11 +38,17 @@ func (o object) get(name string) ([]byte, bool) {
 // Content-Type the client sent (curl -d says form). Fields are kept raw so
 // that each can be checked for its type and reported by name.
 func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (object, error) {
+	return s.readObjectInto(w, r, nil)
+}
+
+// readObjectInto is readObject, its fields appended to into as
+// decodeObjectInto does.
+func (s *Server) readObjectInto(w http.ResponseWriter, r *http.Request, into object) (object, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
-	return decodeObject(body)
+	return decodeObjectInto(body, into)
 }
 
 // readBody reads a request body of at most MaxBody bytes. A body whose
@@ -84,10 +90,17 @@ var (
 // take, well-formed or not, is read token by token, so that every refusal
 // comes from one place.
 func decodeObject(body []byte) (object, error) {
+	return decodeObjectInto(body, nil)
+}
+
+// decodeObjectInto is decodeObject appending the fields of a body the
+// flat scan takes to into, which may be nil: a caller whose object does
+// not outlive it may pass an array of its own, and save an allocation.
+func decodeObjectInto(body []byte, into object) (object, error) {
 	if !utf8.Valid(body) {
 		return nil, errNotUTF8
 	}
-	if obj, ok := scanFlatObject(body); ok {
+	if obj, ok := scanFlatObject(body, into); ok {
 		return obj, nil
 	}
 	return decodeTokens(body)
