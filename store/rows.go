@@ -223,6 +223,19 @@ func (v *sqlValues) nullStr(s string) {
 	v.str(s)
 }
 
+// keyed writes an idempotency key and the hash of the request that used
+// it first, both NULL without a key: the hash is only ever compared with
+// a repeat of the key, and retention drops the two together. A hot
+// product's holds mostly have no key, and their rows go without 64
+// characters of hash each.
+func (v *sqlValues) keyed(key, hash string) {
+	v.nullStr(key)
+	if key == "" {
+		hash = ""
+	}
+	v.nullStr(hash)
+}
+
 // nullID writes an id, NULL when zero: no row.
 func (v *sqlValues) nullID(id int64) {
 	if id == 0 {
