@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -34,16 +35,26 @@ func newTimeLimits(timeout time.Duration) *timeLimits {
 // context, with a deadline and a Done of its own.
 type limited struct {
 	context.Context // the request's own: its values, and whether the client went
+	limits          *timeLimits
 	deadline        time.Time
 	done            chan struct{}
-	err             error // set, under timeLimits.mu, before done is closed
-	index           int   // in live; -1 once ended
+	// Guarded by limits.mu:
+	err   error        // set before done is closed
+	index int          // in live; -1 once ended
+	after []*afterFunc // to call when it ends
+}
+
+// afterFunc is a function to call when a limited context ends, unless
+// stopped first.
+type afterFunc struct {
+	f    func()
+	over bool // called or stopped; guarded by timeLimits.mu
 }
 
 // start bounds a request's context; end must be called when the request
 // is answered.
 func (l *timeLimits) start(parent context.Context) *limited {
-	c := &limited{Context: parent, deadline: time.Now().Add(l.timeout), done: make(chan struct{})}
+	c := &limited{Context: parent, limits: l, deadline: time.Now().Add(l.timeout), done: make(chan struct{})}
 	if d, ok := parent.Deadline(); ok && d.Before(c.deadline) {
 		c.deadline = d
 	}
@@ -79,6 +90,13 @@ func (l *timeLimits) remove(c *limited, err error) {
 	c.index = -1
 	c.err = err
 	close(c.done)
+	for _, a := range c.after {
+		if !a.over {
+			a.over = true
+			go a.f()
+		}
+	}
+	c.after = nil
 }
 
 // sweep ends, every tick, the requests past their deadline or whose own
@@ -105,6 +123,36 @@ func (l *timeLimits) sweep() {
 			return
 		}
 		l.mu.Unlock()
+	}
+}
+
+// AfterFunc calls f in a goroutine of its own once c ends, unless stop is
+// called first, as context.AfterFunc does. A context derived from c (a
+// database query's, say) is ended through it: for a Context that is not
+// one of its own and has no AfterFunc, the context package would watch
+// c with a goroutine per derived context.
+func (c *limited) AfterFunc(f func()) (stop func() bool) {
+	l := c.limits
+	a := &afterFunc{f: f}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.index < 0 {
+		a.over = true
+		go f()
+	} else {
+		c.after = append(c.after, a)
+	}
+	return func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if a.over {
+			return false
+		}
+		a.over = true
+		if i := slices.Index(c.after, a); i >= 0 {
+			c.after = slices.Delete(c.after, i, i+1)
+		}
+		return true
 	}
 }
 

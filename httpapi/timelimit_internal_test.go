@@ -118,3 +118,38 @@ func (l *timeLimits) stillSweeping() bool {
 	defer l.mu.Unlock()
 	return l.sweeping
 }
+
+// TestTimeLimitEndsDerivedContexts: a context derived from a request's
+// (a database query's) ends with it, through AfterFunc rather than a
+// goroutine watching it, and leaves nothing behind when it ends first.
+func TestTimeLimitEndsDerivedContexts(t *testing.T) {
+	l := newTimeLimits(30 * time.Millisecond)
+	parent, cancelParent := context.WithCancel(context.Background())
+	defer cancelParent()
+	c := l.start(parent)
+
+	done, cancelDone := context.WithCancel(c)
+	expired, cancelExpired := context.WithCancel(c)
+	defer cancelExpired()
+	if n := afterFuncs(l, c); n != 2 {
+		t.Fatalf("%d functions registered for 2 derived contexts", n)
+	}
+	cancelDone() // a query over before the request
+	if n := afterFuncs(l, c); n != 1 {
+		t.Fatalf("%d functions registered once one derived context ended, want 1", n)
+	}
+	<-expired.Done()
+	if !errors.Is(expired.Err(), context.DeadlineExceeded) || !errors.Is(done.Err(), context.Canceled) {
+		t.Fatalf("derived contexts ended with %v and %v, want DeadlineExceeded and Canceled", expired.Err(), done.Err())
+	}
+	late, cancelLate := context.WithCancel(c) // derived once c has ended: ends at once
+	defer cancelLate()
+	<-late.Done()
+	l.end(c)
+}
+
+func afterFuncs(l *timeLimits, c *limited) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(c.after)
+}
