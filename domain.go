@@ -13,6 +13,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -110,13 +112,45 @@ func (h Hold) AsCreated() Hold {
 
 // HoldRequestHash identifies the payload of a hold request, so that a
 // retried Idempotency-Key can be told apart from a reused one.
+//
+// Every hold computes one and keeps it in its row, and a sale sends the
+// same few payloads over and over: the hashes of recent payloads are
+// kept, so that a hot product's holds share one string instead of each
+// paying for a SHA-256, its text and a string of its own.
 func HoldRequestHash(productID, qty int64) string {
-	return hashOf(fmt.Sprintf("hold:product_id=%d;qty=%d", productID, qty))
+	slot := &holdHashes[uint64(productID*31+qty)%uint64(len(holdHashes))]
+	if h := slot.Load(); h != nil && h.productID == productID && h.qty == qty {
+		return h.hash
+	}
+	var buf [64]byte
+	canonical := strconv.AppendInt(append(buf[:0], "hold:product_id="...), productID, 10)
+	canonical = strconv.AppendInt(append(canonical, ";qty="...), qty, 10)
+	h := &holdHash{productID: productID, qty: qty, hash: hashBytes(canonical)}
+	slot.Store(h)
+	return h.hash
 }
 
+// holdHash is a hold payload's hash, remembered by HoldRequestHash.
+type holdHash struct {
+	productID, qty int64
+	hash           string
+}
+
+// holdHashes remembers the hashes of recent hold payloads, one per slot:
+// a payload whose slot another took is hashed again.
+var holdHashes [1024]atomic.Pointer[holdHash]
+
 func hashOf(canonical string) string {
-	sum := sha256.Sum256([]byte(canonical))
-	return hex.EncodeToString(sum[:])
+	return hashBytes([]byte(canonical))
+}
+
+// hashBytes is the SHA-256 of canonical in hex: one allocation, the
+// string.
+func hashBytes(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	var text [2 * sha256.Size]byte
+	hex.Encode(text[:], sum[:])
+	return string(text[:])
 }
 
 // OrderStatus is the life cycle of an order.

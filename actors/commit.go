@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flashsale"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -19,7 +20,23 @@ type batch struct {
 	// finished is set when the writer reported the outcome, err.
 	finished bool
 	err      error
+	// lists holds the batch's lists once it has committed, for a later
+	// batch to reuse; reserve takes one.
+	lists *batchLists
 }
+
+// batchLists are the lists a busy product's batch fills, one entry per
+// hold: kept from a committed batch for the next, so that a hot product
+// does not make them anew for every batch (a few hundred bytes a hold,
+// for the collector to find again).
+type batchLists struct {
+	ops    []op
+	holds  []flashsale.Hold
+	events []flashsale.Event
+}
+
+// spareLists are batchLists of committed batches, empty and cleared.
+var spareLists sync.Pool
 
 // op is one caller waiting for a batch.
 type op struct {
@@ -64,9 +81,38 @@ func (a *productActor) newBatch() *batch {
 // growing them by doubling copies every hold and event several times.
 func (p *batch) reserve(last *batch) {
 	const most = 1024 // a burst does not size every batch after it
-	p.ops = make([]op, 0, min(len(last.ops), most))
-	p.write.NewHolds = make([]flashsale.Hold, 0, min(len(last.write.NewHolds), most))
-	p.write.Events = make([]flashsale.Event, 0, min(len(last.write.Events), most))
+	l, _ := spareLists.Get().(*batchLists)
+	if l == nil {
+		l = &batchLists{}
+	}
+	p.lists = l
+	p.ops = reuse(l.ops, min(len(last.ops), most))
+	p.write.NewHolds = reuse(l.holds, min(len(last.write.NewHolds), most))
+	p.write.Events = reuse(l.events, min(len(last.write.Events), most))
+	*l = batchLists{}
+}
+
+// reuse returns spare, emptied, when it holds n, or else a new list of n.
+func reuse[T any](spare []T, n int) []T {
+	if cap(spare) >= n {
+		return spare[:0]
+	}
+	return make([]T, 0, n)
+}
+
+// recycle keeps the lists of a committed batch whose callers are all
+// answered, cleared of what they point to, for a batch to come.
+func (p *batch) recycle() {
+	l := p.lists
+	if l == nil {
+		l = &batchLists{}
+	}
+	clear(p.ops)
+	clear(p.write.NewHolds)
+	clear(p.write.Events)
+	*l = batchLists{ops: p.ops[:0], holds: p.write.NewHolds[:0], events: p.write.Events[:0]}
+	p.ops, p.write.NewHolds, p.write.Events, p.lists = nil, nil, nil, nil
+	spareLists.Put(l)
 }
 
 // writing is the batch that takes what the actor decides now, made on
@@ -171,6 +217,10 @@ func (a *productActor) batchCommitted(p *batch) {
 	}
 	for i := range p.ops {
 		p.ops[i].answer(nil)
+	}
+	if len(p.ops) > 1 {
+		// A busy product's: a lone request's batch is not worth keeping.
+		p.recycle()
 	}
 	a.expireDue(now)
 	a.redeliverDeferred()

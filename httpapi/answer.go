@@ -30,6 +30,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
 		return
 	}
+	writeAnswerBody(w, a)
+}
+
+// writeAnswer is writeJSON for an answer that writes its own JSON, taken
+// as it is rather than boxed in an interface: an allocation less on the
+// busiest answers.
+func writeAnswer[A jsonAnswer](w http.ResponseWriter, status int, a A) {
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	writeAnswerBody(w, a)
+}
+
+func writeAnswerBody[A jsonAnswer](w http.ResponseWriter, a A) {
 	buf := answerBuffers.Get().(*[]byte)
 	*buf = append(a.appendJSON((*buf)[:0]), '\n')
 	_, _ = w.Write(*buf)

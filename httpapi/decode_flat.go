@@ -13,8 +13,9 @@ const maxFlatFields = 16
 // and then reads it as decodeTokens would; anything else (a nested
 // value, an escaped key, a duplicate, any syntax error) it leaves to
 // decodeTokens (ok false), which has the last word on what is refused and
-// how. body is valid UTF-8.
-func scanFlatObject(body []byte) (obj object, ok bool) {
+// how. body is valid UTF-8. The fields are appended to into, which may be
+// nil.
+func scanFlatObject(body []byte, into object) (obj object, ok bool) {
 	i := skipSpace(body, 0)
 	if i == len(body) || body[i] != '{' {
 		return nil, false
@@ -22,7 +23,10 @@ func scanFlatObject(body []byte) (obj object, ok bool) {
 	if i = skipSpace(body, i+1); i < len(body) && body[i] == '}' {
 		return object{}, skipSpace(body, i+1) == len(body)
 	}
-	obj = make(object, 0, 4)
+	obj = into[:0]
+	if cap(obj) == 0 {
+		obj = make(object, 0, 4)
+	}
 	for {
 		keyEnd, escaped := scanString(body, i)
 		if keyEnd < 0 || escaped || len(obj) == maxFlatFields {

@@ -32,7 +32,8 @@ func holdBody(h flashsale.Hold, status flashsale.HoldStatus) HoldJSON {
 
 // createHold is POST /api/holds.
 func (s *Server) createHold(w http.ResponseWriter, r *http.Request) error {
-	key, obj, err := s.readKeyed(w, r)
+	var fields [4]field // the body's fields: the object does not outlive the call
+	key, obj, err := s.readKeyed(w, r, fields[:0])
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func (s *Server) createHold(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, holdBody(h, h.Status))
+	writeAnswer(w, http.StatusCreated, holdBody(h, h.Status))
 	return nil
 }
 
@@ -59,8 +60,9 @@ func (s *Server) getHold(w http.ResponseWriter, r *http.Request) error {
 }
 
 // readKeyed reads what a request that creates something carries: its
-// optional Idempotency-Key header and its JSON object.
-func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request) (key string, obj object, err error) {
+// optional Idempotency-Key header and its JSON object, its fields
+// appended to into as decodeObjectInto does.
+func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request, into object) (key string, obj object, err error) {
 	values := r.Header.Values("Idempotency-Key")
 	if len(values) > 0 {
 		key = values[0]
@@ -69,7 +71,7 @@ func (s *Server) readKeyed(w http.ResponseWriter, r *http.Request) (key string, 
 			return "", nil, badRequest("The Idempotency-Key header must be one value of 1 to %d characters", maxKeyLength)
 		}
 	}
-	obj, err = s.readObject(w, r)
+	obj, err = s.readObjectInto(w, r, into)
 	return key, obj, err
 }
 

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -24,10 +23,24 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status a handler wrote, for the log.
+// statusRecorder remembers the status a handler wrote, for the log, and
+// holds the request's log fields.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	fields requestFields
+}
+
+// requestFields are what every log line of a request says of it. They
+// are added to each line as it is written, by a hook of the request's
+// logger, rather than to a logger made for each request: zerolog's With
+// allocates a 500-byte buffer per logger, which every request would pay
+// for, logged or not.
+type requestFields struct{ method, route, id string }
+
+// Run adds the fields to a line.
+func (f *requestFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("method", f.method).Str("route", f.route).Str("request_id", f.id)
 }
 
 func (rec *statusRecorder) WriteHeader(status int) {
@@ -44,18 +57,27 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 	return rec.ResponseWriter.Write(b)
 }
 
-// logRequests puts a request logger in the context, echoes the request id,
-// and logs and counts one line per request with the route pattern, not
-// the raw path, so that lines group and metric labels stay bounded.
+// logRequests puts a request logger in the context and bounds the request
+// by the configured timeout, echoes the request id, and logs and counts
+// one line per request with the route pattern, not the raw path, so that
+// lines group and metric labels stay bounded. The logger and the time
+// limit share one copy of the request: each copy is a few hundred bytes
+// that every request would pay for.
 func (s *Server) logRequests(route string, next http.Handler) http.Handler {
 	series := s.metrics.route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := s.requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
-		log := s.log.With().Str("method", r.Method).Str("route", route).Str("request_id", id).Logger()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(log.WithContext(r.Context())))
+		rec := &statusRecorder{ResponseWriter: w, fields: requestFields{method: r.Method, route: route, id: id}}
+		log := s.log.Hook(&rec.fields)
+		ctx := log.WithContext(r.Context())
+		if s.limits != nil {
+			limited := s.limits.start(ctx)
+			defer s.limits.end(limited)
+			ctx = limited
+		}
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		took := time.Since(start)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -96,19 +118,6 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-// limitTime bounds every request by the configured timeout.
-func (s *Server) limitTime(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.RequestTimeout <= 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped

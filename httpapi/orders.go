@@ -23,7 +23,7 @@ func orderBody(o flashsale.Order, status flashsale.OrderStatus) OrderJSON {
 
 // createOrder is POST /api/orders.
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	key, obj, err := s.readKeyed(w, r)
+	key, obj, err := s.readKeyed(w, r, nil)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flashsale"
-	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -32,13 +30,9 @@ type pendingPaymentJSON struct {
 // callback. The signature covers the raw body, so it is checked before
 // the body is parsed, and nothing is recorded for a bad one.
 func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return errBodyTooLarge
-	case err != nil:
-		return badRequest("Could not read the request body")
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
 	}
 	s.metrics.webhooks.Inc()
 	if s.cfg.WebhookSecret != "" && !validSignature(s.cfg.WebhookSecret, body, r.Header.Get("X-Signature")) {

@@ -70,6 +70,7 @@ type Server struct {
 	router   *mux.Router
 	static   map[staticRoute]http.Handler // the routes without variables, by method and path
 	origins  corsPolicy                   // that may call from a browser
+	limits   *timeLimits                  // bound every request; nil without RequestTimeout
 	idPrefix string                       // of the request ids this server makes
 	idSeq    atomic.Uint32                // counts them
 }
@@ -84,6 +85,9 @@ func New(cfg Config, products Products, store Store, log zerolog.Logger) *Server
 	}
 	s := &Server{cfg: cfg, products: products, store: store, log: log, metrics: newMetrics(cfg.Metrics),
 		router: mux.NewRouter(), static: map[staticRoute]http.Handler{}, idPrefix: newIDPrefix(), origins: newCORSPolicy(cfg.CORSOrigins)}
+	if cfg.RequestTimeout > 0 {
+		s.limits = newTimeLimits(cfg.RequestTimeout)
+	}
 	s.routes()
 	return s
 }

@@ -397,3 +397,28 @@ func TestCommitBatchesKeepsKeysOfAnyCharacters(t *testing.T) {
 		}
 	})
 }
+
+// A request hash is kept with its idempotency key, and only with one:
+// a hold made without a key keeps no hash, one with a key keeps both.
+func TestCommitBatchesKeepsRequestHashesWithKeys(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		id := storetest.CreateProduct(t, db, 10)
+		b := holdBatch(id, 0, 10, 0, 1, 2, 2, storedNow())
+		b.NewHolds[0].IdempotencyKey = "" // the hash stays, as an actor sets it for every hold
+		b.NewHolds[0].RequestHash, b.NewHolds[1].RequestHash = "hash-0", "hash-1"
+		if err := db.CommitBatches(ctx, []*flashsale.Batch{b})[0]; err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []struct{ key, hash string }{{"", ""}, {b.NewHolds[1].IdempotencyKey, "hash-1"}} {
+			h, err := db.Hold(ctx, b.NewHolds[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.IdempotencyKey != want.key || h.RequestHash != want.hash {
+				t.Errorf("hold %d: key %q hash %q, want %q %q", h.ID, h.IdempotencyKey, h.RequestHash, want.key, want.hash)
+			}
+		}
+	})
+}

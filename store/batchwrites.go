@@ -10,26 +10,34 @@ func (g *group) writes() []stmt {
 	var (
 		all   flashsale.Batch
 		moves []stmt // order changes and payments, batch by batch
-		size  [5]int
 	)
-	for _, b := range ok {
-		size[0] += len(b.NewHolds)
-		size[1] += len(b.ExpiredHolds)
-		size[2] += len(b.ConvertedHolds)
-		size[3] += len(b.NewOrders)
-		size[4] += len(b.Events)
+	if len(ok) == 1 {
+		// A hot product's group is its one batch: its rows are written
+		// from its own lists, not copies of them.
+		all = *ok[0]
+	} else {
+		var size [5]int
+		for _, b := range ok {
+			size[0] += len(b.NewHolds)
+			size[1] += len(b.ExpiredHolds)
+			size[2] += len(b.ConvertedHolds)
+			size[3] += len(b.NewOrders)
+			size[4] += len(b.Events)
+		}
+		all.NewHolds = make([]flashsale.Hold, 0, size[0])
+		all.ExpiredHolds = make([]int64, 0, size[1])
+		all.ConvertedHolds = make([]int64, 0, size[2])
+		all.NewOrders = make([]flashsale.Order, 0, size[3])
+		all.Events = make([]flashsale.Event, 0, size[4])
+		for _, b := range ok {
+			all.NewHolds = append(all.NewHolds, b.NewHolds...)
+			all.ExpiredHolds = append(all.ExpiredHolds, b.ExpiredHolds...)
+			all.ConvertedHolds = append(all.ConvertedHolds, b.ConvertedHolds...)
+			all.NewOrders = append(all.NewOrders, b.NewOrders...)
+			all.Events = append(all.Events, b.Events...)
+		}
 	}
-	all.NewHolds = make([]flashsale.Hold, 0, size[0])
-	all.ExpiredHolds = make([]int64, 0, size[1])
-	all.ConvertedHolds = make([]int64, 0, size[2])
-	all.NewOrders = make([]flashsale.Order, 0, size[3])
-	all.Events = make([]flashsale.Event, 0, size[4])
 	for _, b := range ok {
-		all.NewHolds = append(all.NewHolds, b.NewHolds...)
-		all.ExpiredHolds = append(all.ExpiredHolds, b.ExpiredHolds...)
-		all.ConvertedHolds = append(all.ConvertedHolds, b.ConvertedHolds...)
-		all.NewOrders = append(all.NewOrders, b.NewOrders...)
-		all.Events = append(all.Events, b.Events...)
 		if len(b.OrderChanges) > 0 || len(b.Payments) > 0 {
 			moves = append(append(moves, orderMoves(b.OrderChanges, b.At)...), paymentWrites(b.Payments, b.At)...)
 		}

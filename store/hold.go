@@ -47,8 +47,7 @@ func holdInserts(holds []flashsale.Hold) []stmt {
 		v.str(string(h.Status))
 		v.int(h.ExpiresAt.UnixMilli())
 		v.int(h.CreatedAt.UnixMilli())
-		v.nullStr(h.IdempotencyKey)
-		v.nullStr(h.RequestHash)
+		v.keyed(h.IdempotencyKey, h.RequestHash)
 	})
 }
 

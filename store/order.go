@@ -60,8 +60,7 @@ func orderInserts(orders []flashsale.Order) []stmt {
 		v.nullStr(string(o.CancelReason))
 		v.int(o.ExpiresAt.UnixMilli())
 		v.int(o.CreatedAt.UnixMilli())
-		v.nullStr(o.IdempotencyKey)
-		v.nullStr(o.RequestHash)
+		v.keyed(o.IdempotencyKey, o.RequestHash)
 		v.int(o.CreatedAt.UnixMilli())
 	})
 }

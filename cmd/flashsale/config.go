@@ -29,6 +29,7 @@ type config struct {
 	EarlyTTL       time.Duration // how long a webhook that came before its order may pay it
 	MaxBacklog     int           // requests that may wait for one product before 503
 	PassivateAfter time.Duration // idle time after which a product's actor stops
+	Pipeline       int           // batches of one product committing at once
 	Seed           bool
 	RequestTimeout time.Duration
 	LogLevel       zerolog.Level
@@ -104,6 +105,7 @@ func settings(c *config) []setting {
 		{name: "early-webhook-ttl", env: "FLASHSALE_EARLY_WEBHOOK_TTL", def: "1m", commands: server, usage: "how long a webhook that came before its order may still pay it; later it is dropped (Go duration)", value: duration(&c.EarlyTTL)},
 		{name: "max-backlog", env: "FLASHSALE_MAX_BACKLOG", def: "10000", commands: withActor, usage: "requests that may wait for one product; more get 503 with Retry-After at once", value: count(&c.MaxBacklog, 1_000_000)},
 		{name: "passivate-after", env: "FLASHSALE_PASSIVATE_AFTER", def: "2m", commands: withActor, usage: "idle time after which a product's actor stops to free memory (Go duration)", value: duration(&c.PassivateAfter)},
+		{name: "pipeline", env: "FLASHSALE_PIPELINE", def: "2", commands: withActor, usage: "batches of one product that may be committing at once; 1 makes fewer, larger batches", value: count(&c.Pipeline, 16)},
 		{name: "webhook-secret", env: "FLASHSALE_WEBHOOK_SECRET", def: "", commands: withBench, secret: hidden, usage: "HMAC-SHA256 key of payment webhook signatures; empty accepts unsigned webhooks (bench: signs checkout's)", value: text(&c.WebhookSecret, nil)},
 		{name: "admin-token", env: "FLASHSALE_ADMIN_TOKEN", def: "", commands: withBench, secret: hidden, usage: "bearer token of the admin API; empty disables it (bench: the server's, to create products)", value: text(&c.AdminToken, nil)},
 		{name: "seed", env: "FLASHSALE_SEED", def: "true", commands: server, usage: "create product 1 when the database has no product", value: boolean(&c.Seed)},

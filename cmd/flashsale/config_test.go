@@ -169,7 +169,8 @@ func TestActorConfigSetsEveryField(t *testing.T) {
 		}
 	}
 	d := actors.DefaultConfig()
-	if acfg.HoldTTL != d.HoldTTL || acfg.PaymentTTL != d.PaymentTTL || acfg.MaxBacklog != d.MaxBacklog || acfg.PassivateAfter != d.PassivateAfter {
+	if acfg.HoldTTL != d.HoldTTL || acfg.PaymentTTL != d.PaymentTTL || acfg.MaxBacklog != d.MaxBacklog || acfg.PassivateAfter != d.PassivateAfter ||
+		acfg.Pipeline != d.Pipeline {
 		t.Errorf("the settings' defaults give %+v; the actor package's are %+v", acfg, d)
 	}
 }

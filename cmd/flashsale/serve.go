@@ -79,6 +79,7 @@ func actorConfig(cfg config, metrics *actors.Metrics) actors.Config {
 	acfg := actors.DefaultConfig()
 	acfg.HoldTTL, acfg.PaymentTTL = cfg.HoldTTL, cfg.PaymentTTL
 	acfg.MaxBacklog, acfg.PassivateAfter = int64(cfg.MaxBacklog), cfg.PassivateAfter
+	acfg.Pipeline = cfg.Pipeline
 	// A write never waits longer than its request; a committed key is
 	// remembered at least as long as two requests may take.
 	acfg.CommitTimeout = cfg.RequestTimeout
