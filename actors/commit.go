@@ -299,13 +299,15 @@ func (a *productActor) afterFailure(p *batch) {
 	}
 	a.queued = nil
 	unavailable := fmt.Errorf("%w: commit failed", flashsale.ErrUnavailable)
-	for i := range f.unavailable {
-		f.unavailable[i].answer(unavailable)
-	}
 	if a.moved || !a.owns() {
 		// Another node owns the product now and most likely wrote it:
 		// rather than reload and fight it, this copy stops. Nothing of
-		// these was committed; their callers go to the owner.
+		// the retried and queued was committed; their callers go to the
+		// owner. This copy publishes nothing more, so nobody reads here
+		// what the in-doubt batches did.
+		for i := range f.unavailable {
+			f.unavailable[i].answer(unavailable)
+		}
 		for _, o := range append(f.retry, queued...) {
 			o.answer(errNotOwner)
 		}
@@ -317,7 +319,12 @@ func (a *productActor) afterFailure(p *batch) {
 		a.finishDrain()
 		return
 	}
+	// Reloaded before anyone hears: readers see at once whether the
+	// batches whose outcome is unknown committed.
 	loadErr := a.reload()
+	for i := range f.unavailable {
+		f.unavailable[i].answer(unavailable)
+	}
 	for _, o := range append(f.retry, queued...) {
 		if loadErr == nil && a.draining == nil && o.msg != nil && o.msg.retry() {
 			o.msg.decide(a)
