@@ -65,13 +65,13 @@ type clusterHost struct {
 	ccfg    ClusterConfig
 	metrics *clusterMetrics
 
-	rdv     *cluster.Rendezvous // owner of each product by this node's latest view
-	mu      sync.Mutex          // guards the fields below
-	eng     *engine             // this node's member of the cluster; replaced when it rejoins
-	members []string            // by this node's latest view, sorted
-	blocked map[string]bool     // member ids this node's view dropped for good
-	dropped bool                // a peer dropped this node: it rejoins, meanwhile it takes no writes
-	outbox  map[string]*outbox  // by peer node
+	place   placement          // owner of each product by this node's latest view
+	mu      sync.Mutex         // guards the fields below
+	eng     *engine            // this node's member of the cluster; replaced when it rejoins
+	members []string           // by this node's latest view, sorted
+	blocked map[string]bool    // member ids this node's view dropped for good
+	dropped bool               // a peer dropped this node: it rejoins, meanwhile it takes no writes
+	outbox  map[string]*outbox // by peer node
 	pending map[uint64]*remoteCall
 	nextID  uint64
 	stop    chan struct{}
@@ -116,7 +116,7 @@ func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*cluster
 		// events compare owners with it as soon as it has.
 		self:  net.JoinHostPort(host, strconv.Itoa(port)),
 		local: local, log: log.With().Str("component", "cluster").Logger(), ccfg: ccfg,
-		metrics: newClusterMetrics(ccfg.Metrics), rdv: cluster.NewRendezvous(), blocked: map[string]bool{},
+		metrics: newClusterMetrics(ccfg.Metrics), blocked: map[string]bool{},
 		outbox: map[string]*outbox{}, pending: map[uint64]*remoteCall{}, stop: make(chan struct{}),
 	}
 	// Before any of local's actors runs: each event records the node
@@ -211,12 +211,14 @@ func (h *clusterHost) topology(e *engine, t *cluster.ClusterTopology) {
 		h.mu.Unlock() // the view of an engine this node has left
 		return
 	}
-	h.rdv.UpdateMembers(t.Members)
 	members := make([]string, 0, len(t.Members))
 	for _, m := range t.Members {
-		members = append(members, m.Address())
+		if m.HasKind(productKind) {
+			members = append(members, m.Address())
+		}
 	}
 	slices.Sort(members)
+	h.place.update(members)
 	h.members = members
 	// The engine blocks a member that left for good, though this event
 	// may list it only as left.
@@ -288,7 +290,7 @@ func (h *clusterHost) ready() error {
 // owner is the node that owns a product by this node's latest view, or
 // empty before this node has seen any.
 func (h *clusterHost) owner(productID int64) string {
-	return h.rdv.GetByClusterIdentity(cluster.NewClusterIdentity(strconv.FormatInt(productID, 10), productKind))
+	return h.place.owner(productID)
 }
 
 // view is this node's id and the members it sees.

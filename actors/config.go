@@ -61,7 +61,7 @@ func DefaultConfig() Config {
 		ReloadBackoff:  500 * time.Millisecond,
 		IDBlock:        1000,
 		MaxBacklog:     10_000,
-		Writers:        4,
+		Writers:        2,
 		Pipeline:       2,
 		PassivateAfter: 2 * time.Minute,
 		WakeDue:        time.Second,

@@ -161,7 +161,7 @@ func (h *clusterHost) rejoin() {
 	h.mu.Lock()
 	h.dropped = true
 	h.members = nil
-	h.rdv.UpdateMembers(nil)
+	h.place.update(nil)
 	lost := h.forgetLocked(func(string) bool { return true })
 	old := h.eng
 	h.mu.Unlock()
