@@ -30,7 +30,10 @@ type Config struct {
 	// registered nowhere.
 	Metrics *Metrics
 	// Writers is how many transactions commit batches at once; each
-	// carries the batches of up to 256 products. One suits SQLite.
+	// carries the batches of up to 256 products. One suits SQLite. Two
+	// let a product's pipelined batches overlap; more make smaller groups,
+	// each a transaction and a log flush of its own (with 64 clients over
+	// 10,000 products on MariaDB, four made 8.4k holds/s, two 10.8k).
 	Writers int
 	// Pipeline is how many batches of one product may be on their way at
 	// once: a product's next batch begins its transaction as soon as the
