@@ -327,10 +327,7 @@ func TestClusterOwnerFrozenAndWoken(t *testing.T) {
 		}
 	}
 	c.CloseIdleConnections()
-	for _, nd := range nodes {
-		nd.terminate(t)
-	}
-	assertCheckPasses(t, url)
+	stopAndCheck(t, nodes, url)
 }
 
 // releaseSlack is how long after its time a hold or an order whose owner
@@ -473,10 +470,7 @@ func TestClusterEarlyWebhookThroughAnotherNode(t *testing.T) {
 			}
 		}
 	}
-	for _, nd := range nodes {
-		nd.terminate(t)
-	}
-	assertCheckPasses(t, url)
+	stopAndCheck(t, nodes, url)
 }
 
 // TestClusterRollingRestart: under a steady load of holds through all
@@ -565,10 +559,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	}
 	l.checkHolds(t, storetest.OpenURL(t, url), p.ID)
 	c.CloseIdleConnections()
-	for _, nd := range nodes {
-		nd.terminate(t)
-	}
-	assertCheckPasses(t, url)
+	stopAndCheck(t, nodes, url)
 }
 
 // TestClusterHoldsAndReadsAreLinearizable records every hold and read of

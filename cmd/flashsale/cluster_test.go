@@ -307,13 +307,21 @@ func checkThreeNodes(t *testing.T, c *http.Client, url string, nodes []clusterNo
 		}
 	}
 
+	stopAndCheck(t, nodes, url)
+}
+
+// TestClusterRefusesSQLite: a cluster needs a database every node shares.
+// stopAndCheck stops every node with SIGTERM, so that each drains, and
+// then requires `flashsale check` to find the books of the database at
+// url exact.
+func stopAndCheck(t *testing.T, nodes []clusterNode, url string) {
+	t.Helper()
 	for _, nd := range nodes {
 		nd.terminate(t)
 	}
 	assertCheckPasses(t, url)
 }
 
-// TestClusterRefusesSQLite: a cluster needs a database every node shares.
 func TestClusterRefusesSQLite(t *testing.T) {
 	t.Parallel()
 	code, stderr, _ := runToExit(t, 30*time.Second, serverArgs("serve", storetest.URL(t, "sqlite")),
