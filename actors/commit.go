@@ -197,19 +197,8 @@ func (a *productActor) batchCommitted(p *batch) {
 	for i := range p.ops {
 		p.ops[i].committed()
 	}
-	// Readers see the committed counters, less what later batches
-	// release by expiry: an expired hold never counts.
-	a.visible.Counters = b.Counters
-	for _, later := range a.inflight {
-		a.visible.Held -= later.expiredHeld
-		a.visible.AwaitingPayment -= later.expiredAwaiting
-	}
-	if q := a.queued; q != nil {
-		a.visible.Held -= q.expiredHeld
-		a.visible.AwaitingPayment -= q.expiredAwaiting
-	}
 	a.forgetKeys(now)
-	a.publish()
+	a.show(b)
 	if a.debugging() {
 		a.logger().Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).
 			Int("new_orders", len(b.NewOrders)).Int("payments", len(b.Payments)).Int("expired_holds", len(b.ExpiredHolds)).
@@ -227,6 +216,22 @@ func (a *productActor) batchCommitted(p *batch) {
 	a.flush()
 	a.armTimer()
 	a.finishDrain()
+}
+
+// show makes what a committed batch wrote what readers see: its counters,
+// less what later batches release by expiry (an expired hold never
+// counts). It comes before the batch's callers hear yes.
+func (a *productActor) show(b *flashsale.Batch) {
+	a.visible.Counters = b.Counters
+	for _, later := range a.inflight {
+		a.visible.Held -= later.expiredHeld
+		a.visible.AwaitingPayment -= later.expiredAwaiting
+	}
+	if q := a.queued; q != nil {
+		a.visible.Held -= q.expiredHeld
+		a.visible.AwaitingPayment -= q.expiredAwaiting
+	}
+	a.publish()
 }
 
 // failure is a failed batch being recovered from: the callers to decide
@@ -272,9 +277,11 @@ func (a *productActor) afterFailure(p *batch) {
 	f := a.failed
 	switch {
 	case p.err == nil:
-		// It committed, so the failed batch before it did too: its
-		// callers are answered; the reload below takes in what it wrote.
+		// It committed, so the failed batch before it did too: readers
+		// see what it wrote before its callers hear yes (the reload below,
+		// which takes it in too, may fail and leave the old snapshot).
 		a.metrics.committed(&p.write)
+		a.show(&p.write)
 		for i := range p.ops {
 			p.ops[i].answer(nil)
 		}
