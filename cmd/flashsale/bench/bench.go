@@ -337,8 +337,11 @@ func (c *client) watch(name string, st *stats, start time.Time, wg *sync.WaitGro
 			report(now)
 		}
 	}
-	if now := time.Now(); now.Sub(last) > 100*time.Millisecond {
-		report(now) // the last part second, so that even a short run shows one
+	// The last part second, if it is more than a sliver, and always for a
+	// run shorter than a tick (a sellout may end in a tenth of a second),
+	// so that every run shows one.
+	if now := time.Now(); now.Sub(last) > 100*time.Millisecond || last.Equal(start) {
+		report(now)
 	}
 }
 
