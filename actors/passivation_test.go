@@ -108,3 +108,26 @@ func gauge(g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// TestActorsBusyAtTheirTimeoutStopOnceIdle: an actor that still held
+// units when its quiet period first ended stops once they are released.
+func TestActorsBusyAtTheirTimeoutStopOnceIdle(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	cfg := actors.DefaultConfig()
+	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 50*time.Millisecond, 50*time.Millisecond, 400*time.Millisecond
+	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+	r := actorstest.NewService(t, db, cfg)
+	id := storetest.CreateProduct(t, db, 5)
+	if _, err := r.PlaceHold(context.Background(), id, 2, ""); err != nil {
+		t.Fatal(err)
+	}
+	actorstest.Eventually(t, 10*time.Second, func() string {
+		if n := gauge(cfg.Metrics.LiveActors); n != 0 {
+			return fmt.Sprintf("%v live actors; want the product's to stop once its hold expired", n)
+		}
+		return ""
+	})
+	if p, err := r.Product(context.Background(), id); err != nil || p.Available() != 5 {
+		t.Fatalf("after the hold expired: %+v, %v; want 5 available", p, err)
+	}
+}

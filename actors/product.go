@@ -173,7 +173,11 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 		if a.idle() && a.host.passivate(a.id, a.ref) {
 			a.logger().Debug().Msg("passivating")
 			ctx.Stop(a.self)
+			return
 		}
+		// Proto.Actor sends the timeout once and then forgets it: an actor
+		// busy at that moment must ask again, or it would never stop.
+		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
 	case *actor.Stopping:
 		a.stopTimer()
 	case *actor.Stopped:
