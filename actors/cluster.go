@@ -98,7 +98,7 @@ func NewClusterService(cfg Config, store Store, log zerolog.Logger, ccfg Cluster
 		return nil, err
 	}
 	local.start()
-	return &Service{cfg: cfg, store: store, host: ch, local: local, cluster: ch}, nil
+	return &Service{cfg: cfg, store: store, host: ch, local: local, cluster: ch, routes: new(routes)}, nil
 }
 
 func startCluster(local *Host, log zerolog.Logger, ccfg ClusterConfig) (*clusterHost, error) {

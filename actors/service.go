@@ -22,6 +22,8 @@ type Service struct {
 	local *Host // the host of this process's actors, drained at shutdown
 	// cluster is this node's membership of a cluster, or nil.
 	cluster *clusterHost
+	// routes knows the product of recent holds and orders.
+	routes *routes
 }
 
 // host reaches product actors. Host runs them in this process; a cluster
@@ -45,7 +47,7 @@ func NewService(cfg Config, store Store, log zerolog.Logger) *Service {
 	cfg = cfg.complete()
 	h := newHost(cfg, store, log)
 	h.start()
-	return &Service{cfg: cfg, store: store, host: h, local: h}
+	return &Service{cfg: cfg, store: store, host: h, local: h, routes: new(routes)}
 }
 
 // Drain stops taking new work, lets every product actor commit what it
@@ -150,7 +152,11 @@ func (s *Service) PlaceHold(ctx context.Context, productID, qty int64, key strin
 		return flashsale.Hold{}, flashsale.ErrInsufficientStock
 	}
 	m := &placeHold{envelope: newEnvelope(), replyTo: newReply[flashsale.Hold](), ctx: ctx, qty: qty, key: key, hash: hash}
-	return ask(ctx, s.host, productID, m, m.replyTo)
+	hold, err = ask(ctx, s.host, productID, m, m.replyTo)
+	if err == nil {
+		s.routes.holds.put(hold.ID, productID)
+	}
+	return hold, err
 }
 
 // soldOut reports whether a hold of qty is refused by the committed
@@ -175,6 +181,15 @@ func (s *Service) CreateOrder(ctx context.Context, holdID int64, key string) (fl
 		func(o flashsale.Order) (string, flashsale.Order) { return o.RequestHash, o.AsCreated() }); found || err != nil {
 		return o, err
 	}
+	if productID, ok := s.routes.holds.product(holdID); ok {
+		// The actor has every active hold of its product. A hold it does
+		// not have may have become an order long ago, which only the
+		// database still tells apart from an expired one.
+		o, err := s.createOrder(ctx, productID, holdID, key, hash)
+		if !errors.Is(err, flashsale.ErrHoldExpired) {
+			return o, err
+		}
+	}
 	h, err := s.store.Hold(ctx, holdID)
 	if err != nil {
 		return flashsale.Order{}, err
@@ -194,8 +209,17 @@ func (s *Service) CreateOrder(ctx context.Context, holdID int64, key string) (fl
 	case flashsale.HoldExpired:
 		return flashsale.Order{}, flashsale.ErrHoldExpired
 	}
+	return s.createOrder(ctx, h.ProductID, holdID, key, hash)
+}
+
+// createOrder asks the hold's product's actor for the order.
+func (s *Service) createOrder(ctx context.Context, productID, holdID int64, key, hash string) (flashsale.Order, error) {
 	m := &createOrder{envelope: newEnvelope(), replyTo: newReply[flashsale.Order](), ctx: ctx, holdID: holdID, key: key, hash: hash}
-	return ask(ctx, s.host, h.ProductID, m, m.replyTo)
+	o, err := ask(ctx, s.host, productID, m, m.replyTo)
+	if err == nil {
+		s.routes.orders.put(o.ID, productID)
+	}
+	return o, err
 }
 
 // ApplyPayment takes a payment provider's webhook. A key already recorded
@@ -212,15 +236,22 @@ func (s *Service) ApplyPayment(ctx context.Context, key string, orderID int64, s
 		}
 		return res, err
 	}
-	productID, recorded, err := s.store.RecordEarlyPayment(ctx, pay)
+	productID, err := s.orderProduct(ctx, orderID)
 	if err != nil {
 		return flashsale.PaymentResult{}, err
 	}
 	if productID == 0 {
-		if recorded.Early && recorded.Hash == pay.Hash {
-			s.cfg.Metrics.WebhooksPending.Inc()
+		var recorded flashsale.Payment
+		productID, recorded, err = s.store.RecordEarlyPayment(ctx, pay)
+		if err != nil {
+			return flashsale.PaymentResult{}, err
 		}
-		return firstAnswer(recorded.Hash, pay.Hash, recorded.Answer())
+		if productID == 0 {
+			if recorded.Early && recorded.Hash == pay.Hash {
+				s.cfg.Metrics.WebhooksPending.Inc()
+			}
+			return firstAnswer(recorded.Hash, pay.Hash, recorded.Answer())
+		}
 	}
 	m := &applyPayment{envelope: newEnvelope(), replyTo: newReply[paymentAnswer](), ctx: ctx, pay: pay}
 	res, err := ask(ctx, s.host, productID, m, m.replyTo)
@@ -228,6 +259,26 @@ func (s *Service) ApplyPayment(ctx context.Context, key string, orderID int64, s
 		s.cfg.Metrics.WebhooksDeduplicated.Inc()
 	}
 	return res.result, err
+}
+
+// orderProduct returns the product of a committed order, or 0 when the
+// order does not exist (yet). An order's product never changes, so a plain
+// read is enough; only a webhook that finds no order needs
+// RecordEarlyPayment's transaction, which orders it against the order's
+// creation.
+func (s *Service) orderProduct(ctx context.Context, orderID int64) (int64, error) {
+	if productID, ok := s.routes.orders.product(orderID); ok {
+		return productID, nil
+	}
+	o, err := s.store.Order(ctx, orderID)
+	switch {
+	case errors.Is(err, flashsale.ErrOrderNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	s.routes.orders.put(orderID, o.ProductID)
+	return o.ProductID, nil
 }
 
 // SetStock changes a product's total stock. It fails with

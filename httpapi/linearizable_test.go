@@ -63,6 +63,9 @@ func checkLinearizable(t *testing.T, url string, faults func()) {
 	}
 	cfg := actors.DefaultConfig()
 	cfg.HoldTTL, cfg.CommitTimeout, cfg.ReloadBackoff = time.Hour, time.Second, 20*time.Millisecond
+	// Two batches in flight, one behind the other: the harder case for
+	// what readers may see (the default is one).
+	cfg.Pipeline = 2
 	// Errors are logged, so that an answer the history cannot take (a
 	// 500) says what caused it.
 	logs := &actorstest.LockedBuffer{}
