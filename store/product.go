@@ -127,16 +127,27 @@ const productsPerLoad = 500
 
 // LoadProducts reads the committed state of many products, as LoadProduct
 // reads one's: four queries and one transaction for each 500 products,
-// not a transaction each. Ids that name no product are not in the map.
+// not a transaction each. Ids that name no product are not in the map. On
+// MySQL the four queries go in one packet on a writer's connection: a
+// first touch of many products is a load of a few each, and its round
+// trips, not its rows, were what it cost.
 func (d *DB) LoadProducts(ctx context.Context, ids []int64) (map[int64]flashsale.ProductState, error) {
 	states := make(map[int64]flashsale.ProductState, len(ids))
 	for chunk := range chunks(ids, productsPerLoad) {
-		var some map[int64]*flashsale.ProductState
-		err := d.transact(ctx, func(tx *sql.Tx) error {
-			var err error
-			some, err = loadProducts(ctx, tx, chunk)
-			return err
-		})
+		some := make(map[int64]*flashsale.ProductState, len(chunk))
+		rs := loadReads(chunk, some)
+		var err error
+		if d.writer != nil {
+			err = retry(ctx, func() error {
+				clear(some) // what a failed attempt read
+				return d.readPacked(ctx, rs)
+			})
+		} else {
+			err = d.transact(ctx, func(tx *sql.Tx) error {
+				clear(some)
+				return queryEach(ctx, tx, rs)
+			})
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -147,49 +158,40 @@ func (d *DB) LoadProducts(ctx context.Context, ids []int64) (map[int64]flashsale
 	return states, nil
 }
 
-func loadProducts(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*flashsale.ProductState, error) {
-	in := "(" + placeholders(len(ids)) + ")"
-	args := anys(ids)
-	states := make(map[int64]*flashsale.ProductState, len(ids))
-	all, err := queryAll(ctx, tx, scanProductState, selectProductStates+"WHERE id IN "+in, args...)
-	if err != nil {
-		return nil, err
-	}
-	for _, st := range all {
-		states[st.Product.ID] = &st
-	}
-	holds, err := queryAll(ctx, tx, scanHold, selectHolds+"WHERE status = ? AND product_id IN "+in+" ORDER BY product_id, expires_at, id",
-		append([]any{string(flashsale.HoldActive)}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range holds {
-		if st := states[h.ProductID]; st != nil {
-			st.ActiveHolds = append(st.ActiveHolds, h)
+// loadReads are the reads of LoadProducts into states, in the order they
+// must run: the products first, then what belongs to each.
+func loadReads(ids []int64, states map[int64]*flashsale.ProductState) []read {
+	rs := reads(inIDs(selectProductStates+"WHERE id IN (", ")", ids), func(row scanner) error {
+		st, err := scanProductState(row)
+		if err == nil {
+			states[st.Product.ID] = &st
 		}
-	}
-	orders, err := queryAll(ctx, tx, scanOrder, selectOrders+"WHERE status = ? AND product_id IN "+in+" ORDER BY product_id, expires_at, id",
-		append([]any{string(flashsale.OrderPendingPayment)}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range orders {
-		if st := states[o.ProductID]; st != nil {
-			st.UnpaidOrders = append(st.UnpaidOrders, o)
-		}
-	}
-	seqs, err := queryAll(ctx, tx, func(row scanner) ([2]int64, error) {
-		var v [2]int64
-		err := row.Scan(&v[0], &v[1])
-		return v, err
-	}, "SELECT product_id, MAX(seq) FROM events WHERE product_id IN "+in+" GROUP BY product_id", args...)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range seqs {
-		if st := states[v[0]]; st != nil {
-			st.LastSeq = v[1]
-		}
-	}
-	return states, nil
+		return err
+	})
+	rs = append(rs, reads(inIDs(selectHolds+"WHERE status = '"+string(flashsale.HoldActive)+"' AND product_id IN (", ") ORDER BY product_id, expires_at, id", ids),
+		func(row scanner) error {
+			h, err := scanHold(row)
+			if st := states[h.ProductID]; err == nil && st != nil {
+				st.ActiveHolds = append(st.ActiveHolds, h)
+			}
+			return err
+		})...)
+	rs = append(rs, reads(inIDs(selectOrders+"WHERE status = '"+string(flashsale.OrderPendingPayment)+"' AND product_id IN (", ") ORDER BY product_id, expires_at, id", ids),
+		func(row scanner) error {
+			o, err := scanOrder(row)
+			if st := states[o.ProductID]; err == nil && st != nil {
+				st.UnpaidOrders = append(st.UnpaidOrders, o)
+			}
+			return err
+		})...)
+	rs = append(rs, reads(inIDs("SELECT product_id, MAX(seq) FROM events WHERE product_id IN (", ") GROUP BY product_id", ids),
+		func(row scanner) error {
+			var id, seq int64
+			err := row.Scan(&id, &seq)
+			if st := states[id]; err == nil && st != nil {
+				st.LastSeq = seq
+			}
+			return err
+		})...)
+	return rs
 }

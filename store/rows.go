@@ -291,15 +291,6 @@ func inIDs[T int64 | string](prefix, suffix string, ids []T, args ...any) []stmt
 	return stmts
 }
 
-// anys converts a slice to arguments.
-func anys[T any](s []T) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
-}
-
 // chunks splits s into pieces of at most n.
 func chunks[T any](s []T, n int) iter.Seq[[]T] {
 	return func(yield func([]T) bool) {

@@ -24,8 +24,9 @@ import (
 // the first packet read and locked, before the second is sent.
 //
 // Only these connections accept several statements in one query, and
-// only CommitBatches uses them: a query built from a client's input that
-// slipped a quote could otherwise run statements of its own. A value is
+// only CommitBatches and LoadProducts use them: a query built from a
+// client's input that slipped a quote could otherwise run statements of
+// its own. A value is
 // written into the text only when it needs no escaping (an integer, a
 // string of letters, digits, '_' and '-': see sqlValues); any other is
 // sent as an argument, escaped by the driver's interpolateParams.
@@ -107,6 +108,25 @@ func (d *DB) commitPackedOnce(ctx context.Context, g *group) error {
 		return writeRefused(err)
 	}
 	open = false
+	return nil
+}
+
+// readPacked runs reads in one transaction on a writer's connection: the
+// reads in one packet, then the COMMIT.
+func (d *DB) readPacked(ctx context.Context, rs []read) error {
+	conn, err := d.writer.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := queryPacked(ctx, conn, rs); err != nil {
+		abandon(ctx, conn)
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		abandon(ctx, conn)
+		return err
+	}
 	return nil
 }
 

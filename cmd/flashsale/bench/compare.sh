@@ -10,7 +10,11 @@
 #
 # Environment: FLASHSALE, the binary (default: flashsale on PATH);
 # SCENARIOS (default "ceiling hot", ceiling first); CONNECTIONS (64);
-# DURATION (10s); THREADS, wrk's (2). Needs curl and jq.
+# DURATION (10s); THREADS, wrk's (2); FLASHSALE_WEBHOOK_SECRET, the
+# server's, with which the bench signs checkout's webhooks (without it a
+# server that has one refuses them, and checkout measures refusals). The
+# errors column counts answers a scenario did not expect; a row with
+# errors is also named on standard error. Needs curl and jq.
 set -eu
 
 target=${1:?usage: compare.sh TARGET ADMIN_TOKEN}
@@ -35,15 +39,18 @@ product=$(curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: applicat
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 
-# row SCENARIO TOOL REQ_PER_S P50_MS P99_MS
-row() { echo "$1 $2 $3 $4 $5" >>"$rows"; }
+# row SCENARIO TOOL REQ_PER_S P50_MS P99_MS ERRORS
+row() {
+	echo "$1 $2 $3 $4 $5 $6" >>"$rows"
+	[ "$6" = 0 ] || echo "compare.sh: $2 $1: $6 answers were errors" >&2
+}
 
 for scenario in $scenarios; do
 	echo "compare.sh: $scenario, flashsale bench" >&2
 	"$flashsale" bench --target "$target" --admin-token "$token" --scenario "$scenario" \
 		--connections "$connections" --duration "$duration" --json 2>/dev/null |
-		jq -r '"\(.requests_per_second) \(.latency_ms.p50) \(.latency_ms.p99)"' |
-		{ read -r rps p50 p99 && row "$scenario" "flashsale-bench" "$rps" "$p50" "$p99"; }
+		jq -r '"\(.requests_per_second) \(.latency_ms.p50) \(.latency_ms.p99) \(.errors + .no_answer)"' |
+		{ read -r rps p50 p99 errors && row "$scenario" "flashsale-bench" "$rps" "$p50" "$p99" "$errors"; }
 
 	case $scenario in
 	ceiling) url=$target/healthz; args= ;;
@@ -61,18 +68,18 @@ for scenario in $scenarios; do
 		{
 			read -r rps p50 p99 non2xx socket_errors
 			[ "$non2xx$socket_errors" = 00 ] || echo "compare.sh: wrk $scenario: $non2xx answers not 2xx, $socket_errors socket errors" >&2
-			row "$scenario" wrk "$rps" "$p50" "$p99"
+			row "$scenario" wrk "$rps" "$p50" "$p99" $((non2xx + socket_errors))
 		}
 done
 
 echo
 awk '
-	{ scenario[NR] = $1; tool[NR] = $2; rps[NR] = $3; p50[NR] = $4; p99[NR] = $5 }
+	{ scenario[NR] = $1; tool[NR] = $2; rps[NR] = $3; p50[NR] = $4; p99[NR] = $5; errors[NR] = $6 }
 	$1 == "ceiling" { ceiling[$2] = $3 }
 	END {
-		printf "%-10s %-16s %10s %10s %10s %10s\n", "scenario", "tool", "req/s", "÷ healthz", "p50 ms", "p99 ms"
+		printf "%-10s %-16s %10s %10s %10s %10s %8s\n", "scenario", "tool", "req/s", "÷ healthz", "p50 ms", "p99 ms", "errors"
 		for (i = 1; i <= NR; i++) {
 			ratio = ceiling[tool[i]] > 0 ? sprintf("%.2f", rps[i] / ceiling[tool[i]]) : "-"
-			printf "%-10s %-16s %10.0f %10s %10.2f %10.2f\n", scenario[i], tool[i], rps[i], ratio, p50[i], p99[i]
+			printf "%-10s %-16s %10.0f %10s %10.2f %10.2f %8d\n", scenario[i], tool[i], rps[i], ratio, p50[i], p99[i], errors[i]
 		}
 	}' "$rows"
