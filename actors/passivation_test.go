@@ -121,13 +121,20 @@ func TestActorsBusyAtTheirTimeoutStopOnceIdle(t *testing.T) {
 	if _, err := r.PlaceHold(context.Background(), id, 2, ""); err != nil {
 		t.Fatal(err)
 	}
+	waitForNoActors(t, cfg.Metrics)
+	if p, err := r.Product(context.Background(), id); err != nil || p.Available() != 5 {
+		t.Fatalf("after the hold expired: %+v, %v; want 5 available", p, err)
+	}
+}
+
+// waitForNoActors waits until every product actor has stopped, its hold
+// expired and nothing left to watch.
+func waitForNoActors(t *testing.T, m *actors.Metrics) {
+	t.Helper()
 	actorstest.Eventually(t, 10*time.Second, func() string {
-		if n := gauge(cfg.Metrics.LiveActors); n != 0 {
+		if n := gauge(m.LiveActors); n != 0 {
 			return fmt.Sprintf("%v live actors; want the product's to stop once its hold expired", n)
 		}
 		return ""
 	})
-	if p, err := r.Product(context.Background(), id); err != nil || p.Available() != 5 {
-		t.Fatalf("after the hold expired: %+v, %v; want 5 available", p, err)
-	}
 }

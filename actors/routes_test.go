@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flashsale"
-	"fmt"
 	"testing"
 	"time"
 
@@ -48,12 +47,7 @@ func TestOrdersAndWebhooksAfterTheActorForgot(t *testing.T) {
 		}
 		// The hold expires, and then the actor, with nothing left to
 		// watch, stops.
-		actorstest.Eventually(t, 10*time.Second, func() string {
-			if n := gauge(cfg.Metrics.LiveActors); n != 0 {
-				return fmt.Sprintf("%v live actors; want the product's to stop once its hold expired", n)
-			}
-			return ""
-		})
+		waitForNoActors(t, cfg.Metrics)
 
 		_, err = s.CreateOrder(ctx, used.ID, "")
 		if e, ok := errors.AsType[*flashsale.HoldUsedError](err); !ok || e.OrderID != order.ID {
