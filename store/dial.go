@@ -71,10 +71,14 @@ func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*DB, erro
 	// WAL with synchronous=FULL: a commit is on disk before the client
 	// hears yes. _txlock=immediate makes every transaction take the write
 	// lock at BEGIN, SQLite's equivalent of SELECT ... FOR UPDATE.
+	// temp_store=MEMORY keeps the statement journals of a group commit's
+	// multi-row statements in memory: past 64 KiB SQLite spills them to a
+	// temporary file, a write(2) per page (a tenth of the server's CPU
+	// under spread), though nothing in them outlives the transaction.
 	// The path goes into a URI: a '?' or '#' in it would end the path.
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	dsn := "file:" + escaped + "?_txlock=immediate" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
 	if path != ":memory:" {
 		dsn += "&_pragma=journal_mode(WAL)"
 	}
