@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
@@ -38,14 +39,15 @@ type Host struct {
 	owns func(productID int64) bool
 	view atomic.Uint64
 
-	mu       sync.Mutex // guards loading, toLoad, loaders, draining, spawned and removals from products
-	loading  map[int64]*loadCall
-	toLoad   []int64 // products to load, in the order first asked for
-	loaders  int     // goroutines running loadPending
-	draining bool
-	spawned  map[int64]int   // incarnations of each product's actor, to name them
-	leaving  []chan struct{} // closed by actors stopping because their product moved
-	stop     chan struct{}   // closed by Drain: the host's own loops end
+	mu        sync.Mutex // guards loading, toLoad, loaders, loadBegan, draining, spawned and removals from products
+	loading   map[int64]*loadCall
+	toLoad    []int64   // products to load, in the order first asked for
+	loaders   int       // goroutines running loadPending
+	loadBegan time.Time // when the latest load began to read
+	draining  bool
+	spawned   map[int64]int   // incarnations of each product's actor, to name them
+	leaving   []chan struct{} // closed by actors stopping because their product moved
+	stop      chan struct{}   // closed by Drain: the host's own loops end
 }
 
 // productHandle is how requests reach one product's actor.
@@ -182,7 +184,7 @@ func (h *Host) handle(ctx context.Context, id int64) (*productHandle, error) {
 		c = &loadCall{done: make(chan struct{})}
 		h.loading[id] = c
 		h.toLoad = append(h.toLoad, id)
-		if h.loaders < maxLoaders {
+		if h.loaders == 0 || h.loaders < maxLoaders && time.Since(h.loadBegan) > slowLoad {
 			h.loaders++
 			go h.loadPending()
 		}
@@ -194,13 +196,20 @@ func (h *Host) handle(ctx context.Context, id int64) (*productHandle, error) {
 	return c.h, c.err
 }
 
-// Loads of products whose actor does not run yet are gathered: up to
-// maxLoaders reads at once, each of up to maxLoad products, so that the
-// first touch of thousands of products costs a few reads, not one
-// transaction each.
+// Loads of products whose actor does not run yet are gathered, each of up
+// to maxLoad products, so that the first touch of thousands of products
+// costs a few reads, not one transaction each. One load reads at a time,
+// and what is asked for meanwhile waits for the next: with four at once,
+// each took the one or two products asked for since the last, and the
+// first touch of 10,000 products by 64 clients cost a round trip per
+// product (spread on MariaDB: 4,800 and 6,200 holds/s with four, 6,200
+// and 7,900 with one, in turns). Another starts, up to maxLoaders, when
+// the latest has been reading for longer than slowLoad: a product with a
+// great many holds to read delays the others by that much at most.
 const (
 	maxLoaders = 4
 	maxLoad    = 256
+	slowLoad   = 50 * time.Millisecond
 )
 
 // loadPending reads the products waiting to be loaded, many at a time, and
@@ -217,6 +226,7 @@ func (h *Host) loadPending() {
 		}
 		ids := slices.Clone(h.toLoad[:n])
 		h.toLoad = h.toLoad[n:]
+		h.loadBegan = time.Now()
 		h.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.CommitTimeout)
 		states, err := h.store.LoadProducts(ctx, ids)
