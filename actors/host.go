@@ -256,7 +256,8 @@ func (h *Host) loadPending() {
 
 // mailbox is the product actors': Proto.Actor's lock-free queue, a node
 // per message, where the default keeps a ring of ten slots for every
-// actor from its start (30 of the 280 MB live with 100,000 products loaded).
+// actor from its start (about 20 MB of the live heap with 100,000
+// products loaded).
 var mailbox = actor.UnboundedLockfree()
 
 func (h *Host) spawn(st flashsale.ProductState) (*productHandle, error) {
