@@ -64,7 +64,7 @@ type productActor struct {
 	// stop: Proto.Actor's receive timeout would do, but it costs each
 	// actor a context extension and a timer reset per message.
 	idleTimer *time.Timer
-	active    time.Time     // when it last took a request
+	active    time.Time     // when the last request it took was sent
 	broken    bool          // the last load failed; writes are refused until one succeeds
 	draining  chan struct{} // set by drain; closed once everything is committed
 	moved     bool          // drained because the product moved to another node
@@ -195,7 +195,7 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 	case *actor.Stopped:
 		a.metrics.LiveActors.Dec()
 	case request:
-		a.active = time.Now()
+		a.active = m.sentAt() // its envelope read the clock already
 		m.decide(a)
 		if a.moved {
 			a.finishDrain()
