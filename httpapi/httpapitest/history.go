@@ -136,13 +136,23 @@ func (h *History) Resolve(ctx context.Context, db HoldFinder) (unknown int, err 
 // Let D(t) be the number of holds that took effect by time t. Every
 // observation (a read of v, or a refusal, which reads 0) needs a point in
 // its interval where D = stock − v. D never falls, so the observations
-// that need D = k all lie in one window [s, e] in which no hold takes
-// effect, after the window of every smaller k. The window ends as early as
-// it may: at the latest call among them, the end of the previous window,
-// or later if too few holds had been sent by then; it starts as late as it
-// may, at s = min(e, their earliest return), so that as many holds as
-// possible had been sent by s. Exactly k holds take effect by s: every
-// hold that returned 201 before e, then those with the earliest returns.
+// that need D = k all lie in one window [x, y] in which no hold takes
+// effect, after the window of every smaller k and before that of every
+// larger one: it starts by their earliest return and ends at their latest
+// call or after. Exactly k holds take effect by x: every hold that
+// returned 201 before y, then, of those sent by x, the ones with the
+// earliest returns, which leaves the later windows the holds that can
+// wait longest.
+//
+// When the observations' intervals share a point, the window is a single
+// point t, and it is put as late as it may be: no later than any of them
+// returns or any later window's observations return, and not so late that
+// more than k holds returned before it. A later t lets more holds be
+// sent, from which those with the earliest returns are taken; it adds no
+// hold that must take effect which these would not include. At the
+// earliest point, a hold sent early that returned late could be taken in
+// place of one sent just after that returned at once, and a linearizable
+// history refused (TestCheckStockHistoryTakesTheHoldThatReturnedFirst).
 // TestCheckStockHistoryAgreesWithPorcupine holds this against porcupine.
 func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 	type window struct {
@@ -151,7 +161,7 @@ func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 	}
 	type hold struct{ call, ret int64 }
 	var holds []hold
-	windows := map[int64]*window{}
+	byTaken := map[int64]*window{}
 	for _, op := range ops {
 		in, out := op.Input.(StockInput), op.Output.(StockOutput)
 		if in.Hold && out.Status == http.StatusCreated {
@@ -162,33 +172,37 @@ func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 		if !in.Hold {
 			taken = stock - out.Available
 		}
-		w := windows[taken]
+		w := byTaken[taken]
 		if w == nil {
 			w = &window{taken: taken, call: op.Call, ret: op.Return}
-			windows[taken] = w
+			byTaken[taken] = w
 		}
 		w.call, w.ret = max(w.call, op.Call), min(w.ret, op.Return)
 	}
 	if int64(len(holds)) > stock {
 		return fmt.Errorf("%d holds of one unit took effect on a stock of %d", len(holds), stock)
 	}
+	windows := slices.SortedFunc(maps.Values(byTaken), func(a, b *window) int { return cmp.Compare(a.taken, b.taken) })
+	// returnedBy[i] is the earliest return among the observations of the
+	// windows after the i-th: no window may end later.
+	returnedBy := make([]int64, len(windows))
+	later := int64(math.MaxInt64)
+	for i := len(windows) - 1; i >= 0; i-- {
+		returnedBy[i] = later
+		later = min(later, windows[i].ret)
+	}
 	// Holds in the order they were sent; those sent and not yet placed
-	// wait by return.
+	// wait by return, and all not yet placed are kept by return too.
 	slices.SortFunc(holds, func(a, b hold) int { return cmp.Compare(a.call, b.call) })
 	byReturn := func(a, b hold) int { return cmp.Compare(a.ret, b.ret) }
+	unplaced := slices.SortedFunc(slices.Values(holds), byReturn)
 	var (
 		placed  int64
 		end     int64 = math.MinInt64 // of the previous window
 		sent    int
 		waiting []hold
 	)
-	send := func(until int64) {
-		for ; sent < len(holds) && holds[sent].call <= until; sent++ {
-			i, _ := slices.BinarySearchFunc(waiting, holds[sent], byReturn)
-			waiting = slices.Insert(waiting, i, holds[sent])
-		}
-	}
-	for _, w := range slices.SortedFunc(maps.Values(windows), func(a, b *window) int { return cmp.Compare(a.taken, b.taken) }) {
+	for i, w := range windows {
 		seen := stock - w.taken
 		need := w.taken - placed
 		switch {
@@ -198,33 +212,43 @@ func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 			return fmt.Errorf("%d units seen available, returning at %d ns, before %d units had stopped being seen at %d ns",
 				seen, w.ret, stock-placed, end)
 		}
-		e := max(end, w.call)
-		s := min(e, w.ret)
-		send(s)
-		if s == e {
-			// The window may begin later, until its observations return:
-			// wait for enough holds to be sent.
-			for int64(len(waiting)) < need && sent < len(holds) && holds[sent].call <= w.ret {
-				s = holds[sent].call
-				send(s)
+		x, y := w.ret, max(w.call, end)
+		if w.call <= w.ret {
+			// A point: where its bounds cross, no point will do, and the
+			// checks below or a later window's say why.
+			t := min(w.ret, returnedBy[i])
+			if int64(len(unplaced)) > need {
+				t = min(t, unplaced[need].ret)
 			}
-			e = s
+			x = max(t, w.call, end)
+			y = x
+		}
+		for ; sent < len(holds) && holds[sent].call <= x; sent++ {
+			j, _ := slices.BinarySearchFunc(waiting, holds[sent], byReturn)
+			waiting = slices.Insert(waiting, j, holds[sent])
 		}
 		if int64(len(waiting)) < need {
-			return fmt.Errorf("%d units seen available by %d ns, before %d holds had been sent", seen, w.ret, w.taken)
+			return fmt.Errorf("%d units seen available by %d ns, before %d holds had been sent", seen, x, w.taken)
 		}
 		// Holds that returned before the window ends took effect before
 		// it starts.
-		if i := slices.IndexFunc(holds[sent:], func(h hold) bool { return h.ret < e }); i >= 0 {
+		if j := slices.IndexFunc(holds[sent:], func(h hold) bool { return h.ret < y }); j >= 0 {
 			return fmt.Errorf("%d units seen available from %d ns to %d ns, but a hold sent at %d ns returned 201 at %d ns",
-				seen, s, e, holds[sent+i].call, holds[sent+i].ret)
+				seen, x, y, holds[sent+j].call, holds[sent+j].ret)
 		}
-		due, _ := slices.BinarySearchFunc(waiting, e, func(h hold, e int64) int { return cmp.Compare(h.ret, e) })
+		due, _ := slices.BinarySearchFunc(waiting, y, func(h hold, y int64) int { return cmp.Compare(h.ret, y) })
 		if int64(due) > need {
-			return fmt.Errorf("%d units seen available at %d ns, after %d holds had returned 201", seen, e, placed+int64(due))
+			return fmt.Errorf("%d units seen available at %d ns, after %d holds had returned 201", seen, y, placed+int64(due))
+		}
+		for _, h := range waiting[:need] {
+			j, _ := slices.BinarySearchFunc(unplaced, h, byReturn)
+			for unplaced[j] != h {
+				j++
+			}
+			unplaced = slices.Delete(unplaced, j, j+1)
 		}
 		waiting = waiting[need:]
-		placed, end = w.taken, e
+		placed, end = w.taken, y
 	}
 	return nil
 }
