@@ -36,11 +36,30 @@ type Batch struct {
 	OrderChanges   []OrderChange
 	// Payments are webhooks recorded as applied. Those with Early set
 	// were recorded early, before their order existed, and are marked
-	// applied now.
+	// applied now. Those without are written unless the commit finds
+	// one recorded under the key: see Recorded.
 	Payments []Payment
 	// Events journal the batch's changes, in the order they were decided.
 	Events []Event
 	At     time.Time
+
+	// Recorded is set by a commit that accepts the batch: those of
+	// Payments found recorded already under their keys (a delivery
+	// repeated after the actor forgot its key, or a key reused), each
+	// of them for an order the batch leaves as it is. They are not
+	// written again, and each delivery is answered by the first. Read it
+	// only once the commit has answered.
+	Recorded []Payment
+}
+
+// RecordedBefore returns the payment a commit found recorded under key.
+func (b *Batch) RecordedBefore(key string) (Payment, bool) {
+	for _, p := range b.Recorded {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return Payment{}, false
 }
 
 // OrderChange moves an order from one status to another. The store refuses
@@ -60,6 +79,18 @@ func (e *EarlyPaymentsError) Error() string {
 	return fmt.Sprintf("%d payments arrived before their order", len(e.Payments))
 }
 func (e *EarlyPaymentsError) Is(target error) bool { return target == ErrVersionConflict }
+
+// RecordedPaymentsError refuses a batch that records webhooks under keys
+// already recorded, for orders it changes: their changes rest on
+// deliveries that are not new. It is a version conflict: the actor learns
+// the payments, and answers each delivery again by the first one recorded
+// under its key.
+type RecordedPaymentsError struct{ Payments []Payment }
+
+func (e *RecordedPaymentsError) Error() string {
+	return fmt.Sprintf("%d payments were recorded before under their keys", len(e.Payments))
+}
+func (e *RecordedPaymentsError) Is(target error) bool { return target == ErrVersionConflict }
 
 // Written is the version the batch's commit writes.
 func (b *Batch) Written() int64 {

@@ -258,11 +258,22 @@ func (a *productActor) batchFailed(p *batch) {
 	// Webhooks that came before an order this batch creates are the
 	// expected way to learn of them, not a fault: logged for debugging only.
 	logAt := a.logger().Warn()
-	var early *flashsale.EarlyPaymentsError
-	if errors.As(err, &early) {
+	var (
+		early    *flashsale.EarlyPaymentsError
+		recorded *flashsale.RecordedPaymentsError
+	)
+	switch {
+	case errors.As(err, &early):
 		logAt = a.logger().Debug()
 		for _, pay := range early.Payments {
 			a.learnEarly(pay)
+		}
+	case errors.As(err, &recorded):
+		// So are deliveries whose keys it had forgotten: each is
+		// answered again by the first.
+		logAt = a.logger().Debug()
+		for _, pay := range recorded.Payments {
+			a.learnRecorded(pay)
 		}
 	}
 	logAt.Err(err).Int64("batch", p.id).Bool("version_conflict", conflict).Int("size", len(p.write.Events)).

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"cmp"
+	"flashsale"
 	"time"
 )
 
@@ -20,8 +22,10 @@ type keyID struct {
 }
 
 // keyEntry remembers an idempotency key so that a repeat already in the
-// mailbox when the first request commits gets the first answer. Requests
-// that find the key committed in the database never reach the actor.
+// mailbox when the first request commits gets the first answer. Holds and
+// orders that find their key committed in the database never reach the
+// actor; webhooks do, and their batch's commit finds the key (see
+// learnRecorded).
 type keyEntry struct {
 	id          keyID
 	hash        string
@@ -38,9 +42,22 @@ func (a *productActor) remember(id keyID, hash string, answer any, p *batch) {
 	e := &keyEntry{id: id, hash: hash, answer: answer, p: p}
 	put(&a.keys, id, e)
 	p.ops = append(p.ops, op{commit: func() {
+		if first, ok := p.write.RecordedBefore(id.key); ok && id.scope == scopePayment {
+			// The commit found a webhook recorded under the key before:
+			// the key's answer is that first delivery's.
+			e.hash, e.answer = first.Hash, first.Answer()
+		}
 		e.p, e.committedAt = nil, a.now()
 		a.keyQueue = append(a.keyQueue, e)
 	}, done: func(error) {}})
+}
+
+// learnRecorded records the key of a webhook that a commit found recorded
+// before, in place of what the refused batch would have written under it.
+func (a *productActor) learnRecorded(pay flashsale.Payment) {
+	id := keyID{scopePayment, pay.Key}
+	delete(a.keys, id)
+	a.rememberLoaded(id, pay.Hash, pay.Answer())
 }
 
 // rememberLoaded records the key of a committed row found on loading.
@@ -67,12 +84,16 @@ func (a *productActor) repeat(id keyID, hash string, m request, reply func(first
 	if !ok {
 		return false
 	}
-	first, err := firstAnswer(e.hash, hash, e.answer)
-	if err != nil || e.p == nil {
-		reply(first, err)
+	if e.p == nil {
+		reply(firstAnswer(e.hash, hash, e.answer))
 		return true
 	}
-	e.p.ops = append(e.p.ops, op{msg: m, done: func(err error) { reply(first, err) }})
+	// Compared once the first is committed: what is committed under the
+	// key may be another's (see remember).
+	e.p.ops = append(e.p.ops, op{msg: m, done: func(err error) {
+		first, ferr := firstAnswer(e.hash, hash, e.answer)
+		reply(first, cmp.Or(err, ferr))
+	}})
 	return true
 }
 

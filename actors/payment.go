@@ -45,7 +45,15 @@ func (a *productActor) applyPayment(m *applyPayment) {
 	p.write.Payments = append(p.write.Payments, pay)
 	res := flashsale.PaymentResult{OrderID: o.ID, Status: o.Status}
 	a.remember(id, pay.Hash, res, p)
-	p.ops = append(p.ops, op{msg: m, done: func(err error) { m.answer(paymentAnswer{result: res}, err) }})
+	p.ops = append(p.ops, op{msg: m, done: func(err error) {
+		if first, ok := p.write.RecordedBefore(pay.Key); ok && err == nil {
+			// Delivered before, when this actor did not remember the key.
+			res, err := firstAnswer(first.Hash, pay.Hash, first.Answer())
+			m.answer(paymentAnswer{result: res, repeat: true}, err)
+			return
+		}
+		m.answer(paymentAnswer{result: res}, err)
+	}})
 	a.flush()
 	a.armTimer()
 }

@@ -22,7 +22,10 @@ import (
 // beyond the stock, a hold no longer active, an order not in the status
 // the batch moves it from, a webhook no longer pending; webhooks recorded
 // early for an order the batch creates, and unknown to it, refuse it with
-// a flashsale.EarlyPaymentsError. Then it writes the batches left, with
+// a flashsale.EarlyPaymentsError; webhooks found recorded before under
+// the keys of those it records are not written again, or refuse it with a
+// flashsale.RecordedPaymentsError (see recordFresh). Then it writes the
+// batches left, with
 // one statement per kind of row for all of them, and commits. Each step
 // is one round trip on MySQL (see commitPacked), whatever the group's
 // size.
@@ -100,6 +103,7 @@ type group struct {
 	orders   map[int64]flashsale.OrderStatus
 	payments map[string]flashsale.Payment // by key; Early while pending
 	stale    []string                     // early webhooks the accepted batches drop
+	again    map[string]bool              // keys of webhooks the accepted batches found recorded: not written
 }
 
 // run commits the group in a transaction, one statement at a time.
@@ -129,10 +133,10 @@ func (g *group) tellLocked() {
 func (g *group) reads() []read {
 	clear(g.errs)
 	g.versions, g.holds = map[int64]int64{}, map[int64]lockedHold{}
-	g.orders, g.payments, g.stale = map[int64]flashsale.OrderStatus{}, map[string]flashsale.Payment{}, nil
+	g.orders, g.payments, g.stale, g.again = map[int64]flashsale.OrderStatus{}, map[string]flashsale.Payment{}, nil, nil
 	var (
 		products, holds, orders, newOrders []int64
-		keys                               []string
+		early, fresh                       []string
 	)
 	for _, b := range g.batches {
 		products = append(products, b.ProductID)
@@ -145,14 +149,17 @@ func (g *group) reads() []read {
 		}
 		for _, p := range b.Payments {
 			if p.Early {
-				keys = append(keys, p.Key)
+				early = append(early, p.Key)
+			} else {
+				fresh = append(fresh, p.Key)
 			}
 		}
 	}
 	for _, ids := range [][]int64{products, holds, orders, newOrders} {
 		slices.Sort(ids)
 	}
-	slices.Sort(keys)
+	slices.Sort(early)
+	slices.Sort(fresh)
 	rs := reads(inIDs("SELECT id, version FROM products WHERE id IN (", ") ORDER BY id"+g.d.forUpdate(), slices.Compact(products)),
 		func(row scanner) error {
 			var id, version int64
@@ -164,7 +171,7 @@ func (g *group) reads() []read {
 		})
 	rs = append(rs, g.d.lockHolds(slices.Compact(holds), g.holds)...)
 	rs = append(rs, g.d.lockOrders(slices.Compact(orders), g.orders)...)
-	return append(rs, g.d.lockPayments(slices.Compact(keys), newOrders, g.payments)...)
+	return append(rs, g.d.lockPayments(slices.Compact(early), slices.Compact(fresh), newOrders, g.payments)...)
 }
 
 // check refuses the batches that do not fit the rows read, in order, each
@@ -185,7 +192,8 @@ func (g *group) check() bool {
 		clear(c.holds)
 		clear(c.orders)
 		clear(c.claimed)
-		c.stale = c.stale[:0]
+		c.stale, c.again = c.stale[:0], nil
+		b.Recorded = nil
 		if refused[b.ProductID] {
 			g.errs[i] = followsRefused(b.ProductID)
 		} else {
@@ -208,6 +216,13 @@ func (g *group) check() bool {
 			g.payments[key] = p
 		}
 		g.stale = append(g.stale, c.stale...)
+		for _, p := range c.again {
+			if g.again == nil {
+				g.again = map[string]bool{}
+			}
+			g.again[p.Key] = true
+		}
+		b.Recorded = c.again
 		left = true
 	}
 	return left
@@ -221,6 +236,7 @@ type change struct {
 	orders  map[int64]flashsale.OrderStatus
 	claimed map[string]bool // early webhooks applied
 	stale   []string
+	again   []flashsale.Payment // found recorded under the keys of webhooks the batch records
 }
 
 func (c *change) check(b *flashsale.Batch, early map[int64][]flashsale.Payment) error {
@@ -243,7 +259,10 @@ func (c *change) check(b *flashsale.Batch, early map[int64][]flashsale.Payment) 
 	if err := c.moveOrders(b); err != nil {
 		return err
 	}
-	return c.applyEarly(b)
+	if err := c.applyEarly(b); err != nil {
+		return err
+	}
+	return c.recordFresh(b)
 }
 
 func checkCounters(b *flashsale.Batch) error {
@@ -356,6 +375,49 @@ func (c *change) applyEarly(b *flashsale.Batch) error {
 		}
 		c.claimed[p.Key] = true
 	}
+	return nil
+}
+
+// recordFresh checks the webhooks the batch records for the first time
+// against those found recorded under their keys. The actor forgets keys
+// after a while, so a provider's late redelivery reaches it as new, as
+// does a key reused for another payload. Found for an order the batch
+// leaves as it is, such a delivery changed nothing: it is not written
+// again, and its caller hears the first one's answer (Batch.Recorded).
+// Found for an order the batch changes, the change rests on it, and the
+// batch is refused with the payments, so that the actor learns them and
+// decides again.
+//
+// The keys are read without a lock: a key recorded by another transaction
+// after the read makes this one's insert fail, and the group is written
+// again batch by batch, each reading what that one committed.
+func (c *change) recordFresh(b *flashsale.Batch) error {
+	var (
+		found   []flashsale.Payment
+		changed map[int64]bool // orders the batch creates or changes
+		refused bool
+	)
+	for _, p := range b.Payments {
+		first, ok := c.payments[p.Key]
+		if !ok || p.Early {
+			continue
+		}
+		if changed == nil {
+			changed = map[int64]bool{}
+			for _, o := range b.NewOrders {
+				changed[o.ID] = true
+			}
+			for _, ch := range b.OrderChanges {
+				changed[ch.OrderID] = true
+			}
+		}
+		found = append(found, first)
+		refused = refused || changed[p.OrderID]
+	}
+	if refused {
+		return &flashsale.RecordedPaymentsError{Payments: found}
+	}
+	c.again = found
 	return nil
 }
 

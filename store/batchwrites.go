@@ -39,7 +39,7 @@ func (g *group) writes() []stmt {
 	}
 	for _, b := range ok {
 		if len(b.OrderChanges) > 0 || len(b.Payments) > 0 {
-			moves = append(append(moves, orderMoves(b.OrderChanges, b.At)...), paymentWrites(b.Payments, b.At)...)
+			moves = append(append(moves, orderMoves(b.OrderChanges, b.At)...), paymentWrites(b.Payments, b.At, g.again)...)
 		}
 	}
 	stmts := g.counters(ok)

@@ -110,15 +110,18 @@ func scanPayment(row scanner) (flashsale.Payment, error) {
 // paymentWrites records a batch's payments as applied: new ones as
 // inserts, and early ones (Early, recorded before their order existed) by
 // marking them applied. The group commit has checked, under lock, that
-// every early one is still pending.
-func paymentWrites(payments []flashsale.Payment, at time.Time) []stmt {
+// every early one is still pending; again are the new ones it found
+// recorded already, each the same delivery as before, left as they are.
+func paymentWrites(payments []flashsale.Payment, at time.Time, again map[string]bool) []stmt {
 	var (
 		stmts []stmt
 		fresh []flashsale.Payment
 	)
 	for _, p := range payments {
 		if !p.Early {
-			fresh = append(fresh, p)
+			if !again[p.Key] {
+				fresh = append(fresh, p)
+			}
 			continue
 		}
 		stmts = append(stmts, stmt{"UPDATE payments SET state = 'applied', result_status = ?, applied_at = ? WHERE idempotency_key = ? AND state = 'pending'",
@@ -136,12 +139,13 @@ func paymentWrites(payments []flashsale.Payment, at time.Time) []stmt {
 	})...)
 }
 
-// lockPayments reads, under lock, the webhooks a group commit must know
-// of: those it applies early, by key, and those recorded early for the
-// orders it creates. The lock on the second kind, gaps included, makes a
-// webhook recorded for such an order at this moment wait for the commit,
-// and then find the order.
-func (d *DB) lockPayments(keys []string, newOrders []int64, into map[string]flashsale.Payment) []read {
+// lockPayments reads the webhooks a group commit must know of: under lock,
+// those it applies early, by key, and those recorded early for the orders
+// it creates; without one, any recorded under the keys of those it
+// records (see recordFresh). The lock on the second kind, gaps included,
+// makes a webhook recorded for such an order at this moment wait for the
+// commit, and then find the order.
+func (d *DB) lockPayments(early, fresh []string, newOrders []int64, into map[string]flashsale.Payment) []read {
 	row := func(row scanner) error {
 		p, err := scanPayment(row)
 		if err == nil {
@@ -149,8 +153,9 @@ func (d *DB) lockPayments(keys []string, newOrders []int64, into map[string]flas
 		}
 		return err
 	}
-	return append(reads(inIDs(selectPayments+"WHERE idempotency_key IN (", ")"+d.forUpdate(), keys), row),
-		reads(inIDs(selectPayments+"WHERE state = 'pending' AND order_id IN (", ")"+d.forUpdate(), newOrders), row)...)
+	rs := reads(inIDs(selectPayments+"WHERE idempotency_key IN (", ")"+d.forUpdate(), early), row)
+	rs = append(rs, reads(inIDs(selectPayments+"WHERE state = 'pending' AND order_id IN (", ")"+d.forUpdate(), newOrders), row)...)
+	return append(rs, reads(inIDs(selectPayments+"WHERE idempotency_key IN (", ")", fresh), row)...)
 }
 
 // dropStale deletes early webhooks too old to pay the orders now created.

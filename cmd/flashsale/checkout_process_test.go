@@ -454,9 +454,15 @@ func (l *checkoutLedger) verifyRestarted(t *testing.T, c *http.Client, p *proc, 
 		}
 	})
 	l.report(t, "redelivering acknowledged webhooks")
-	if again := actorstest.CheckBooks(t, db, productID); again.Version != st.Version || again.Product != st.Product {
-		t.Errorf("redelivering %d acknowledged webhooks changed the product from %+v (version %d) to %+v (version %d)",
-			len(acked), st.Product, st.Version, again.Product, again.Version)
+	// The restarted actor has forgotten their keys: each redelivery's
+	// batch finds its key on commit and writes nothing of it, though the
+	// product's version still moves (a fence, not a change).
+	if again := actorstest.CheckBooks(t, db, productID); again.Product != st.Product || again.LastSeq != st.LastSeq ||
+		len(again.ActiveHolds) != len(st.ActiveHolds) || len(again.UnpaidOrders) != len(st.UnpaidOrders) {
+		t.Errorf("redelivering %d acknowledged webhooks changed the product from %+v (journal at %d, %d active holds, %d unpaid orders) "+
+			"to %+v (journal at %d, %d active holds, %d unpaid orders)", len(acked),
+			st.Product, st.LastSeq, len(st.ActiveHolds), len(st.UnpaidOrders),
+			again.Product, again.LastSeq, len(again.ActiveHolds), len(again.UnpaidOrders))
 	}
 	if t.Failed() {
 		return
