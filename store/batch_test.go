@@ -422,3 +422,86 @@ func TestCommitBatchesKeepsRequestHashesWithKeys(t *testing.T) {
 		}
 	})
 }
+
+// A group commit moves every order its batches change to where the last
+// of them left it, with that change's reason, also when two batches of one
+// product in the group change the same order; on MySQL the moves are one
+// statement for the whole group.
+func TestCommitBatchesMovesOrdersOfSeveralBatches(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.Open(t, dialect)
+		now := storedNow()
+		// Each product gets three orders awaiting payment, ids 100*i+1 to +3.
+		pids := make([]int64, 2)
+		var setup []*flashsale.Batch
+		for i := range pids {
+			pids[i] = storetest.CreateProduct(t, db, 10)
+			b := holdBatch(pids[i], 0, 10, 0, int64(100*i+1), 3, 2, now)
+			b.Held, b.AwaitingPayment = 0, 3
+			for n := range int64(3) {
+				id := int64(100*i+1) + n
+				b.ConvertedHolds = append(b.ConvertedHolds, id)
+				b.NewOrders = append(b.NewOrders, flashsale.Order{ID: id, HoldID: id, ProductID: pids[i], Qty: 1, Amount: 100,
+					Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now})
+			}
+			setup = append(setup, b)
+		}
+		for i, err := range db.CommitBatches(ctx, setup) {
+			if err != nil {
+				t.Fatalf("setup batch %d: %v", i, err)
+			}
+		}
+		change := func(order int64, from, to flashsale.OrderStatus, reason flashsale.CancelReason) flashsale.OrderChange {
+			return flashsale.OrderChange{OrderID: order, From: from, To: to, Reason: reason}
+		}
+		event := func(pid, seq int64, kind flashsale.EventKind, order int64, c flashsale.Counters) []flashsale.Event {
+			return []flashsale.Event{{ProductID: pid, Seq: seq, Kind: kind, At: now, OrderID: order, Qty: 1, Counters: c}}
+		}
+		a1 := flashsale.Counters{Stock: 10, AwaitingPayment: 1, Paid: 1}
+		a2 := flashsale.Counters{Stock: 10, Paid: 1}
+		b1 := flashsale.Counters{Stock: 10, AwaitingPayment: 2, Paid: 1}
+		group := []*flashsale.Batch{
+			{ProductID: pids[0], Version: 1, Counters: a1, At: now, Events: event(pids[0], 5, flashsale.EventOrderPaid, 1, a1),
+				OrderChanges: []flashsale.OrderChange{
+					change(1, flashsale.OrderPendingPayment, flashsale.OrderPaid, ""),
+					change(2, flashsale.OrderPendingPayment, flashsale.OrderCancelled, flashsale.CancelledByWebhook),
+				}},
+			{ProductID: pids[1], Version: 1, Counters: b1, At: now, Events: event(pids[1], 5, flashsale.EventOrderPaid, 102, b1),
+				OrderChanges: []flashsale.OrderChange{change(102, flashsale.OrderPendingPayment, flashsale.OrderPaid, "")}},
+			{ProductID: pids[0], Version: 2, Counters: a2, At: now.Add(time.Second), Events: event(pids[0], 6, flashsale.EventRefundRequired, 2, a2),
+				OrderChanges: []flashsale.OrderChange{
+					change(2, flashsale.OrderCancelled, flashsale.OrderRefundRequired, ""),
+					change(3, flashsale.OrderPendingPayment, flashsale.OrderCancelled, flashsale.CancelledByPaymentWindow),
+				}},
+		}
+		for i, err := range db.CommitBatches(ctx, group) {
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+		}
+		want := map[int64]struct {
+			status flashsale.OrderStatus
+			reason flashsale.CancelReason
+		}{
+			1:   {flashsale.OrderPaid, ""},
+			2:   {flashsale.OrderRefundRequired, ""},
+			3:   {flashsale.OrderCancelled, flashsale.CancelledByPaymentWindow},
+			101: {flashsale.OrderPendingPayment, ""},
+			102: {flashsale.OrderPaid, ""},
+			103: {flashsale.OrderPendingPayment, ""},
+		}
+		for id, w := range want {
+			o, err := db.Order(ctx, id)
+			if err != nil {
+				t.Fatalf("order %d: %v", id, err)
+			}
+			if o.Status != w.status || o.CancelReason != w.reason {
+				t.Errorf("order %d: %s (%q); want %s (%q)", id, o.Status, o.CancelReason, w.status, w.reason)
+			}
+		}
+		if st := mustLoad(t, db, pids[0]); st.Version != 3 || st.Product.Counters != a2 {
+			t.Errorf("product 0: version %d, %+v; want 3, %+v", st.Version, st.Product.Counters, a2)
+		}
+	})
+}

@@ -7,10 +7,7 @@ import "flashsale"
 // rows before it changes them.
 func (g *group) writes() []stmt {
 	ok := g.accepted()
-	var (
-		all   flashsale.Batch
-		moves []stmt // order changes and payments, batch by batch
-	)
+	var all flashsale.Batch
 	if len(ok) == 1 {
 		// A hot product's group is its one batch: its rows are written
 		// from its own lists, not copies of them.
@@ -37,9 +34,10 @@ func (g *group) writes() []stmt {
 			all.Events = append(all.Events, b.Events...)
 		}
 	}
+	moves := g.orderMoves(ok)
 	for _, b := range ok {
-		if len(b.OrderChanges) > 0 || len(b.Payments) > 0 {
-			moves = append(append(moves, orderMoves(b.OrderChanges, b.At)...), paymentWrites(b.Payments, b.At, g.again)...)
+		if len(b.Payments) > 0 {
+			moves = append(moves, paymentWrites(b.Payments, b.At, g.again)...)
 		}
 	}
 	stmts := g.counters(ok)
@@ -108,14 +106,8 @@ func (g *group) counters(ok []*flashsale.Batch) []stmt {
 			v.q.WriteString(", ")
 		}
 		v.q.WriteString(column)
-		v.q.WriteString(" = CASE id")
-		for _, id := range ids {
-			v.q.WriteString(" WHEN ")
-			v.lit(id)
-			v.q.WriteString(" THEN ")
-			v.lit(value(id, c))
-		}
-		v.q.WriteString(" END")
+		v.q.WriteString(" = ")
+		v.cases(len(ids), func(i int) int64 { return ids[i] }, func(i int) { v.lit(value(ids[i], c)) })
 	}
 	v.q.WriteString(" WHERE id IN (")
 	for _, id := range ids {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"flashsale"
-	"time"
 )
 
 const (
@@ -65,13 +64,62 @@ func orderInserts(orders []flashsale.Order) []stmt {
 	})
 }
 
-// orderMoves moves orders between statuses, each only from the status the
-// group commit found it in, under lock.
-func orderMoves(changes []flashsale.OrderChange, at time.Time) []stmt {
-	stmts := make([]stmt, len(changes))
-	for i, c := range changes {
-		stmts[i] = stmt{"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
-			[]any{string(c.To), nullable(string(c.Reason)), at.UnixMilli(), c.OrderID, string(c.From)}}
+// orderMoves moves the orders the accepted batches change, each from the
+// status the group commit found it in, under lock, to the status the last
+// of them left it in. MySQL takes them in one statement with a CASE per
+// column, as it does the counters; SQLite, one statement per order.
+func (g *group) orderMoves(ok []*flashsale.Batch) []stmt {
+	type move struct {
+		flashsale.OrderChange
+		at int64 // the time of the batch that made the last change
+	}
+	var (
+		moves []move
+		index map[int64]int // of an order in moves
+	)
+	for _, b := range ok {
+		for _, c := range b.OrderChanges {
+			i, seen := index[c.OrderID]
+			if !seen {
+				if index == nil {
+					index = map[int64]int{}
+				}
+				index[c.OrderID] = len(moves)
+				moves = append(moves, move{c, 0})
+				i = len(moves) - 1
+			}
+			m := &moves[i]
+			m.To, m.Reason, m.at = c.To, c.Reason, b.At.UnixMilli()
+		}
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	if g.d.dialect != dialectMySQL {
+		stmts := make([]stmt, len(moves))
+		for i, m := range moves {
+			stmts[i] = stmt{"UPDATE orders SET status = ?, cancel_reason = ?, updated_at = ? WHERE id = ? AND status = ?",
+				[]any{string(m.To), nullable(string(m.Reason)), m.at, m.OrderID, string(m.From)}}
+		}
+		return stmts
+	}
+	var stmts []stmt
+	for chunk := range chunks(moves, rowsPerInsert) {
+		id := func(i int) int64 { return chunk[i].OrderID }
+		var v sqlValues
+		v.q.WriteString("UPDATE orders SET status = ")
+		v.cases(len(chunk), id, func(i int) { v.str(string(chunk[i].To)) })
+		v.q.WriteString(", cancel_reason = ")
+		v.cases(len(chunk), id, func(i int) { v.nullStr(string(chunk[i].Reason)) })
+		v.q.WriteString(", updated_at = ")
+		v.cases(len(chunk), id, func(i int) { v.lit(chunk[i].at) })
+		v.q.WriteString(" WHERE id IN (")
+		for _, m := range chunk {
+			v.int(m.OrderID)
+		}
+		v.q.WriteString(") AND status = ")
+		v.cases(len(chunk), id, func(i int) { v.str(string(chunk[i].From)) })
+		stmts = append(stmts, v.stmt())
 	}
 	return stmts
 }

@@ -246,6 +246,21 @@ func (v *sqlValues) nullID(id int64) {
 	v.int(id)
 }
 
+// cases writes "CASE id WHEN id(0) THEN … END" for n rows, value writing
+// the i-th row's value.
+func (v *sqlValues) cases(n int, id func(int) int64, value func(int)) {
+	v.q.WriteString("CASE id")
+	for i := range n {
+		v.q.WriteString(" WHEN ")
+		v.lit(id(i))
+		v.q.WriteString(" THEN ")
+		v.n = 0
+		value(i)
+	}
+	v.q.WriteString(" END")
+	v.n = 0
+}
+
 // stmt is the statement written, ready for the next row.
 func (v *sqlValues) stmt() stmt {
 	v.n = 0
