@@ -161,10 +161,13 @@ type drain struct {
 
 func (*drain) kind() string { return "drain" }
 
+// idleTick asks an actor whether it may passivate; the host's sweep
+// sends it (passivateIdle).
+type idleTick struct{}
+
 // Messages the actor sends itself.
 type (
 	expireTick struct{}
-	idleTick   struct{}
 	reloadTick struct{}
 	batchDone  struct {
 		b   *batch

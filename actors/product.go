@@ -60,17 +60,12 @@ type productActor struct {
 	batches  int64    // batches begun, to number them in the log
 	timer    *time.Timer
 	timerAt  time.Time
-	// idleTimer asks the actor, every PassivateAfter, whether it may
-	// stop: Proto.Actor's receive timeout would do, but it costs each
-	// actor a context extension and a timer reset per message.
-	idleTimer *time.Timer
-	active    time.Time     // when the last request it took was sent
-	broken    bool          // the last load failed; writes are refused until one succeeds
-	draining  chan struct{} // set by drain; closed once everything is committed
-	moved     bool          // drained because the product moved to another node
-	view      uint64        // the host's view of the cluster that owned was computed for
-	owned     bool
-	loadNext  *flashsale.ProductState // state to install on Started, instead of loading
+	broken   bool          // the last load failed; writes are refused until one succeeds
+	draining chan struct{} // set by drain; closed once everything is committed
+	moved    bool          // drained because the product moved to another node
+	view     uint64        // the host's view of the cluster that owned was computed for
+	owned    bool
+	loadNext *flashsale.ProductState // state to install on Started, instead of loading
 }
 
 // idle reports whether the actor has nothing to watch or write, so that it
@@ -166,9 +161,6 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 		a.metrics.LiveActors.Inc()
 		a.metrics.Activations.Inc()
 		a.self = ctx.Self()
-		a.active = time.Now()
-		system, self := a.host.system, a.self
-		a.idleTimer = time.AfterFunc(a.cfg.PassivateAfter, func() { system.Root.Send(self, idleTick{}) })
 		if a.loadNext != nil {
 			a.install(*a.loadNext)
 			a.loadNext = nil
@@ -177,25 +169,21 @@ func (a *productActor) handle(ctx actor.Context, msg any) {
 			_ = a.reload()
 		}
 	case idleTick:
-		if quiet := time.Since(a.active); quiet < a.cfg.PassivateAfter {
-			a.idleTimer.Reset(a.cfg.PassivateAfter - quiet)
-			return
-		}
-		if a.idle() && a.host.passivate(a.id, a.ref) {
+		// Sent by the host's sweep (passivateIdle); a request may have
+		// come since. A busy actor (holding units, say) is asked again
+		// at the next sweep.
+		quiet := time.Since(time.Unix(0, a.ref.active.Load()))
+		if quiet >= a.cfg.PassivateAfter && a.idle() && a.host.passivate(a.id, a.ref) {
 			a.logger().Debug().Msg("passivating")
 			ctx.Stop(a.self)
-			return
 		}
-		// Busy (holding units, say): it asks again.
-		a.idleTimer.Reset(a.cfg.PassivateAfter)
 	case *actor.Stopping, *actor.Restarting:
-		// A restarted actor is a new productActor: this one's timers go.
+		// A restarted actor is a new productActor: this one's timer goes.
 		a.stopTimer()
-		a.idleTimer.Stop()
 	case *actor.Stopped:
 		a.metrics.LiveActors.Dec()
 	case request:
-		a.active = m.sentAt() // its envelope read the clock already
+		a.ref.active.Store(m.sentAt().UnixNano()) // its envelope read the clock already
 		m.decide(a)
 		if a.moved {
 			a.finishDrain()
