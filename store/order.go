@@ -84,9 +84,9 @@ func (g *group) orderMoves(ok []*flashsale.Batch) []stmt {
 				if index == nil {
 					index = map[int64]int{}
 				}
-				index[c.OrderID] = len(moves)
-				moves = append(moves, move{c, 0})
-				i = len(moves) - 1
+				i = len(moves)
+				index[c.OrderID] = i
+				moves = append(moves, move{OrderChange: c})
 			}
 			m := &moves[i]
 			m.To, m.Reason, m.at = c.To, c.Reason, b.At.UnixMilli()
