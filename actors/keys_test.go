@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"flashsale/actors"
 	"flashsale/actors/actorstest"
 	"flashsale/store/storetest"
 )
@@ -25,9 +24,7 @@ import (
 func TestWebhooksRedeliveredAfterTheActorForgot(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		cfg := actors.DefaultConfig()
-		cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 100*time.Millisecond, 100*time.Millisecond, time.Hour
-		cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+		cfg := forgetful(100*time.Millisecond, time.Hour)
 		s := actorstest.NewService(t, db, cfg)
 		ctx := context.Background()
 		id := storetest.CreateProduct(t, db, 5)

@@ -22,9 +22,7 @@ import (
 // their state; one with an active hold stays to release it on time.
 func TestIdleActorsPassivateAndComeBack(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
-	cfg := actors.DefaultConfig()
-	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 100*time.Millisecond, 100*time.Millisecond, time.Hour
-	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+	cfg := forgetful(100*time.Millisecond, time.Hour)
 	r := actorstest.NewService(t, db, cfg)
 	ctx := context.Background()
 	var ids []int64
@@ -101,6 +99,15 @@ func TestBacklogIsBounded(t *testing.T) {
 	assertBooks(t, db, id, held)
 }
 
+// forgetful is a config whose actors forget their keys and may passivate
+// after quiet, with holds that last holdTTL and metrics of their own.
+func forgetful(quiet, holdTTL time.Duration) actors.Config {
+	cfg := actors.DefaultConfig()
+	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = quiet, quiet, holdTTL
+	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+	return cfg
+}
+
 func gauge(g prometheus.Gauge) float64 {
 	var m dto.Metric
 	if err := g.Write(&m); err != nil {
@@ -113,9 +120,7 @@ func gauge(g prometheus.Gauge) float64 {
 // units when its quiet period first ended stops once they are released.
 func TestActorsBusyAtTheirTimeoutStopOnceIdle(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
-	cfg := actors.DefaultConfig()
-	cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 50*time.Millisecond, 50*time.Millisecond, 400*time.Millisecond
-	cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+	cfg := forgetful(50*time.Millisecond, 400*time.Millisecond)
 	r := actorstest.NewService(t, db, cfg)
 	id := storetest.CreateProduct(t, db, 5)
 	if _, err := r.PlaceHold(context.Background(), id, 2, ""); err != nil {

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"flashsale/actors"
 	"flashsale/actors/actorstest"
 	"flashsale/store/storetest"
 )
@@ -23,9 +20,7 @@ import (
 func TestOrdersAndWebhooksAfterTheActorForgot(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
-		cfg := actors.DefaultConfig()
-		cfg.KeyMemory, cfg.PassivateAfter, cfg.HoldTTL = 100*time.Millisecond, 100*time.Millisecond, 300*time.Millisecond
-		cfg.Metrics = actors.NewMetrics(prometheus.NewRegistry())
+		cfg := forgetful(100*time.Millisecond, 300*time.Millisecond)
 		s := actorstest.NewService(t, db, cfg)
 		ctx := context.Background()
 		id := storetest.CreateProduct(t, db, 5)
