@@ -25,10 +25,9 @@ import (
 // a flashsale.EarlyPaymentsError; webhooks found recorded before under
 // the keys of those it records are not written again, or refuse it with a
 // flashsale.RecordedPaymentsError (see recordFresh). Then it writes the
-// batches left, with
-// one statement per kind of row for all of them, and commits. Each step
-// is one round trip on MySQL (see commitPacked), whatever the group's
-// size.
+// batches left, with one statement per kind of row for all of them, and
+// commits. Each step is one round trip on MySQL (see commitPacked),
+// whatever the group's size.
 //
 // A batch refused by its own checks is left out and reported; the rest
 // commit together. Should a write be refused past the checks (a key
