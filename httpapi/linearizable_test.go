@@ -177,7 +177,5 @@ func checkLinearizable(t *testing.T, url string, faults func()) {
 	if faults == nil && (created != stock || refused != holds-stock) {
 		t.Errorf("%d holds created and %d refused; want %d and %d", created, refused, stock, holds-stock)
 	}
-	if err := httpapitest.CheckStockHistory(stock, ops); err != nil {
-		t.Fatalf("the history of holds and reads is not linearizable: %v", err)
-	}
+	httpapitest.AssertLinearizable(t, stock, ops)
 }

@@ -14,7 +14,10 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -209,7 +212,7 @@ func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 		case w.taken < 0 || w.taken > int64(len(holds)):
 			return fmt.Errorf("%d units seen available; %d holds took effect on a stock of %d", seen, len(holds), stock)
 		case w.ret < end:
-			return fmt.Errorf("%d units seen available, returning at %d ns, before %d units had stopped being seen at %d ns",
+			return historyError(w.ret, end, "%d units seen available, returning at %d ns, before %d units had stopped being seen at %d ns",
 				seen, w.ret, stock-placed, end)
 		}
 		x, y := w.ret, max(w.call, end)
@@ -228,17 +231,17 @@ func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 			waiting = slices.Insert(waiting, j, holds[sent])
 		}
 		if int64(len(waiting)) < need {
-			return fmt.Errorf("%d units seen available by %d ns, before %d holds had been sent", seen, x, w.taken)
+			return historyError(x, x, "%d units seen available by %d ns, before %d holds had been sent", seen, x, w.taken)
 		}
 		// Holds that returned before the window ends took effect before
 		// it starts.
 		if j := slices.IndexFunc(holds[sent:], func(h hold) bool { return h.ret < y }); j >= 0 {
-			return fmt.Errorf("%d units seen available from %d ns to %d ns, but a hold sent at %d ns returned 201 at %d ns",
+			return historyError(x, y, "%d units seen available from %d ns to %d ns, but a hold sent at %d ns returned 201 at %d ns",
 				seen, x, y, holds[sent+j].call, holds[sent+j].ret)
 		}
 		due, _ := slices.BinarySearchFunc(waiting, y, func(h hold, y int64) int { return cmp.Compare(h.ret, y) })
 		if int64(due) > need {
-			return fmt.Errorf("%d units seen available at %d ns, after %d holds had returned 201", seen, y, placed+int64(due))
+			return historyError(y, y, "%d units seen available at %d ns, after %d holds had returned 201", seen, y, placed+int64(due))
 		}
 		for _, h := range waiting[:need] {
 			j, _ := slices.BinarySearchFunc(unplaced, h, byReturn)
@@ -251,4 +254,58 @@ func CheckStockHistory(stock int64, ops []porcupine.Operation) error {
 		placed, end = w.taken, y
 	}
 	return nil
+}
+
+// StockHistoryError says why a history is not linearizable and around
+// which times, on the history's clock, so that the operations there can
+// be shown (Around).
+type StockHistoryError struct {
+	Reason   string
+	From, To int64
+}
+
+func (e *StockHistoryError) Error() string { return e.Reason }
+
+func historyError(from, to int64, format string, args ...any) error {
+	return &StockHistoryError{Reason: fmt.Sprintf(format, args...), From: min(from, to), To: max(from, to)}
+}
+
+// Around lists, by call time, the operations of ops whose interval comes
+// within margin of the times e names: which answer each client had, sent
+// and returned when. A hold whose outcome was looked up afterwards shows
+// no return.
+func (e *StockHistoryError) Around(ops []porcupine.Operation, margin time.Duration) string {
+	from, to := e.From-int64(margin), e.To+int64(margin)
+	var near []porcupine.Operation
+	for _, op := range ops {
+		if op.Call <= to && op.Return >= from {
+			near = append(near, op)
+		}
+	}
+	slices.SortFunc(near, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	ms := func(ns int64) string { return strconv.FormatFloat(float64(ns)/1e6, 'f', 3, 64) + " ms" }
+	var b strings.Builder
+	for _, op := range near {
+		ret := "no return (outcome looked up)"
+		if op.Return != math.MaxInt64 {
+			ret = "returned " + ms(op.Return)
+		}
+		fmt.Fprintf(&b, "client %d: %s, called %s, %s\n", op.ClientId, AvailableStock.DescribeOperation(op.Input, op.Output), ms(op.Call), ret)
+	}
+	return b.String()
+}
+
+// AssertLinearizable fails t unless the history ops of holds and reads of
+// a product of stock units is linearizable; with the reason, it logs the
+// operations within 20 ms of the times the reason names.
+func AssertLinearizable(t testing.TB, stock int64, ops []porcupine.Operation) {
+	t.Helper()
+	err := CheckStockHistory(stock, ops)
+	if err == nil {
+		return
+	}
+	t.Errorf("the history of %d operations is not linearizable: %v", len(ops), err)
+	if he, ok := errors.AsType[*StockHistoryError](err); ok {
+		t.Logf("the operations around it:\n%s", he.Around(ops, 20*time.Millisecond))
+	}
 }

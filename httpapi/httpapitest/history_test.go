@@ -2,11 +2,14 @@ package httpapitest
 
 import (
 	"cmp"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -164,5 +167,40 @@ func agree(t *testing.T, stock int64, ops []porcupine.Operation) {
 			t.Logf("client %d [%d, %d] %+v %+v", op.ClientId, op.Call, op.Return, op.Input, op.Output)
 		}
 		t.Fatalf("stock %d: porcupine says linearizable: %v; CheckStockHistory: %v", stock, want, err)
+	}
+}
+
+// TestStockHistoryErrorShowsTheOperationsAroundIt: a refused history's
+// error names the times of the conflict, and Around lists the operations
+// near them, not the others.
+func TestStockHistoryErrorShowsTheOperationsAroundIt(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	read := func(client int, call, available int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: StockInput{}, Call: call * ms, Return: (call + 1) * ms,
+			Output: StockOutput{Status: http.StatusOK, Available: available, Known: true}}
+	}
+	ops := []porcupine.Operation{
+		read(0, 1, 2),
+		{ClientId: 1, Input: StockInput{Hold: true}, Call: 500 * ms, Return: 501 * ms, Output: StockOutput{Status: http.StatusCreated, Known: true}},
+		read(2, 510, 2), // sees the unit the hold before it took
+		read(3, 900, 1),
+	}
+	err := CheckStockHistory(2, ops)
+	he, ok := errors.AsType[*StockHistoryError](err)
+	if !ok {
+		t.Fatalf("CheckStockHistory: %v; want a *StockHistoryError", err)
+	}
+	around := he.Around(ops, 20*time.Millisecond)
+	for _, want := range []string{
+		"client 0: read → 2, called 1.000 ms, returned 2.000 ms",
+		"client 1: hold → 201, called 500.000 ms, returned 501.000 ms",
+		"client 2: read → 2, called 510.000 ms, returned 511.000 ms",
+	} {
+		if !strings.Contains(around, want) {
+			t.Errorf("Around (%v):\n%s\nwant a line %q", err, around, want)
+		}
+	}
+	if strings.Contains(around, "client 3") {
+		t.Errorf("Around (%v):\n%s\nlists the read at 900 ms, far from the conflict", err, around)
 	}
 }
