@@ -41,7 +41,6 @@ func TestBatchesAfterAFailedOneAckOnlyWhatCommitted(t *testing.T) {
 			id := storetest.CreateProduct(t, db, 1000)
 			cfg := actors.DefaultConfig()
 			cfg.HoldTTL, cfg.Pipeline, cfg.CommitTimeout, cfg.ReloadBackoff = time.Hour, 3, 3*time.Second, 50*time.Millisecond
-			cfg.Writers = cfg.Pipeline // a writer for each batch of the product in flight
 			logs := &actorstest.LockedBuffer{}
 			s := actorstest.NewLoggedService(t, db, cfg, zerolog.New(logs).Level(zerolog.WarnLevel))
 			ctx := context.Background()

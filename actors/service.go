@@ -299,6 +299,9 @@ func (c Config) complete() Config {
 	if c.Pipeline <= 0 {
 		c.Pipeline = d.Pipeline
 	}
+	if c.Writers <= 0 {
+		c.Writers = c.Pipeline
+	}
 	c.PassivateAfter = max(c.PassivateAfter, c.KeyMemory)
 	return c
 }
