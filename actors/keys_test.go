@@ -29,18 +29,7 @@ func TestWebhooksRedeliveredAfterTheActorForgot(t *testing.T) {
 		ctx := context.Background()
 		id := storetest.CreateProduct(t, db, 5)
 
-		order := func() flashsale.Order {
-			t.Helper()
-			h, err := s.PlaceHold(ctx, id, 1, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			o, err := s.CreateOrder(ctx, h.ID, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return o
-		}
+		order := func() flashsale.Order { return s.Order(t, id, 1) }
 		pay := func(key string, orderID int64, status flashsale.PaymentStatus, want flashsale.OrderStatus) {
 			t.Helper()
 			res, err := s.ApplyPayment(ctx, key, orderID, status)

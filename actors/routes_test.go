@@ -25,14 +25,7 @@ func TestOrdersAndWebhooksAfterTheActorForgot(t *testing.T) {
 		ctx := context.Background()
 		id := storetest.CreateProduct(t, db, 5)
 
-		used, err := s.PlaceHold(ctx, id, 2, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		order, err := s.CreateOrder(ctx, used.ID, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		order := s.Order(t, id, 2)
 		if _, err := s.ApplyPayment(ctx, "paid-1", order.ID, flashsale.PaymentSuccess); err != nil {
 			t.Fatal(err)
 		}
@@ -44,9 +37,9 @@ func TestOrdersAndWebhooksAfterTheActorForgot(t *testing.T) {
 		// watch, stops.
 		waitForNoActors(t, cfg.Metrics)
 
-		_, err = s.CreateOrder(ctx, used.ID, "")
+		_, err = s.CreateOrder(ctx, order.HoldID, "")
 		if e, ok := errors.AsType[*flashsale.HoldUsedError](err); !ok || e.OrderID != order.ID {
-			t.Errorf("order for hold %d again: %v; want hold used, naming order %d", used.ID, err, order.ID)
+			t.Errorf("order for hold %d again: %v; want hold used, naming order %d", order.HoldID, err, order.ID)
 		}
 		if _, err := s.CreateOrder(ctx, expired.ID, ""); !errors.Is(err, flashsale.ErrHoldExpired) {
 			t.Errorf("order for the expired hold %d: %v; want hold expired", expired.ID, err)

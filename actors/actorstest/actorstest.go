@@ -52,6 +52,22 @@ func NewLoggedService(t testing.TB, db *store.DB, cfg actors.Config, log zerolog
 	return r
 }
 
+// Order places a hold of qty units of a product, without a key, and
+// turns it into an order awaiting payment; any error fails the test.
+func (r *Service) Order(t testing.TB, productID, qty int64) flashsale.Order {
+	t.Helper()
+	ctx := context.Background()
+	h, err := r.PlaceHold(ctx, productID, qty, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := r.CreateOrder(ctx, h.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // Drain stops the actors once each has committed what it decided, within
 // ten seconds. Only the first call drains; later ones return its result.
 // It stands in for the embedded Service's Drain, which a test never
