@@ -20,6 +20,10 @@ const maxGroup = 256
 type writer struct {
 	store   Store
 	timeout time.Duration
+	// overlap: a product's next batch may begin while this one commits,
+	// which only another writer goroutine can do. Alone, a writer lets the
+	// store commit a group of new holds in one round trip, not two.
+	overlap bool
 
 	mu    sync.Mutex // guards queue and busy
 	queue []writeJob
@@ -36,7 +40,7 @@ type writeJob struct {
 
 // newWriter starts n goroutines that commit queued batches.
 func newWriter(store Store, timeout time.Duration, n int) *writer {
-	w := &writer{store: store, timeout: timeout, busy: map[int64]bool{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	w := &writer{store: store, timeout: timeout, overlap: n > 1, busy: map[int64]bool{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range max(n, 1) {
 		w.done.Add(1)
 		go w.run()
@@ -95,7 +99,7 @@ func (w *writer) commitQueued() {
 			errs     []error
 			released bool // guarded by w.mu
 		)
-		if ls, ok := w.store.(lockingStore); ok {
+		if ls, ok := w.store.(lockingStore); ok && w.overlap {
 			errs = ls.CommitBatchesLocked(ctx, batches, func() { w.release(group, &released) })
 		} else {
 			errs = w.store.CommitBatches(ctx, batches)

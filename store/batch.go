@@ -27,7 +27,9 @@ import (
 // flashsale.RecordedPaymentsError (see recordFresh). Then it writes the
 // batches left, with one statement per kind of row for all of them, and
 // commits. Each step is one round trip on MySQL (see commitPacked),
-// whatever the group's size.
+// whatever the group's size; a group of new holds alone, unless locked is
+// asked for, is one round trip in all, its version check made by its
+// write (see versionFence).
 //
 // A batch refused by its own checks is left out and reported; the rest
 // commit together. Should a write be refused past the checks (a key
@@ -93,8 +95,9 @@ func writeRefused(err error) error {
 type group struct {
 	d       *DB
 	batches []*flashsale.Batch
-	errs    []error // why each batch was refused; nil for the batches written
-	locked  func()  // told when the first step holds the rows' locks; may be nil
+	errs    []error         // why each batch was refused; nil for the batches written
+	locked  func()          // told when the first step holds the rows' locks; may be nil
+	fence   map[int64]int64 // while committed in one packet: the version each product's row must have
 
 	// What the first step read, then changed by each batch accepted.
 	versions map[int64]int64
@@ -171,6 +174,17 @@ func (g *group) reads() []read {
 	rs = append(rs, g.d.lockHolds(slices.Compact(holds), g.holds)...)
 	rs = append(rs, g.d.lockOrders(slices.Compact(orders), g.orders)...)
 	return append(rs, g.d.lockPayments(slices.Compact(early), slices.Compact(fresh), newOrders, g.payments)...)
+}
+
+// onlyVersionsRead reports whether the group's checks need no row but its
+// products' versions: its batches only create holds.
+func (g *group) onlyVersionsRead() bool {
+	for _, b := range g.batches {
+		if len(b.ExpiredHolds)+len(b.ConvertedHolds)+len(b.NewOrders)+len(b.OrderChanges)+len(b.Payments) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // check refuses the batches that do not fit the rows read, in order, each

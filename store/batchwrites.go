@@ -107,7 +107,13 @@ func (g *group) counters(ok []*flashsale.Batch) []stmt {
 		}
 		v.q.WriteString(column)
 		v.q.WriteString(" = ")
-		v.cases(len(ids), func(i int) int64 { return ids[i] }, func(i int) { v.lit(value(ids[i], c)) })
+		v.cases(len(ids), func(i int) int64 { return ids[i] }, func(i int) {
+			if expect, fenced := g.fence[ids[i]]; fenced && column == "version" {
+				versionFence(&v, expect, value(ids[i], c))
+				return
+			}
+			v.lit(value(ids[i], c))
+		})
 	}
 	v.q.WriteString(" WHERE id IN (")
 	for _, id := range ids {
@@ -115,4 +121,15 @@ func (g *group) counters(ok []*flashsale.Batch) []stmt {
 	}
 	v.q.WriteString(")")
 	return []stmt{v.stmt()}
+}
+
+// versionFence writes the new version of a product whose row must be at
+// version expect: IF(version = expect, new, NULL), which fails the UPDATE
+// (ER_BAD_NULL_ERROR, under the writer's strict sql_mode) when it is not.
+func versionFence(v *sqlValues, expect, new int64) {
+	v.q.WriteString("IF(version = ")
+	v.lit(expect)
+	v.q.WriteString(", ")
+	v.lit(new)
+	v.q.WriteString(", NULL)")
 }

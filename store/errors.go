@@ -20,6 +20,7 @@ import (
 // MySQL error numbers this package acts on.
 const (
 	mysqlTooManyConnections = 1040 // ER_CON_COUNT_ERROR
+	mysqlBadNull            = 1048 // ER_BAD_NULL_ERROR: how the version fence fails
 	mysqlServerShutdown     = 1053 // ER_SERVER_SHUTDOWN
 	mysqlDuplicateEntry     = 1062 // ER_DUP_ENTRY
 	mysqlLockWaitTimeout    = 1205 // ER_LOCK_WAIT_TIMEOUT
@@ -147,6 +148,13 @@ func isDuplicate(err error) bool {
 		return true
 	}
 	return false
+}
+
+// isVersionFence reports whether a one-packet group commit failed because
+// a product's row was not at the version its batches expect (see
+// versionFence).
+func isVersionFence(err error) bool {
+	return mysqlCode(err) == mysqlBadNull
 }
 
 func isCheckViolation(err error) bool {
