@@ -27,9 +27,8 @@ import (
 // flashsale.RecordedPaymentsError (see recordFresh). Then it writes the
 // batches left, with one statement per kind of row for all of them, and
 // commits. Each step is one round trip on MySQL (see commitPacked),
-// whatever the group's size; a group of new holds alone, unless locked is
-// asked for, is one round trip in all, its version check made by its
-// write (see versionFence).
+// whatever the group's size; unless locked is asked for, most groups are
+// one round trip in all, their checks made by their writes (fence.go).
 //
 // A batch refused by its own checks is left out and reported; the rest
 // commit together. Should a write be refused past the checks (a key
@@ -97,7 +96,7 @@ type group struct {
 	batches []*flashsale.Batch
 	errs    []error         // why each batch was refused; nil for the batches written
 	locked  func()          // told when the first step holds the rows' locks; may be nil
-	fence   map[int64]int64 // while committed in one packet: the version each product's row must have
+	fence   map[int64]int64 // while committed in one packet (fence.go): the version each product's row must have
 
 	// What the first step read, then changed by each batch accepted.
 	versions map[int64]int64
@@ -133,9 +132,7 @@ func (g *group) tellLocked() {
 // reads is the first step: it locks the products' rows, in id order, and
 // the rows the checks need. It readies the group for a new attempt.
 func (g *group) reads() []read {
-	clear(g.errs)
-	g.versions, g.holds = map[int64]int64{}, map[int64]lockedHold{}
-	g.orders, g.payments, g.stale, g.again = map[int64]flashsale.OrderStatus{}, map[string]flashsale.Payment{}, nil, nil
+	g.reset()
 	var (
 		products, holds, orders, newOrders []int64
 		early, fresh                       []string
@@ -176,15 +173,11 @@ func (g *group) reads() []read {
 	return append(rs, g.d.lockPayments(slices.Compact(early), slices.Compact(fresh), newOrders, g.payments)...)
 }
 
-// onlyVersionsRead reports whether the group's checks need no row but its
-// products' versions: its batches only create holds.
-func (g *group) onlyVersionsRead() bool {
-	for _, b := range g.batches {
-		if len(b.ExpiredHolds)+len(b.ConvertedHolds)+len(b.NewOrders)+len(b.OrderChanges)+len(b.Payments) > 0 {
-			return false
-		}
-	}
-	return true
+// reset readies the group for a new attempt.
+func (g *group) reset() {
+	clear(g.errs)
+	g.versions, g.holds = map[int64]int64{}, map[int64]lockedHold{}
+	g.orders, g.payments, g.stale, g.again = map[int64]flashsale.OrderStatus{}, map[string]flashsale.Payment{}, nil, nil
 }
 
 // check refuses the batches that do not fit the rows read, in order, each

@@ -39,103 +39,129 @@ func mustLoad(t *testing.T, db *store.DB, id int64) flashsale.ProductState {
 }
 
 // Every check of a group commit refuses its batch alone: the batches
-// beside it commit, and nothing of the refused is written.
+// beside it commit, and nothing of the refused is written. On MySQL a
+// group whose batches apply no webhook recorded early makes its checks
+// with its writes, in one packet (fence.go), and one that does with reads
+// first: both are tried, with a batch that changes an order that is not
+// there in place of the one that applies a webhook, and the batches
+// committed one by one.
 func TestCommitBatchesRefusesEachKindAlone(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		db := storetest.Open(t, dialect)
-		now := storedNow()
-		// Each product gets a hold and an order awaiting payment.
-		const products = 8
-		pids := make([]int64, products)
-		var setup []*flashsale.Batch
-		for i := range pids {
-			pids[i] = storetest.CreateProduct(t, db, 10)
-			b := holdBatch(pids[i], 0, 10, 0, int64(100*i+1), 2, 2, now)
-			b.Held, b.AwaitingPayment = 1, 1
-			b.ConvertedHolds = []int64{int64(100*i + 2)}
-			b.NewOrders = []flashsale.Order{{ID: int64(100*i + 2), HoldID: int64(100*i + 2), ProductID: pids[i], Qty: 1, Amount: 100,
-				Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
-			setup = append(setup, b)
-		}
-		for i, err := range db.CommitBatches(ctx, setup) {
-			if err != nil {
-				t.Fatalf("setup batch %d: %v", i, err)
-			}
-		}
-		if _, err := db.NextIDs(ctx, "order", 10_000); err != nil { // early webhooks need their id reserved
-			t.Fatal(err)
-		}
-		early := func(key string, order int64) flashsale.Payment {
-			p := flashsale.Payment{Key: key, OrderID: order, Status: flashsale.PaymentSuccess, Hash: "x", CreatedAt: now}
-			if _, _, err := db.RecordEarlyPayment(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-			p.Early = true
-			return p
-		}
-		unknown := early("unknown-early", 9001)
-		early("pending", 9002)
-
-		// next is a good batch of product i: it expires the product's hold.
-		next := func(i int) *flashsale.Batch {
-			return &flashsale.Batch{ProductID: pids[i], Version: 1, Counters: flashsale.Counters{Stock: 10, AwaitingPayment: 1}, At: now,
-				ExpiredHolds: []int64{int64(100*i + 1)},
-				Events: []flashsale.Event{{ProductID: pids[i], Seq: 4, Kind: flashsale.EventHoldExpired, At: now, HoldID: int64(100*i + 1),
-					Qty: 1, Counters: flashsale.Counters{Stock: 10, AwaitingPayment: 1}}}}
-		}
-		group := make([]*flashsale.Batch, products)
-		for i := range group {
-			group[i] = next(i)
-		}
-		group[1].Version = 0               // another writer's version
-		group[2].Held = 11                 // counters beyond the stock
-		group[3].ExpiredHolds = []int64{1} // another product's hold
-		group[4].OrderChanges = []flashsale.OrderChange{{OrderID: 402, From: flashsale.OrderPaid, To: flashsale.OrderCancelled}}
-		group[5].Payments = []flashsale.Payment{{Key: "nowhere", OrderID: 502, Status: flashsale.PaymentSuccess, Hash: "x", Early: true, Result: flashsale.OrderPaid}}
-		// A new order with a webhook recorded before it that the batch does not apply.
-		group[6].NewHolds = []flashsale.Hold{{ID: 9001, ProductID: pids[6], Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}}
-		group[6].ConvertedHolds = []int64{9001}
-		group[6].AwaitingPayment = 2
-		group[6].NewOrders = []flashsale.Order{{ID: 9001, HoldID: 9001, ProductID: pids[6], Qty: 1, Amount: 100,
-			Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
-		// The last one stays good.
-
-		errs := db.CommitBatches(ctx, group)
-		for i, err := range errs {
-			switch i {
-			case 0, 7:
-				if err != nil {
-					t.Errorf("batch %d: %v; want it committed", i, err)
-				}
-			default:
-				if !errors.Is(err, flashsale.ErrVersionConflict) {
-					t.Errorf("batch %d: %v; want ErrVersionConflict", i, err)
-				}
-			}
-		}
-		var ep *flashsale.EarlyPaymentsError
-		if !errors.As(errs[6], &ep) || len(ep.Payments) != 1 || ep.Payments[0].Key != unknown.Key {
-			t.Errorf("batch 6: %v; want the early payment %q", errs[6], unknown.Key)
-		}
-		for i, pid := range pids {
-			st := mustLoad(t, db, pid)
-			want := flashsale.ProductState{Version: 1, LastSeq: 3}
-			if i == 0 || i == 7 {
-				want = flashsale.ProductState{Version: 2, LastSeq: 4}
-			}
-			if st.Version != want.Version || st.LastSeq != want.LastSeq || len(st.ActiveHolds) != int(2-want.Version) {
-				t.Errorf("product %d: version %d, seq %d, %d active holds; want %d, %d, %d",
-					i, st.Version, st.LastSeq, len(st.ActiveHolds), want.Version, want.LastSeq, 2-want.Version)
-			}
-		}
-		if _, err := db.Hold(ctx, 9001); !errors.Is(err, flashsale.ErrHoldNotFound) {
-			t.Errorf("the refused batch's hold: %v; want it unwritten", err)
-		}
-		if p, err := db.PaymentByKey(ctx, "pending"); err != nil || !p.Early {
-			t.Errorf("an early payment no batch applied: %+v, %v; want it pending", p, err)
+		for _, applyEarly := range []bool{true, false} {
+			t.Run(fmt.Sprintf("apply early webhook %v", applyEarly), func(t *testing.T) {
+				refusesEachKindAlone(t, dialect, applyEarly)
+			})
 		}
 	})
+}
+
+func refusesEachKindAlone(t *testing.T, dialect string, applyEarly bool) {
+	ctx := context.Background()
+	db := storetest.Open(t, dialect)
+	now := storedNow()
+	// Each product gets a hold and an order awaiting payment.
+	const products = 8
+	pids := make([]int64, products)
+	var setup []*flashsale.Batch
+	for i := range pids {
+		pids[i] = storetest.CreateProduct(t, db, 10)
+		b := holdBatch(pids[i], 0, 10, 0, int64(100*i+1), 2, 2, now)
+		b.Held, b.AwaitingPayment = 1, 1
+		b.ConvertedHolds = []int64{int64(100*i + 2)}
+		b.NewOrders = []flashsale.Order{{ID: int64(100*i + 2), HoldID: int64(100*i + 2), ProductID: pids[i], Qty: 1, Amount: 100,
+			Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
+		setup = append(setup, b)
+	}
+	for i, err := range db.CommitBatches(ctx, setup) {
+		if err != nil {
+			t.Fatalf("setup batch %d: %v", i, err)
+		}
+	}
+	if _, err := db.NextIDs(ctx, "order", 10_000); err != nil { // early webhooks need their id reserved
+		t.Fatal(err)
+	}
+	early := func(key string, order int64) flashsale.Payment {
+		p := flashsale.Payment{Key: key, OrderID: order, Status: flashsale.PaymentSuccess, Hash: "x", CreatedAt: now}
+		if _, _, err := db.RecordEarlyPayment(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		p.Early = true
+		return p
+	}
+	unknown := early("unknown-early", 9001)
+	early("pending", 9002)
+
+	// next is a good batch of product i: it expires the product's hold.
+	next := func(i int) *flashsale.Batch {
+		return &flashsale.Batch{ProductID: pids[i], Version: 1, Counters: flashsale.Counters{Stock: 10, AwaitingPayment: 1}, At: now,
+			ExpiredHolds: []int64{int64(100*i + 1)},
+			Events: []flashsale.Event{{ProductID: pids[i], Seq: 4, Kind: flashsale.EventHoldExpired, At: now, HoldID: int64(100*i + 1),
+				Qty: 1, Counters: flashsale.Counters{Stock: 10, AwaitingPayment: 1}}}}
+	}
+	group := make([]*flashsale.Batch, products)
+	for i := range group {
+		group[i] = next(i)
+	}
+	group[1].Version = 0                 // another writer's version
+	group[2].Held = 11                   // counters beyond the stock
+	group[3].ExpiredHolds = []int64{701} // another product's hold, active
+	group[4].OrderChanges = []flashsale.OrderChange{{OrderID: 402, From: flashsale.OrderPaid, To: flashsale.OrderCancelled}}
+	if applyEarly {
+		group[5].Payments = []flashsale.Payment{{Key: "nowhere", OrderID: 502, Status: flashsale.PaymentSuccess, Hash: "x", Early: true, Result: flashsale.OrderPaid}}
+	} else {
+		group[5].OrderChanges = []flashsale.OrderChange{{OrderID: 99_999, From: flashsale.OrderPendingPayment, To: flashsale.OrderPaid}}
+	}
+	// A new order with a webhook recorded before it that the batch does not apply.
+	group[6].NewHolds = []flashsale.Hold{{ID: 9001, ProductID: pids[6], Qty: 1, Status: flashsale.HoldActive, ExpiresAt: now.Add(time.Minute), CreatedAt: now}}
+	group[6].ConvertedHolds = []int64{9001}
+	group[6].AwaitingPayment = 2
+	group[6].NewOrders = []flashsale.Order{{ID: 9001, HoldID: 9001, ProductID: pids[6], Qty: 1, Amount: 100,
+		Status: flashsale.OrderPendingPayment, InitialStatus: flashsale.OrderPendingPayment, ExpiresAt: now.Add(time.Hour), CreatedAt: now}}
+	// The last one stays good.
+
+	errs := make([]error, len(group))
+	if applyEarly {
+		errs = db.CommitBatches(ctx, group)
+	} else {
+		// Each alone, so that the fence of its own kind refuses it: in a
+		// group, the stale version's fence would fail first.
+		for i, b := range group {
+			errs[i] = commit(ctx, db, b)
+		}
+	}
+	for i, err := range errs {
+		switch i {
+		case 0, 7:
+			if err != nil {
+				t.Errorf("batch %d: %v; want it committed", i, err)
+			}
+		default:
+			if !errors.Is(err, flashsale.ErrVersionConflict) {
+				t.Errorf("batch %d: %v; want ErrVersionConflict", i, err)
+			}
+		}
+	}
+	var ep *flashsale.EarlyPaymentsError
+	if !errors.As(errs[6], &ep) || len(ep.Payments) != 1 || ep.Payments[0].Key != unknown.Key {
+		t.Errorf("batch 6: %v; want the early payment %q", errs[6], unknown.Key)
+	}
+	for i, pid := range pids {
+		st := mustLoad(t, db, pid)
+		want := flashsale.ProductState{Version: 1, LastSeq: 3}
+		if i == 0 || i == 7 {
+			want = flashsale.ProductState{Version: 2, LastSeq: 4}
+		}
+		if st.Version != want.Version || st.LastSeq != want.LastSeq || len(st.ActiveHolds) != int(2-want.Version) {
+			t.Errorf("product %d: version %d, seq %d, %d active holds; want %d, %d, %d",
+				i, st.Version, st.LastSeq, len(st.ActiveHolds), want.Version, want.LastSeq, 2-want.Version)
+		}
+	}
+	if _, err := db.Hold(ctx, 9001); !errors.Is(err, flashsale.ErrHoldNotFound) {
+		t.Errorf("the refused batch's hold: %v; want it unwritten", err)
+	}
+	if p, err := db.PaymentByKey(ctx, "pending"); err != nil || !p.Early {
+		t.Errorf("an early payment no batch applied: %+v, %v; want it pending", p, err)
+	}
 }
 
 // A write the checks cannot foresee (a hold id written before) refuses
@@ -255,19 +281,21 @@ func TestCommitBatchesLargerThanAPacket(t *testing.T) {
 	})
 }
 
-// On MySQL a group commit is one round trip when its batches only create
-// holds, and two when they move rows the first must read, however many
-// batches and rows it carries.
+// On MySQL a group commit is one round trip, its checks made by its
+// writes, however many batches and rows it carries; when a check fails,
+// the group is rolled back and sent again in two, whose reads tell which
+// batch is refused.
 func TestCommitBatchesRoundTrips(t *testing.T) {
 	proxy, url := storetest.ViaProxy(t, storetest.URL(t, "mysql"))
 	db := storetest.OpenURL(t, url)
 	ctx := context.Background()
 	now := storedNow()
-	var holds, expiries []*flashsale.Batch
+	var holds, expiries, stale []*flashsale.Batch
 	for i := range 20 {
 		pid := storetest.CreateProduct(t, db, 100)
 		holds = append(holds, holdBatch(pid, 0, 100, 0, int64(100*i+1), 10, 2, now))
 		expiries = append(expiries, expiryBatch(pid, 1, 100, 10, int64(100*i+1), 12, now))
+		stale = append(stale, expiryBatch(pid, 1, 100, 9, int64(100*i+2), 13, now)) // at the version before the expiry
 	}
 	if err := commit(ctx, db, holds[0]); err != nil { // opens the writer's connection
 		t.Fatal(err)
@@ -279,16 +307,17 @@ func TestCommitBatchesRoundTrips(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		group      []*flashsale.Batch
-		roundTrips int
-	}{{"new holds", holds[1:], 1}, {"expiries", expiries[1:], 2}} {
+		refused    bool
+		roundTrips int // the fenced packet, its ROLLBACK, the two steps
+	}{{"new holds", holds[1:], false, 1}, {"expiries", expiries[1:], false, 1}, {"stale expiries", stale, true, 4}} {
 		proxy.SetLatency(latency)
 		began := time.Now()
 		errs := db.CommitBatches(ctx, c.group)
 		took := time.Since(began)
 		proxy.SetLatency(0)
 		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("%s, batch %d: %v", c.name, i+1, err)
+			if c.refused != errors.Is(err, flashsale.ErrVersionConflict) || !c.refused && err != nil {
+				t.Fatalf("%s, batch %d: %v; want refused %v", c.name, i, err, c.refused)
 			}
 		}
 		t.Logf("%s: a group of %d batches took %v at %v each way", c.name, len(c.group), took, latency)

@@ -41,9 +41,16 @@ func (g *group) writes() []stmt {
 		}
 	}
 	stmts := g.counters(ok)
+	if g.fence != nil {
+		stmts = append(stmts, pendingFence(all.NewOrders)...)
+	}
 	stmts = append(stmts, holdInserts(all.NewHolds)...)
-	stmts = append(stmts, holdMoves(all.ExpiredHolds, flashsale.HoldActive, flashsale.HoldExpired)...)
-	stmts = append(stmts, holdMoves(all.ConvertedHolds, flashsale.HoldActive, flashsale.HoldConverted)...)
+	if g.fence != nil {
+		stmts = append(stmts, fencedHoldMoves(ok)...)
+	} else {
+		stmts = append(stmts, holdMoves(all.ExpiredHolds, flashsale.HoldActive, flashsale.HoldExpired)...)
+		stmts = append(stmts, holdMoves(all.ConvertedHolds, flashsale.HoldActive, flashsale.HoldConverted)...)
+	}
 	stmts = append(stmts, dropStale(g.stale)...)
 	stmts = append(stmts, orderInserts(all.NewOrders)...)
 	stmts = append(stmts, moves...)
@@ -121,15 +128,4 @@ func (g *group) counters(ok []*flashsale.Batch) []stmt {
 	}
 	v.q.WriteString(")")
 	return []stmt{v.stmt()}
-}
-
-// versionFence writes the new version of a product whose row must be at
-// version expect: IF(version = expect, new, NULL), which fails the UPDATE
-// (ER_BAD_NULL_ERROR, under the writer's strict sql_mode) when it is not.
-func versionFence(v *sqlValues, expect, new int64) {
-	v.q.WriteString("IF(version = ")
-	v.lit(expect)
-	v.q.WriteString(", ")
-	v.lit(new)
-	v.q.WriteString(", NULL)")
 }

@@ -20,7 +20,8 @@ import (
 // MySQL error numbers this package acts on.
 const (
 	mysqlTooManyConnections = 1040 // ER_CON_COUNT_ERROR
-	mysqlBadNull            = 1048 // ER_BAD_NULL_ERROR: how the version fence fails
+	mysqlBadNull            = 1048 // ER_BAD_NULL_ERROR: how a fenced write fails
+	mysqlNoReferencedRow    = 1452 // ER_NO_REFERENCED_ROW_2: a foreign key's row is missing
 	mysqlServerShutdown     = 1053 // ER_SERVER_SHUTDOWN
 	mysqlDuplicateEntry     = 1062 // ER_DUP_ENTRY
 	mysqlLockWaitTimeout    = 1205 // ER_LOCK_WAIT_TIMEOUT
@@ -150,11 +151,15 @@ func isDuplicate(err error) bool {
 	return false
 }
 
-// isVersionFence reports whether a one-packet group commit failed because
-// a product's row was not at the version its batches expect (see
-// versionFence).
-func isVersionFence(err error) bool {
-	return mysqlCode(err) == mysqlBadNull
+// fenceFailed reports whether a one-packet group commit failed because a
+// row was not as its batches expect (see fence.go): a NULL where a write
+// fences, or an order of a hold that is not there.
+func fenceFailed(err error) bool {
+	switch mysqlCode(err) {
+	case mysqlBadNull, mysqlNoReferencedRow:
+		return true
+	}
+	return false
 }
 
 func isCheckViolation(err error) bool {

@@ -108,7 +108,13 @@ func (g *group) orderMoves(ok []*flashsale.Batch) []stmt {
 		id := func(i int) int64 { return chunk[i].OrderID }
 		var v sqlValues
 		v.q.WriteString("UPDATE orders SET status = ")
-		v.cases(len(chunk), id, func(i int) { v.str(string(chunk[i].To)) })
+		v.cases(len(chunk), id, func(i int) {
+			if g.fence != nil {
+				fenced(&v, "status = "+quote(string(chunk[i].From)), quote(string(chunk[i].To)))
+				return
+			}
+			v.str(string(chunk[i].To))
+		})
 		v.q.WriteString(", cancel_reason = ")
 		v.cases(len(chunk), id, func(i int) { v.nullStr(string(chunk[i].Reason)) })
 		v.q.WriteString(", updated_at = ")
@@ -117,7 +123,14 @@ func (g *group) orderMoves(ok []*flashsale.Batch) []stmt {
 		for _, m := range chunk {
 			v.int(m.OrderID)
 		}
-		v.q.WriteString(") AND status = ")
+		v.q.WriteString(")")
+		if g.fence != nil {
+			// An order in another status fails the statement rather than
+			// being left out; one not there fails the next.
+			stmts = append(stmts, v.stmt(), rowsFence(ok[0].ProductID, len(chunk)))
+			continue
+		}
+		v.q.WriteString(" AND status = ")
 		v.cases(len(chunk), id, func(i int) { v.str(string(chunk[i].From)) })
 		stmts = append(stmts, v.stmt())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,16 +24,15 @@ import (
 // not fail a statement (a hold's status, an order's) is made on the rows
 // the first packet read and locked, before the second is sent.
 //
-// A group whose checks need no row but the products' versions (new holds
-// alone: a hot product's, or many products' first holds) is one packet:
-// its counters UPDATE sets each version to NULL unless it is the version
-// the batches expect, which fails that statement (see versionFence), so
-// the check is made by the write itself. Should it fail, the group is sent
-// again in two packets, whose reads tell which batch was stale. The rows
-// are then locked only while the server runs the packet, not across a
-// round trip, and a round trip saved is a wakeup of the database and of
-// the writer saved: on a machine busy with requests, each cost a hot
-// product's actor, waiting for its commit, about a millisecond.
+// A group whose checks its writes can make (see fence.go), a hot
+// product's for one, is one packet: START TRANSACTION, the writes, each
+// of which fails unless the row it changes is as the batches expect, and
+// the COMMIT. Should one fail, the group is sent again in two packets,
+// whose reads tell which batch that refuses. The rows are then locked only
+// while the server runs the packet, not across a round trip, and a round
+// trip saved is a wakeup of the database and of the writer saved: on a
+// machine busy with requests, each cost a hot product's actor, waiting for
+// its commit, about a millisecond.
 //
 // Only these connections accept several statements in one query, and
 // only CommitBatches and LoadProducts use them: a query built from a
@@ -113,13 +113,14 @@ func (d *DB) commitPackedOnce(ctx context.Context, g *group) error {
 			abandon(ctx, conn)
 		}
 	}()
-	if g.locked == nil && g.onlyVersionsRead() {
+	if g.locked == nil && g.fenceable() {
 		err := g.commitFenced(ctx, conn)
-		if !isVersionFence(err) {
+		if !errors.Is(err, errFenceFailed) {
 			open = err != nil
 			return err
 		}
-		// A batch was stale: the reads of two packets tell which.
+		// A row was not as the batches expect: the reads of two packets
+		// tell which batch that refuses.
 		abandon(ctx, conn)
 	}
 	if err := queryPacked(ctx, conn, g.reads()); err != nil {
@@ -133,33 +134,6 @@ func (d *DB) commitPackedOnce(ctx context.Context, g *group) error {
 		return writeRefused(err)
 	}
 	open = false
-	return nil
-}
-
-// commitFenced commits a group whose checks need only the products'
-// versions in one packet: the versions the batches expect are taken as
-// read, and the counters UPDATE fails unless they are the versions in the
-// rows. It fails with an error isVersionFence knows if one is not, and
-// then nothing of the group is written, nor the transaction ended.
-func (g *group) commitFenced(ctx context.Context, conn *sql.Conn) error {
-	g.reads() // readies the group, as for a new attempt
-	g.fence = map[int64]int64{}
-	for _, b := range g.batches {
-		if _, seen := g.fence[b.ProductID]; !seen {
-			g.fence[b.ProductID] = b.Version
-			g.versions[b.ProductID] = b.Version
-		}
-	}
-	defer func() { g.fence = nil }()
-	if !g.check() {
-		return nil // refused by checks of their own (counters): no transaction begun
-	}
-	if err := execPacked(ctx, conn, append([]stmt{{query: "START TRANSACTION"}}, g.writes()...)); err != nil {
-		if isVersionFence(err) {
-			return err
-		}
-		return writeRefused(err)
-	}
 	return nil
 }
 
