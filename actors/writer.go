@@ -21,8 +21,9 @@ type writer struct {
 	store   Store
 	timeout time.Duration
 	// overlap: a product's next batch may begin while this one commits,
-	// which only another writer goroutine can do. Alone, a writer lets the
-	// store commit a group of new holds in one round trip, not two.
+	// which only another writer goroutine can do. Alone, a writer does not
+	// ask the store when the rows are locked, and the store may commit a
+	// group in one round trip, not two.
 	overlap bool
 
 	mu    sync.Mutex // guards queue and busy

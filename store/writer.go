@@ -14,25 +14,26 @@ import (
 
 // On MySQL a group commit's time is mostly round trips, and the database
 // is fastest when each transaction is short: so a group commit is sent in
-// two packets of several statements each, on connections of their own.
+// as few packets of several statements as it can, on connections of their
+// own. Most groups are one packet (see fence.go):
+//
+//	START TRANSACTION; UPDATE products ... IF(version = 7, 8, NULL) ...;
+//	INSERT INTO holds ...; ...; COMMIT
+//
+// each write failing unless the row it changes is as the batches expect.
+// Should one fail, or should the group be one that must read first, it is
+// sent in two packets:
 //
 //	START TRANSACTION; SELECT ... FOR UPDATE; SELECT ... FOR UPDATE; ...
 //	UPDATE products ...; INSERT INTO holds ...; ...; COMMIT
 //
-// The server stops at the first statement of a packet that fails, so a
-// refused write never reaches the COMMIT. Every check whose failure does
-// not fail a statement (a hold's status, an order's) is made on the rows
-// the first packet read and locked, before the second is sent.
-//
-// A group whose checks its writes can make (see fence.go), a hot
-// product's for one, is one packet: START TRANSACTION, the writes, each
-// of which fails unless the row it changes is as the batches expect, and
-// the COMMIT. Should one fail, the group is sent again in two packets,
-// whose reads tell which batch that refuses. The rows are then locked only
-// while the server runs the packet, not across a round trip, and a round
-// trip saved is a wakeup of the database and of the writer saved: on a
-// machine busy with requests, each cost a hot product's actor, waiting for
-// its commit, about a millisecond.
+// where every check is made on the rows the first packet read and locked,
+// before the second is sent. The server stops at the first statement of a
+// packet that fails, so a refused write never reaches the COMMIT. With one
+// packet the rows are locked only while the server runs it, not across a
+// round trip, and a round trip saved is a wakeup of the database and of
+// the writer saved: on a machine busy with requests, each cost a hot
+// product's actor, waiting for its commit, about a millisecond.
 //
 // Only these connections accept several statements in one query, and
 // only CommitBatches and LoadProducts use them: a query built from a
