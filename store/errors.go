@@ -153,7 +153,8 @@ func isDuplicate(err error) bool {
 
 // fenceFailed reports whether a one-packet group commit failed because a
 // row was not as its batches expect (see fence.go): a NULL where a write
-// fences, or an order of a hold that is not there.
+// fences, or a row a foreign key names not there (a hold's product), which
+// the first step's read of the versions tells as ErrProductNotFound.
 func fenceFailed(err error) bool {
 	switch mysqlCode(err) {
 	case mysqlBadNull, mysqlNoReferencedRow:
