@@ -28,7 +28,8 @@ import (
 // A hold or order that is not there at all is changed by no write: so
 // each statement that moves holds or orders is followed by one that fails
 // unless it changed as many rows as it moves (rowsFence). A webhook key
-// recorded before fails its insert.
+// recorded before fails its insert. A product is never deleted, and the
+// hold of one that is not there fails its foreign key.
 //
 // When a write fails so (errFenceFailed), the transaction is rolled back
 // and the group sent again in two steps, whose reads tell which batch is
