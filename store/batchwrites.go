@@ -122,10 +122,6 @@ func (g *group) counters(ok []*flashsale.Batch) []stmt {
 			v.lit(value(ids[i], c))
 		})
 	}
-	v.q.WriteString(" WHERE id IN (")
-	for _, id := range ids {
-		v.int(id)
-	}
-	v.q.WriteString(")")
+	v.whereIDs(len(ids), func(i int) int64 { return ids[i] })
 	return []stmt{v.stmt()}
 }

@@ -164,11 +164,7 @@ func fencedHoldMoves(ok []*flashsale.Batch) []stmt {
 			fenced(&v, "status = "+quote(string(flashsale.HoldActive))+" AND product_id = "+strconv.FormatInt(chunk[i].productID, 10),
 				quote(string(chunk[i].to)))
 		})
-		v.q.WriteString(" WHERE id IN (")
-		for _, m := range chunk {
-			v.int(m.id)
-		}
-		v.q.WriteString(")")
+		v.whereIDs(len(chunk), id)
 		stmts = append(stmts, v.stmt(), rowsFence(ok[0].ProductID, len(chunk)))
 	}
 	return stmts

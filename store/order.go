@@ -119,11 +119,7 @@ func (g *group) orderMoves(ok []*flashsale.Batch) []stmt {
 		v.cases(len(chunk), id, func(i int) { v.nullStr(string(chunk[i].Reason)) })
 		v.q.WriteString(", updated_at = ")
 		v.cases(len(chunk), id, func(i int) { v.lit(chunk[i].at) })
-		v.q.WriteString(" WHERE id IN (")
-		for _, m := range chunk {
-			v.int(m.OrderID)
-		}
-		v.q.WriteString(")")
+		v.whereIDs(len(chunk), id)
 		if g.fence != nil {
 			// An order in another status fails the statement rather than
 			// being left out; one not there fails the next.

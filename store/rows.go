@@ -261,6 +261,18 @@ func (v *sqlValues) cases(n int, id func(int) int64, value func(int)) {
 	v.n = 0
 }
 
+// whereIDs writes " WHERE id IN (...)" of n ids, id(i) each: the rows an
+// UPDATE written with cases changes.
+func (v *sqlValues) whereIDs(n int, id func(int) int64) {
+	v.q.WriteString(" WHERE id IN (")
+	v.n = 0
+	for i := range n {
+		v.int(id(i))
+	}
+	v.q.WriteString(")")
+	v.n = 0
+}
+
 // stmt is the statement written, ready for the next row.
 func (v *sqlValues) stmt() stmt {
 	v.n = 0
