@@ -31,12 +31,13 @@ import (
 // recorded before fails its insert. A product is never deleted, and the
 // hold of one that is not there fails its foreign key.
 //
-// When a write fails so (errFenceFailed), the transaction is rolled back
-// and the group sent again in two steps, whose reads tell which batch is
-// refused and why, or which webhooks were recorded before. A group with a
-// batch that applies a webhook recorded early (rare) goes in two steps
-// from the start: that the webhook is still pending, not dropped by the
-// cleaner, is a check of the first step's alone.
+// When a write fails so (errFenceFailed), the group is sent again in two
+// steps, the first of which rolls back what the packet wrote before it
+// failed; their reads tell which batch is refused and why, or which
+// webhooks were recorded before. A group with a batch that applies a
+// webhook recorded early (rare) goes in two steps from the start: that the
+// webhook is still pending, not dropped by the cleaner, is a check of the
+// first step's alone.
 
 // fenceable reports whether the group's checks can all be made by its
 // writes: none of its batches applies a webhook recorded early.

@@ -114,6 +114,7 @@ func (d *DB) commitPackedOnce(ctx context.Context, g *group) error {
 			abandon(ctx, conn)
 		}
 	}()
+	begin := beginTx
 	if g.locked == nil && g.fenceable() {
 		err := g.commitFenced(ctx, conn)
 		if !errors.Is(err, errFenceFailed) {
@@ -121,10 +122,12 @@ func (d *DB) commitPackedOnce(ctx context.Context, g *group) error {
 			return err
 		}
 		// A row was not as the batches expect: the reads of two packets
-		// tell which batch that refuses.
-		abandon(ctx, conn)
+		// tell which batch that refuses. The first also rolls back what
+		// the failed packet wrote before its fence, saving the round
+		// trip of a ROLLBACK of its own.
+		begin = "ROLLBACK; " + beginTx
 	}
-	if err := queryPacked(ctx, conn, g.reads()); err != nil {
+	if err := queryPacked(ctx, conn, begin, g.reads()); err != nil {
 		return err
 	}
 	g.tellLocked()
@@ -146,7 +149,7 @@ func (d *DB) readPacked(ctx context.Context, rs []read) error {
 		return err
 	}
 	defer conn.Close()
-	if err := queryPacked(ctx, conn, rs); err != nil {
+	if err := queryPacked(ctx, conn, beginTx, rs); err != nil {
 		abandon(ctx, conn)
 		return err
 	}
@@ -169,9 +172,13 @@ func abandon(ctx context.Context, conn *sql.Conn) {
 	}
 }
 
-// queryPacked begins a transaction and runs reads, in as few packets as
-// packetSize allows, each read's rows one result set.
-func queryPacked(ctx context.Context, conn *sql.Conn, rs []read) error {
+// beginTx begins the transaction of a packet of reads.
+const beginTx = "START TRANSACTION; "
+
+// queryPacked runs begin, which begins a transaction, and reads, in as
+// few packets as packetSize allows, each read's rows one result set (the
+// driver skips the results of begin's statements, which have no rows).
+func queryPacked(ctx context.Context, conn *sql.Conn, begin string, rs []read) error {
 	stmts := make([]stmt, len(rs))
 	for i, r := range rs {
 		stmts[i] = r.stmt
@@ -179,7 +186,7 @@ func queryPacked(ctx context.Context, conn *sql.Conn, rs []read) error {
 	done := 0
 	for i, part := range packets(stmts) {
 		if i == 0 {
-			part.query = "START TRANSACTION; " + part.query
+			part.query = begin + part.query
 		}
 		if err := queryResults(ctx, conn, part.stmt, rs[done:done+part.n]); err != nil {
 			return err
