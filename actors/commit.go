@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flashsale"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -173,7 +174,10 @@ func (a *productActor) batchDone(p *batch, err error) {
 	p.finished, p.err = true, err
 	for len(a.inflight) > 0 && a.inflight[0].finished {
 		head := a.inflight[0]
-		a.inflight = a.inflight[1:]
+		// Deleted, not resliced: the list's array would keep the batch,
+		// and through its ops its callers' requests, for as long as the
+		// product sees no other batch.
+		a.inflight = slices.Delete(a.inflight, 0, 1)
 		switch {
 		case a.failed != nil:
 			a.afterFailure(head)
