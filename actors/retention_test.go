@@ -20,8 +20,9 @@ type callerKey struct{}
 // TestAnsweredHoldsKeepNoRequest: once a hold is answered, its product's
 // actor keeps nothing of the request that asked for it, though the
 // product stays loaded with the hold. An actor that kept its last batch
-// would keep one request per product: with 10,000 products under load,
-// a fifth of the live heap, for the collector to mark again and again.
+// would keep one request per product: after spread's load on 10,000
+// products, two fifths of the live heap, for the collector to mark again
+// and again.
 func TestAnsweredHoldsKeepNoRequest(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dialect string) {
 		db := storetest.Open(t, dialect)
