@@ -202,6 +202,8 @@ func (a *productActor) batchCommitted(p *batch) {
 		p.ops[i].committed()
 	}
 	a.forgetKeys(now)
+	a.noteSettled(b, now)
+	a.forgetSettled(now)
 	a.show(b)
 	if a.debugging() {
 		a.logger().Debug().Int64("batch", p.id).Int("size", len(b.Events)).Int("new_holds", len(b.NewHolds)).

@@ -11,7 +11,8 @@ type Config struct {
 	// CommitTimeout bounds one batch transaction and one load.
 	CommitTimeout time.Duration
 	// KeyMemory is how long an actor keeps a committed idempotency key in
-	// memory; it must outlast the longest request.
+	// memory, and an order after it settled; it must outlast the longest
+	// request.
 	KeyMemory time.Duration
 	// ReloadBackoff is the pause between attempts to load a product the
 	// database did not give.

@@ -101,12 +101,22 @@ func (a *productActor) repeat(id keyID, hash string, m request, reply func(first
 // request that looked the key up in the database before it was committed
 // has reached the actor; later ones find it in the database.
 func (a *productActor) forgetKeys(now time.Time) {
+	a.keyQueue = forgetOlder(a.keyQueue, now, a.cfg.KeyMemory,
+		func(e *keyEntry) time.Time { return e.committedAt },
+		func(e *keyEntry) {
+			if a.keys[e.id] == e {
+				delete(a.keys, e.id)
+			}
+		})
+}
+
+// forgetOlder calls forget for the entries at the front of queue, oldest
+// first, whose time is more than keep before now, and returns the rest.
+func forgetOlder[T any](queue []T, now time.Time, keep time.Duration, at func(T) time.Time, forget func(T)) []T {
 	i := 0
-	for ; i < len(a.keyQueue) && now.Sub(a.keyQueue[i].committedAt) > a.cfg.KeyMemory; i++ {
-		e := a.keyQueue[i]
-		if a.keys[e.id] == e {
-			delete(a.keys, e.id)
-		}
+	for ; i < len(queue) && now.Sub(at(queue[i])) > keep; i++ {
+		forget(queue[i])
 	}
-	a.keyQueue = a.keyQueue[i:]
+	clear(queue[:i]) // the array would keep them until it is outgrown
+	return queue[i:]
 }

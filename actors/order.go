@@ -182,3 +182,68 @@ func (a *productActor) takeEarly(orderID int64) []flashsale.Payment {
 	})
 	return early
 }
+
+// settledOrder is an order that settled here, or was read settled from
+// the database, and when.
+type settledOrder struct {
+	id int64
+	at time.Time
+}
+
+// noteSettled notes the orders a committed batch settled: every order
+// change settles one, and an order is created settled when webhooks came
+// before it.
+func (a *productActor) noteSettled(b *flashsale.Batch, now time.Time) {
+	for _, c := range b.OrderChanges {
+		a.settled = append(a.settled, settledOrder{id: c.OrderID, at: now})
+	}
+	for _, o := range b.NewOrders {
+		if o.Status != flashsale.OrderPendingPayment {
+			a.settled = append(a.settled, settledOrder{id: o.ID, at: now})
+		}
+	}
+}
+
+// forgetSettled drops the orders settled more than KeyMemory ago, and the
+// holds they were, from memory: a product that keeps selling would
+// otherwise keep every order it ever sold while it stays loaded. A later
+// webhook for a forgotten order reads it from the database (order), and a
+// later order for its hold finds it there (Service.CreateOrder), as after
+// a reload. An order that a batch still queued or in flight changes again
+// stays: it is noted again when that batch commits.
+func (a *productActor) forgetSettled(now time.Time) {
+	var changing map[int64]bool
+	a.settled = forgetOlder(a.settled, now, a.cfg.KeyMemory,
+		func(s settledOrder) time.Time { return s.at },
+		func(s settledOrder) {
+			o := a.orders[s.id]
+			if o == nil || o.Status == flashsale.OrderPendingPayment {
+				return
+			}
+			if changing == nil {
+				changing = a.changingOrders()
+			}
+			if changing[s.id] {
+				return
+			}
+			delete(a.orders, s.id)
+			if a.converted[o.HoldID] == o {
+				delete(a.converted, o.HoldID)
+			}
+		})
+}
+
+// changingOrders returns the orders that batches queued or in flight
+// change.
+func (a *productActor) changingOrders() map[int64]bool {
+	ids := map[int64]bool{}
+	for _, p := range append([]*batch{a.queued}, a.inflight...) {
+		if p == nil {
+			continue
+		}
+		for _, c := range p.write.OrderChanges {
+			ids[c.OrderID] = true
+		}
+	}
+	return ids
+}

@@ -89,5 +89,6 @@ func (a *productActor) order(id int64) (*activeOrder, error) {
 	}
 	o := &activeOrder{Order: row, committed: true, index: -1}
 	put(&a.orders, id, o)
+	a.settled = append(a.settled, settledOrder{id: id, at: a.now()})
 	return o, nil
 }

@@ -46,9 +46,10 @@ type productActor struct {
 	seq         int64 // seq of the last journal event decided
 	holds       map[int64]*activeHold
 	holdDue     dueHeap[*activeHold]
-	orders      map[int64]*activeOrder // awaiting payment, and those settled here since loading
+	orders      map[int64]*activeOrder // awaiting payment, and those settled here in the last KeyMemory
 	orderDue    dueHeap[*activeOrder]  // orders awaiting payment, by end of payment window
-	converted   map[int64]*activeOrder // hold id → the order it became, since loading
+	converted   map[int64]*activeOrder // hold id → the order it became, while the order is in orders
+	settled     []settledOrder         // settled orders in orders, oldest first, to forget them in time
 	keys        map[keyID]*keyEntry
 	keyQueue    []*keyEntry                   // committed keys, oldest first, to forget them in time
 	early       map[int64][]flashsale.Payment // webhooks recorded before their order, by order id
@@ -304,7 +305,7 @@ func (a *productActor) install(st flashsale.ProductState) {
 	}
 	a.product, a.visible, a.version, a.seq = st.Product, st.Product, st.Version, st.LastSeq
 	a.sentVersion = st.Version
-	a.holds, a.orders, a.converted = nil, nil, nil
+	a.holds, a.orders, a.converted, a.settled = nil, nil, nil, nil
 	if n := len(st.ActiveHolds); n > 0 {
 		a.holds = make(map[int64]*activeHold, n)
 	}
